@@ -1,0 +1,92 @@
+// The messages that cross between the CLI, the broker and the agents. Both sides import this file, so a
+// change here is a protocol change: keep fields additive.
+
+export type Role = 'scheduler' | 'worker';
+export type ClusterState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+export type BackendName = 'local' | 'aws';
+
+/** Token audiences: each token is good for exactly one of these. */
+export type TokenKind = 'enrol' | 'agent' | 'user' | 'dashboard';
+
+/** Where the scheduler listens. Ports are the ones on the scheduler machine. */
+export interface SchedulerEndpoints {
+  /** Address other machines of the cluster use, e.g. 127.0.0.1 locally or the private IP on AWS. */
+  privateHost: string;
+  /** Address the user's client uses (the gateway), e.g. 127.0.0.1 locally or the public IP on AWS. */
+  publicHost: string;
+  /** Dask's own TLS listener (workers connect here; the gateway passes Dask clients through to it). */
+  daskPort: number;
+  /** The single public port (443 on a VM; a free port locally). */
+  gatewayPort: number;
+  /** The scheduler's HTTP server, bound to loopback on the scheduler machine only. */
+  httpPort: number;
+}
+
+export interface ClusterView {
+  id: string;
+  name: string;
+  backend: BackendName;
+  state: ClusterState;
+  reason?: string;
+  workers: number;
+  workersReady: number;
+  createdAt: string;
+  updatedAt: string;
+  /** tls://host:port of the gateway, once known. */
+  scheduler?: string;
+  /** Last lines the machines logged, kept for a failed cluster. */
+  lastLogLines?: string[];
+}
+
+export interface CreateClusterRequest {
+  name?: string;
+  workers: number;
+  backend: BackendName;
+}
+
+export interface EnrolRequest {
+  token: string;
+  machineId: string;
+  csrPem: string;
+}
+
+export interface EnrolResponse {
+  clusterId: string;
+  machineId: string;
+  role: Role;
+  /** Name used for the Dask worker, e.g. worker-1. */
+  machineName: string;
+  certPem: string;
+  caPem: string;
+  /** Bearer token for the agent's later calls to the broker. */
+  agentToken: string;
+  /** Public key (JWK) the agent uses to verify dashboard tokens at the gateway. */
+  tokenKey: Record<string, unknown>;
+  scheduler: SchedulerEndpoints;
+}
+
+export type AgentEvent =
+  | { kind: 'ready'; detail?: string }
+  | { kind: 'workers'; count: number }
+  | { kind: 'failed'; reason: string; lastLogLines: string[] }
+  | { kind: 'log'; lines: string[] };
+
+export interface CredentialsRequest {
+  csrPem: string;
+}
+
+export interface CredentialsResponse {
+  caPem: string;
+  certPem: string;
+  notAfter: string;
+}
+
+export interface DashboardTokenResponse {
+  token: string;
+  url: string;
+  expiresAt: string;
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string };
+}

@@ -1,0 +1,64 @@
+// The one interface every backend implements. The broker drives a cluster's machines only through this;
+// cloud SDK types never appear here.
+//
+//   plan(spec)   pure as far as the cloud is concerned: validates the whole request, decides names,
+//                addresses and ports, creates nothing. A bad request throws PRV_INVALID_REQUEST here.
+//   apply(plan)  creates the machines (idempotent: a rerun converges). On failure it removes what it made.
+//   attest(...)  tells whether a machine id really is one this backend launched for that cluster.
+//   destroy(id)  stops every machine of the cluster (idempotent; a second call is a no-op).
+
+import type { BackendName, Role, SchedulerEndpoints } from '../broker/api/wire.js';
+
+export interface ClusterSpec {
+  clusterId: string;
+  name: string;
+  workers: number;
+  /** URL the agents use to reach the broker. */
+  brokerUrl: string;
+  /** Single-purpose, short-lived enrolment tokens, one per role. The only secret a machine is given. */
+  enrolTokens: Record<Role, string>;
+  /** Backend-specific options, validated by plan(). */
+  options?: Readonly<Record<string, unknown>>;
+}
+
+export interface MachinePlan {
+  /** Backend-unique id (a local machine id, an EC2 instance id once known). */
+  id: string;
+  role: Role;
+  /** scheduler, worker-1, worker-2, ... */
+  name: string;
+}
+
+export interface ClusterPlan {
+  backend: BackendName;
+  clusterId: string;
+  scheduler: SchedulerEndpoints;
+  /** Machines known ahead of time (all of them locally; none on a cloud that assigns ids at launch). */
+  machines: MachinePlan[];
+  /** Backend-specific data the broker stores and hands back to apply/destroy untouched. */
+  detail: Readonly<Record<string, unknown>>;
+}
+
+export interface Machine extends MachinePlan {
+  state: 'starting' | 'running' | 'stopped';
+  privateHost?: string;
+  publicHost?: string;
+}
+
+export interface ApplyHooks {
+  /** Human-readable progress, e.g. 'started worker-2 (pid 1234)'. */
+  progress?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  plan(spec: ClusterSpec): Promise<ClusterPlan>;
+  apply(spec: ClusterSpec, plan: ClusterPlan, hooks?: ApplyHooks): Promise<Machine[]>;
+  /** Evidence is backend-specific (nothing locally; the instance identity document on AWS). */
+  attest(plan: ClusterPlan, machineId: string, evidence?: string): Promise<Machine | undefined>;
+  machines(plan: ClusterPlan): Promise<Machine[]>;
+  destroy(plan: ClusterPlan, hooks?: ApplyHooks): Promise<void>;
+  /** Last lines a machine logged, to explain a failed start. */
+  lastLogLines(plan: ClusterPlan, maxLines: number): Promise<string[]>;
+}
