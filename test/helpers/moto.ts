@@ -1,0 +1,89 @@
+// Starts a real moto server (the AWS API emulator) on 127.0.0.1 for one test, and stops it in teardown.
+// moto comes from the pyenv Python on these machines; .ci/run installs it when it is missing.
+// Use `moto.env` as the environment of a child process, or `moto.clientConfig` for an SDK client.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './ports.js';
+
+export interface Moto {
+  endpoint: string;
+  port: number;
+  env: Record<string, string>;
+  clientConfig: {
+    endpoint: string;
+    region: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+  };
+  /** Stop the server (SIGTERM, then SIGKILL after 5 s). Safe to call twice. */
+  stop(): Promise<void>;
+  /** Start it again on the same port (state is lost, as after a real outage of the emulator). */
+  restart(): Promise<void>;
+  /** Wipe all emulated resources. */
+  reset(): Promise<void>;
+}
+
+const MOTO_PYTHON = process.env['SKIFF_MOTO_PYTHON'] ?? 'python3';
+
+export async function startMoto(opts: { region?: string; port?: number } = {}): Promise<Moto> {
+  const region = opts.region ?? 'us-east-1';
+  const port = opts.port ?? (await freePort());
+  const endpoint = `http://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+
+  async function up(): Promise<void> {
+    const proc = spawn(MOTO_PYTHON, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child = proc;
+    let stderr = '';
+    proc.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`moto server exited (${proc.exitCode}): ${stderr}`);
+      try {
+        const res = await fetch(`${endpoint}/moto-api/data.json`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`moto server did not answer on ${endpoint} within 30 s: ${stderr}`);
+      await sleep(100);
+    }
+  }
+
+  async function stop(): Promise<void> {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  await up();
+  const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+  return {
+    endpoint,
+    port,
+    env: {
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      AWS_REGION: region,
+      AWS_DEFAULT_REGION: region,
+    },
+    clientConfig: { endpoint, region, credentials },
+    stop,
+    restart: async () => {
+      await stop();
+      await up();
+    },
+    reset: async () => {
+      await fetch(`${endpoint}/moto-api/reset`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+    },
+  };
+}
