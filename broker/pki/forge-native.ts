@@ -54,7 +54,8 @@ export function nativePublicKeyToForge(key: KeyObject): forge.pki.rsa.PublicKey 
  * RSAPublicKey DER), the same value forge and OpenSSL compute. Returned as a forge binary string.
  */
 export function keyIdentifier(key: forge.pki.rsa.PublicKey): string {
-  const rsaPublicKeyDer = asn1.toDer(pki.publicKeyToRSAPublicKey(key)).getBytes();
+  const rsaPublicKey = pki.publicKeyToRSAPublicKey(key) as forge.asn1.Asn1;
+  const rsaPublicKeyDer = asn1.toDer(rsaPublicKey).getBytes();
   return bufferToBinary(createHash('sha1').update(binaryToBuffer(rsaPublicKeyDer)).digest());
 }
 
