@@ -22,9 +22,11 @@ const MAX_RECORD_FRAGMENT_BYTES = 16_384;
 const EXT_SERVER_NAME = 0;
 const EXT_ALPN = 16;
 
+type Reject = { kind: 'reject'; reason: string };
+
 const INCOMPLETE: HelloResult = { kind: 'incomplete' };
 
-function reject(reason: string): HelloResult {
+function reject(reason: string): Reject {
   return { kind: 'reject', reason };
 }
 
@@ -135,7 +137,7 @@ class Reader {
 
 type Hello = { kind: 'hello'; alpn: string[]; sni?: string };
 
-function parseBody(body: Buffer): Hello | { kind: 'reject'; reason: string } {
+function parseBody(body: Buffer): Hello | Reject {
   const r = new Reader(body);
   const major = r.u8();
   if (major === undefined || r.u8() === undefined) return reject('ClientHello truncated in legacy_version');

@@ -1,0 +1,184 @@
+// The gateway's HTTPS side: an in-process TLS server (never listening itself; the gateway hands it sockets
+// whose ClientHello asked for HTTP) that terminates TLS with the gateway certificate and reverse-proxies to
+// the scheduler's HTTP endpoints, only for a valid dashboard token (query parameter once, then a cookie).
+import { request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { UNAUTHORIZED_BODY, dashboardCookie, splitTarget, takeDashboardCookie } from './dashboard-auth.js';
+import { pipeSockets } from './pipe-sockets.js';
+
+export type DashboardServerOptions = {
+  httpTarget: { host: string; port: number };
+  tls: { certPem: string; keyPem: string };
+  verifyDashboardToken(token: string): Promise<boolean>;
+  handshakeTimeoutMs: number;
+  verifyTimeoutMs: number;
+  upstreamTimeoutMs: number;
+  log: Logger;
+  // Every upstream socket opened for a websocket, so the gateway can destroy it on close().
+  track(socket: Socket): void;
+};
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded; Node sets its own framing.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export function createDashboardServer(opts: DashboardServerOptions): Server {
+  const { log } = opts;
+  const server = createServer({
+    cert: opts.tls.certPem,
+    key: opts.tls.keyPem,
+    ALPNProtocols: ['http/1.1'],
+    handshakeTimeout: opts.handshakeTimeoutMs,
+    headersTimeout: 30_000,
+    requestTimeout: 120_000,
+    keepAliveTimeout: 5_000,
+  });
+
+  const verify = async (token: string): Promise<boolean> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), opts.verifyTimeoutMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([opts.verifyDashboardToken(token).then((ok) => ok === true), timeout]);
+    } catch (err) {
+      log.debug({ err: String(err) }, 'dashboard token verification failed');
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    handleRequest(req, res).catch((err: unknown) => {
+      log.warn({ err: String(err) }, 'dashboard request failed');
+      if (!res.headersSent) sendText(res, 500, 'skiff gateway: internal error\n');
+      else res.destroy();
+    });
+  });
+
+  async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = splitTarget(req.url ?? '');
+    if (target === undefined) return sendText(res, 400, 'skiff gateway: bad request target\n');
+    if (target.token !== undefined) {
+      if (!(await verify(target.token))) return unauthorized(res, target.path);
+      res.writeHead(302, {
+        location: target.path + target.query,
+        'set-cookie': dashboardCookie(target.token),
+        'cache-control': 'no-store',
+        'content-length': '0',
+      });
+      res.end();
+      return;
+    }
+    const cookie = takeDashboardCookie(req.headers.cookie);
+    if (cookie.token === undefined || !(await verify(cookie.token))) return unauthorized(res, target.path);
+    proxy(req, res, target.path + target.query, cookie.rest);
+  }
+
+  function unauthorized(res: ServerResponse, path: string): void {
+    log.debug({ path }, 'dashboard request without a valid token');
+    sendText(res, 401, UNAUTHORIZED_BODY);
+  }
+
+  function proxy(req: IncomingMessage, res: ServerResponse, path: string, cookieRest: string | undefined): void {
+    const headers = forwardHeaders(req, cookieRest);
+    const upstream = request({
+      host: opts.httpTarget.host,
+      port: opts.httpTarget.port,
+      method: req.method ?? 'GET',
+      path,
+      headers,
+      timeout: opts.upstreamTimeoutMs,
+    });
+    upstream.on('timeout', () => upstream.destroy(new Error('upstream timed out')));
+    upstream.on('error', (err) => {
+      log.debug({ path, err: String(err) }, 'dashboard upstream failed');
+      if (!res.headersSent) sendText(res, 502, 'skiff gateway: the scheduler dashboard did not answer\n');
+      else res.destroy();
+    });
+    upstream.on('response', (up) => {
+      const out: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(up.headers)) {
+        if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+      }
+      res.writeHead(up.statusCode ?? 502, out);
+      up.pipe(res);
+      up.on('error', () => res.destroy());
+    });
+    // The browser went away: stop the upstream request too (a no-op once it completed).
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  }
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    void handleUpgrade(req, socket, head).catch(() => socket.destroy());
+  });
+
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const target = splitTarget(req.url ?? '');
+    const cookie = takeDashboardCookie(req.headers.cookie);
+    const token = target?.token ?? cookie.token;
+    if (target === undefined || token === undefined || !(await verify(token))) {
+      socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${UNAUTHORIZED_BODY}`);
+      return;
+    }
+    const upstream = connect({ host: opts.httpTarget.host, port: opts.httpTarget.port, allowHalfOpen: true });
+    opts.track(upstream);
+    upstream.setTimeout(opts.upstreamTimeoutMs, () => upstream.destroy());
+    upstream.once('error', () => socket.destroy());
+    upstream.once('connect', () => {
+      upstream.setTimeout(0);
+      upstream.setNoDelay(true);
+      const lines = [`${req.method ?? 'GET'} ${target.path + target.query} HTTP/1.1`];
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+        const name = req.rawHeaders[i] ?? '';
+        if (name.toLowerCase() === 'cookie') continue;
+        lines.push(`${name}: ${req.rawHeaders[i + 1] ?? ''}`);
+      }
+      if (cookie.rest !== undefined) lines.push(`Cookie: ${cookie.rest}`);
+      lines.push(`X-Forwarded-Proto: https`);
+      upstream.write(lines.join('\r\n') + '\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      pipeSockets(socket as Socket, upstream);
+    });
+  }
+
+  function forwardHeaders(req: IncomingMessage, cookieRest: string | undefined): IncomingHttpHeaders {
+    const headers: IncomingHttpHeaders = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v !== undefined && !HOP_BY_HOP.has(k) && k !== 'cookie') headers[k] = v;
+    }
+    if (cookieRest !== undefined) headers.cookie = cookieRest;
+    const remote = req.socket.remoteAddress;
+    if (remote !== undefined) headers['x-forwarded-for'] = remote;
+    headers['x-forwarded-proto'] = 'https';
+    return headers;
+  }
+
+  return server;
+}
+
+function sendText(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}

@@ -1,0 +1,181 @@
+// The scheduler's single public port. Each connection's TLS ClientHello is read (not terminated) and routed:
+//
+//   client ──TCP──▶ gateway ──┬─ ALPN has http/1.1 or h2 ─▶ in-process HTTPS server ─▶ scheduler HTTP (token)
+//                             └─ anything else (Dask) ─────▶ scheduler TLS port, byte for byte (mTLS end to end)
+//
+// Bytes are buffered only until the parser decides, bounded by maxHelloBytes and helloTimeoutMs.
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { SkiffError } from '../../broker/api/errors.js';
+import { parseClientHello } from './client-hello.js';
+import { createDashboardServer } from './dashboard-server.js';
+import { pipeSockets } from './pipe-sockets.js';
+
+export type Endpoint = { host: string; port: number };
+
+export type GatewayOptions = {
+  host: string;
+  port: number; // 0 = a free port
+  daskTarget: Endpoint;
+  httpTarget: Endpoint;
+  tls: { certPem: string; keyPem: string };
+  verifyDashboardToken(token: string): Promise<boolean>;
+  helloTimeoutMs?: number; // default 10_000; also the dashboard's TLS handshake timeout
+  maxHelloBytes?: number; // default 16_384
+  maxConnections?: number; // default 1_024 open client connections; more are refused by the kernel backlog
+  connectTimeoutMs?: number; // default 10_000, to reach a target
+  verifyTimeoutMs?: number; // default 5_000; a verification that takes longer counts as invalid
+  upstreamTimeoutMs?: number; // default 60_000 idle on a proxied HTTP request
+  log: Logger;
+  onClientConnection?(event: 'open' | 'close'): void;
+};
+
+export type GatewayStats = {
+  dask: number; // pass-through connections established since start
+  daskOpen: number; // pass-through connections open now
+  http: number; // connections handed to the dashboard's TLS server
+  rejected: number; // malformed, non-TLS, over the size bound or timed out before a complete ClientHello
+  helloTimeouts: number; // of `rejected`, those dropped for taking longer than helloTimeoutMs
+  targetFailures: number; // Dask target unreachable
+};
+
+export type Gateway = {
+  address(): Endpoint;
+  close(): Promise<void>;
+  stats(): GatewayStats;
+};
+
+export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
+  const log = opts.log.child({ component: 'gateway' });
+  const helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
+  const maxHelloBytes = opts.maxHelloBytes ?? 16_384;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+  const stats: GatewayStats = { dask: 0, daskOpen: 0, http: 0, rejected: 0, helloTimeouts: 0, targetFailures: 0 };
+  const sockets = new Set<Socket>();
+  const track = (s: Socket): void => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  };
+  const notify = (event: 'open' | 'close'): void => {
+    try {
+      opts.onClientConnection?.(event);
+    } catch (err) {
+      log.warn({ err: String(err), event }, 'client connection listener threw');
+    }
+  };
+
+  const dashboard = createDashboardServer({
+    httpTarget: opts.httpTarget,
+    tls: opts.tls,
+    verifyDashboardToken: opts.verifyDashboardToken,
+    handshakeTimeoutMs: helloTimeoutMs,
+    verifyTimeoutMs: opts.verifyTimeoutMs ?? 5_000,
+    upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 60_000,
+    log,
+    track,
+  });
+  dashboard.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'dashboard TLS handshake failed'));
+
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
+    track(client);
+    const remote = `${client.remoteAddress ?? '?'}:${client.remotePort ?? '?'}`;
+    let buffered = Buffer.alloc(0);
+    const drop = (reason: string): void => {
+      stats.rejected++;
+      log.debug({ remote, reason, bytes: buffered.length }, 'connection dropped before routing');
+      client.destroy();
+    };
+    const timer = setTimeout(() => {
+      stats.helloTimeouts++;
+      drop(`no complete ClientHello within ${helloTimeoutMs} ms`);
+    }, helloTimeoutMs);
+    timer.unref();
+    const onError = (): void => {
+      clearTimeout(timer);
+      client.destroy();
+    };
+    const onEnd = (): void => {
+      clearTimeout(timer);
+      drop('client closed before a complete ClientHello');
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const hello = parseClientHello(buffered, maxHelloBytes);
+      if (hello.kind === 'incomplete') return;
+      clearTimeout(timer);
+      client.pause();
+      client.off('data', onData);
+      client.off('end', onEnd);
+      client.off('error', onError);
+      if (hello.kind === 'reject') return drop(hello.reason);
+      if (hello.alpn.includes('http/1.1') || hello.alpn.includes('h2')) {
+        stats.http++;
+        // The TLS server reads what is already buffered on the socket before reading from its handle.
+        client.unshift(buffered);
+        client.on('error', () => client.destroy());
+        dashboard.emit('connection', client);
+        return;
+      }
+      passThrough(client, buffered, remote);
+    };
+    client.on('data', onData);
+    client.on('end', onEnd);
+    client.on('error', onError);
+  });
+  server.maxConnections = opts.maxConnections ?? 1_024;
+
+  function passThrough(client: Socket, first: Buffer, remote: string): void {
+    const upstream = connect({ host: opts.daskTarget.host, port: opts.daskTarget.port, allowHalfOpen: true });
+    track(upstream);
+    upstream.setTimeout(connectTimeoutMs, () => upstream.destroy(new Error(`connect timed out after ${connectTimeoutMs} ms`)));
+    const failBeforeConnect = (err: Error): void => {
+      stats.targetFailures++;
+      log.warn({ remote, err: err.message, target: opts.daskTarget }, 'cannot reach the Dask scheduler');
+      client.destroy();
+    };
+    const clientGone = (): void => {
+      upstream.destroy();
+    };
+    upstream.once('error', failBeforeConnect);
+    client.once('error', clientGone);
+    client.once('close', clientGone);
+    upstream.once('connect', () => {
+      upstream.off('error', failBeforeConnect);
+      client.off('error', clientGone);
+      client.off('close', clientGone);
+      upstream.setTimeout(0);
+      upstream.setNoDelay(true);
+      client.setKeepAlive(true, 60_000);
+      stats.dask++;
+      stats.daskOpen++;
+      log.debug({ remote }, 'Dask connection passed through');
+      notify('open');
+      client.once('close', () => {
+        stats.daskOpen--;
+        notify('close');
+      });
+      upstream.write(first);
+      pipeSockets(client, upstream);
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) =>
+      reject(new SkiffError('AGT_GATEWAY', `gateway cannot listen on ${opts.host}:${opts.port}: ${err.message}; free the port or pick another`, { cause: err })),
+    );
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  server.on('error', (err) => log.error({ err: err.message }, 'gateway listener error'));
+  const bound = server.address() as AddressInfo;
+  log.info({ host: bound.address, port: bound.port }, 'gateway listening');
+
+  return {
+    address: () => ({ host: bound.address, port: bound.port }),
+    stats: () => ({ ...stats }),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
