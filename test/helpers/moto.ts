@@ -3,7 +3,7 @@
 // Use `moto.env` as the environment of a child process, or `moto.clientConfig` for an SDK client.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from './ports.js';
+import { freeLocalPort as freePort } from '../../provisioner/local/ports.js';
 
 export interface Moto {
   endpoint: string;

@@ -1,0 +1,57 @@
+// Calls to the broker's HTTP API, shared by the agent and the CLI: JSON over HTTP(S), every call with a
+// timeout. A refusal comes back as a SkiffError carrying the broker's own code and message; a broker that
+// cannot be reached (or answers 5xx/429) gives a retryable error with the caller's code.
+import { ERROR_CODES, SkiffError, type ErrorCode } from '../broker/api/errors.js';
+import type { ErrorBody } from '../broker/api/wire.js';
+
+export interface BrokerCallOptions {
+  token?: string;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+  /** Code for "could not reach the broker" (the caller's part: AGT_ or CLI_). */
+  code?: ErrorCode;
+}
+
+const KNOWN = new Set<string>(Object.values(ERROR_CODES));
+
+export class BrokerRefusal extends SkiffError {
+  readonly status: number;
+  constructor(code: ErrorCode, message: string, status: number) {
+    super(code, message, { retryable: status >= 500 || status === 429 });
+    this.status = status;
+  }
+}
+
+export async function callBroker<T>(baseUrl: string, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, opts: BrokerCallOptions = {}): Promise<T> {
+  const f = opts.fetch ?? fetch;
+  const unreachable = opts.code ?? 'AGT_ENROL_FAILED';
+  let res: Response;
+  let text: string;
+  try {
+    res = await f(new URL(path, baseUrl), {
+      method,
+      headers: {
+        'content-type': 'application/json',
+        ...(opts.token !== undefined ? { authorization: `Bearer ${opts.token}` } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+    });
+    text = await res.text();
+  } catch (cause) {
+    throw new SkiffError(unreachable, `broker ${baseUrl} unreachable: ${(cause as Error).message}`, { cause, retryable: true });
+  }
+  if (!res.ok) {
+    let message = text.slice(0, 500);
+    let code: ErrorCode = res.status >= 500 ? unreachable : 'BRK_BAD_REQUEST';
+    try {
+      const e = (JSON.parse(text) as ErrorBody).error;
+      message = e.message;
+      if (KNOWN.has(e.code)) code = e.code as ErrorCode;
+    } catch {
+      // not JSON: keep the text
+    }
+    throw new BrokerRefusal(code, message, res.status);
+  }
+  return (text === '' ? undefined : JSON.parse(text)) as T;
+}

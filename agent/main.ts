@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// The skiff agent: one per machine. Enrols with the broker, then runs the Dask scheduler (with the 443
+// gateway in front of it) or a Dask worker under supervision, until told to stop.
+//
+//   node agent/main.js --config /path/to/agent.json
+
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { loadAgentConfig, type AgentConfig } from './config.js';
+import { enrol } from './enrol/enrol.js';
+import { createSupervisor, type Supervisor } from './supervisor/supervisor.js';
+import { buildSchedulerCommand, buildWorkerCommand } from './supervisor/dask-command.js';
+import { watchScheduler } from './scheduler-watch.js';
+import { callBroker } from './broker-client.js';
+import { createGateway } from './gateway/gateway.js';
+import { createTokenVerifier } from '../broker/tokens/verifier.js';
+import type { AgentEvent } from '../broker/api/wire.js';
+
+async function run(config: AgentConfig, log: Logger): Promise<void> {
+  const { response, files } = await enrol(config, { log });
+  const report = async (e: AgentEvent): Promise<void> => {
+    await callBroker(config.brokerUrl, 'POST', '/v1/agent/events', e, { token: response.agentToken, timeoutMs: 10_000 });
+  };
+  const stops: Array<() => Promise<void> | void> = [];
+  let supervisor: Supervisor;
+  const giveUp = (reason: string, lastLines: string[]): void => {
+    report({ kind: 'failed', reason: `${response.machineName}: ${reason}`, lastLogLines: lastLines }).catch((err: unknown) =>
+      log.error({ err: (err as Error).message }, 'could not report failure to broker'),
+    );
+  };
+  const onLine = (source: 'stdout' | 'stderr', line: string): void => {
+    // Dask's own log lines, kept in the agent's log with their source until the log shipper takes them.
+    log.info({ source, dask: line }, 'dask');
+  };
+
+  if (response.role === 'scheduler') {
+    const cmd = buildSchedulerCommand({ python: config.python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files });
+    supervisor = createSupervisor({
+      name: 'dask-scheduler', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp,
+    });
+    supervisor.start();
+    const verifier = createTokenVerifier(response.tokenKey);
+    const gateway = await createGateway({
+      host: config.listenHost,
+      port: response.scheduler.gatewayPort,
+      daskTarget: { host: '127.0.0.1', port: response.scheduler.daskPort },
+      httpTarget: { host: '127.0.0.1', port: response.scheduler.httpPort },
+      tls: { certPem: response.certPem, keyPem: readFileSync(files.key, 'utf8') },
+      verifyDashboardToken: async (token: string) => {
+        try {
+          await verifier.verify('dashboard', token, { cluster: response.clusterId });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      log: log.child({ component: 'gateway' }),
+    });
+    stops.push(() => gateway.close());
+    log.info({ gateway: gateway.address() }, 'gateway listening');
+    const watch = watchScheduler({ httpBase: `http://127.0.0.1:${response.scheduler.httpPort}`, report, log });
+    stops.push(() => watch.stop());
+  } else {
+    const localDirectory = join(config.machineDir, 'dask');
+    mkdirSync(localDirectory, { recursive: true });
+    const cmd = buildWorkerCommand({
+      python: config.python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, name: response.machineName, localDirectory,
+    });
+    supervisor = createSupervisor({
+      name: 'dask-worker', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp,
+    });
+    supervisor.start();
+  }
+  stops.push(() => supervisor.stop());
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    void (async () => {
+      for (const stop of stops.reverse()) {
+        try {
+          await stop();
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'error while stopping');
+        }
+      }
+      log.info({}, 'stopped');
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+
+function main(): void {
+  const i = process.argv.indexOf('--config');
+  const path = i >= 0 ? process.argv[i + 1] : undefined;
+  const log = pino({ base: { component: 'agent' }, redact: ['token', 'enrolToken', 'agentToken', '*.token', 'keyPem'] });
+  if (!path) {
+    log.fatal({}, 'usage: agent --config /path/to/agent.json');
+    process.exit(2);
+  }
+  let config: Readonly<AgentConfig>;
+  try {
+    config = loadAgentConfig(path);
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'bad configuration');
+    process.exit(2);
+  }
+  const child = log.child({ clusterId: config.clusterId, machineId: config.machineId, role: config.role });
+  run(config, child).catch((err: unknown) => {
+    child.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, 'agent failed');
+    process.exit(1);
+  });
+}
+
+main();

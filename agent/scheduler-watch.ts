@@ -1,0 +1,61 @@
+// On the scheduler machine: waits for the scheduler's HTTP server to answer /health, then reports to the
+// broker that the scheduler is ready and, whenever it changes, how many workers are connected (read from
+// the scheduler's own /json/counts.json, so "connected" means Dask itself says so).
+
+import type { Logger } from 'pino';
+import type { AgentEvent } from '../broker/api/wire.js';
+
+export interface SchedulerWatchOptions {
+  httpBase: string;
+  report: (e: AgentEvent) => Promise<void>;
+  log: Logger;
+  intervalMs?: number;
+}
+
+export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
+  const intervalMs = opts.intervalMs ?? 500;
+  let ready = false;
+  let lastWorkers = -1;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const tick = async (): Promise<void> => {
+    try {
+      if (!ready) {
+        const res = await fetch(`${opts.httpBase}/health`, { signal: AbortSignal.timeout(2000) });
+        if (!res.ok) return;
+        await opts.report({ kind: 'ready' });
+        ready = true;
+        opts.log.info({}, 'scheduler ready');
+      }
+      const res = await fetch(`${opts.httpBase}/json/counts.json`, { signal: AbortSignal.timeout(2000) });
+      if (!res.ok) return;
+      const counts = (await res.json()) as { workers?: number };
+      const workers = counts.workers ?? 0;
+      if (workers !== lastWorkers) {
+        await opts.report({ kind: 'workers', count: workers });
+        lastWorkers = workers;
+        opts.log.info({ workers }, 'workers connected');
+      }
+    } catch {
+      // not up yet, or the broker is away: try again next tick
+    }
+  };
+
+  const loop = (): void => {
+    if (stopped) return;
+    void tick().finally(() => {
+      if (!stopped) {
+        timer = setTimeout(loop, intervalMs);
+        timer.unref();
+      }
+    });
+  };
+  loop();
+  return {
+    stop: () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}

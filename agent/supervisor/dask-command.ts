@@ -1,0 +1,71 @@
+// The Dask command lines the agent supervises. Pure: config in, argv and environment out.
+//
+// Both sides run with TLS from the cluster CA and require_encryption, so nothing connects to Dask without
+// a certificate the broker signed for this cluster. The scheduler's HTTP server (dashboard, /health,
+// /metrics, /json) binds to loopback only: the outside world reaches it solely through the gateway.
+
+import type { SchedulerEndpoints } from '../../broker/api/wire.js';
+
+export interface DaskTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export interface DaskCommand {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+const TLS_ENV = {
+  DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION: 'True',
+  // Keep Python's output line-buffered so every log line reaches the agent as soon as it is printed.
+  PYTHONUNBUFFERED: '1',
+};
+
+function tlsArgs(tls: DaskTls): string[] {
+  return ['--tls-ca-file', tls.ca, '--tls-cert', tls.cert, '--tls-key', tls.key];
+}
+
+export function buildSchedulerCommand(o: { python: string; listenHost: string; scheduler: SchedulerEndpoints; tls: DaskTls }): DaskCommand {
+  return {
+    command: o.python,
+    args: [
+      '-m', 'dask', 'scheduler',
+      '--protocol', 'tls',
+      '--host', o.listenHost,
+      '--port', String(o.scheduler.daskPort),
+      '--dashboard-address', `127.0.0.1:${o.scheduler.httpPort}`,
+      ...tlsArgs(o.tls),
+    ],
+    env: TLS_ENV,
+  };
+}
+
+export function buildWorkerCommand(o: {
+  python: string;
+  listenHost: string;
+  scheduler: SchedulerEndpoints;
+  tls: DaskTls;
+  name: string;
+  localDirectory: string;
+  nthreads?: number;
+}): DaskCommand {
+  return {
+    command: o.python,
+    args: [
+      '-m', 'dask', 'worker',
+      `tls://${o.scheduler.privateHost}:${o.scheduler.daskPort}`,
+      '--name', o.name,
+      '--host', o.listenHost,
+      // The agent is the supervisor: a nanny process would only double the memory and start-up time.
+      '--no-nanny',
+      '--nthreads', String(o.nthreads ?? 1),
+      '--no-dashboard',
+      '--local-directory', o.localDirectory,
+      ...tlsArgs(o.tls),
+    ],
+    env: TLS_ENV,
+  };
+}

@@ -1,0 +1,117 @@
+// The broker's HTTP API. JSON in and out, bodies bounded, every route authenticated by the one token
+// kind it accepts: user tokens for the CLI, the enrol token (in the body) for /v1/enrol, agent tokens
+// for agent events. Errors come back as { error: { code, message } } with a status that fits the code.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { SkiffError, type ErrorCode } from './errors.js';
+import type { ClusterService } from '../clusters.js';
+import type { TokenIssuer } from '../tokens/types.js';
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface ApiOptions {
+  clusters: ClusterService;
+  tokens: TokenIssuer;
+  /** The long-lived secret that buys short-lived user tokens (local: a 0600 file under $SKIFF_HOME). */
+  apiKey: string;
+  userTokenTtlS?: number;
+  log: Logger;
+  version: string;
+}
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  BRK_BAD_REQUEST: 400, BRK_BAD_CSR: 400, PRV_INVALID_REQUEST: 400, PRV_UNKNOWN_BACKEND: 400,
+  BRK_UNAUTHORIZED: 401, BRK_TOKEN_INVALID: 401, BRK_FORBIDDEN: 403, BRK_NOT_FOUND: 404,
+  BRK_CONFLICT: 409, BRK_ALREADY_ENROLLED: 409,
+};
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new SkiffError('BRK_BAD_REQUEST', `request body over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new SkiffError('BRK_BAD_REQUEST', 'request body is not valid JSON');
+  }
+}
+
+function send(res: ServerResponse, status: number, body?: unknown): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function bearer(req: IncomingMessage): string {
+  const h = req.headers.authorization ?? '';
+  if (!h.startsWith('Bearer ')) throw new SkiffError('BRK_UNAUTHORIZED', 'missing bearer token');
+  return h.slice('Bearer '.length);
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const log = o.log;
+  const user = async (req: IncomingMessage): Promise<void> => {
+    await o.tokens.verify('user', bearer(req));
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://broker');
+    const path = url.pathname;
+    const m = req.method ?? 'GET';
+    let match: RegExpMatchArray | null;
+
+    if (m === 'GET' && path === '/v1/health') return send(res, 200, { ok: true, version: o.version, pid: process.pid });
+    if (m === 'POST' && path === '/v1/token') {
+      const body = (await readJson(req)) as { apiKey?: unknown } | undefined;
+      const key = typeof body?.apiKey === 'string' ? body.apiKey : '';
+      if (!timingSafeEqual(digest(key), digest(o.apiKey))) throw new SkiffError('BRK_UNAUTHORIZED', 'API key not accepted');
+      const ttl = o.userTokenTtlS ?? 900;
+      return send(res, 200, { token: await o.tokens.mint('user', { sub: 'user' }, ttl), expiresInS: ttl });
+    }
+    if (m === 'POST' && path === '/v1/enrol') return send(res, 200, await o.clusters.enrol(await readJson(req)));
+    if (m === 'POST' && path === '/v1/agent/events') {
+      await o.clusters.agentEvent(bearer(req), await readJson(req));
+      return send(res, 204);
+    }
+    if (path === '/v1/clusters') {
+      await user(req);
+      if (m === 'GET') return send(res, 200, o.clusters.list());
+      if (m === 'POST') return send(res, 201, await o.clusters.create(await readJson(req)));
+    }
+    if ((match = path.match(/^\/v1\/clusters\/([^/]+)(\/credentials|\/dashboard-token)?$/))) {
+      await user(req);
+      const ref = decodeURIComponent(match[1] ?? '');
+      const sub = match[2];
+      if (sub === undefined && m === 'GET') return send(res, 200, o.clusters.get(ref));
+      if (sub === undefined && m === 'DELETE') {
+        const failed = url.searchParams.get('failed');
+        return send(res, 200, await o.clusters.down(ref, failed !== null ? { reason: failed.slice(0, 500), failed: true } : {}));
+      }
+      if (sub === '/credentials' && m === 'POST') return send(res, 200, await o.clusters.userCredentials(ref, await readJson(req)));
+      if (sub === '/dashboard-token' && m === 'POST') return send(res, 200, await o.clusters.dashboardToken(ref));
+    }
+    throw new SkiffError('BRK_NOT_FOUND', `no route ${m} ${path}`);
+  };
+
+  return (req, res) => {
+    route(req, res).catch((err: unknown) => {
+      if (err instanceof SkiffError) {
+        const status = STATUS[err.code] ?? 500;
+        (status >= 500 ? log.error : log.warn).call(log, { method: req.method, path: req.url?.split('?')[0], code: err.code, err: err.message }, 'request refused');
+        send(res, status, { error: { code: err.code, message: err.message } });
+      } else {
+        log.error({ method: req.method, path: req.url?.split('?')[0], err: (err as Error).stack }, 'request failed');
+        send(res, 500, { error: { code: 'BRK_INTERNAL', message: 'internal error; see the broker log' } });
+      }
+    });
+  };
+}

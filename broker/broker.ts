@@ -1,0 +1,136 @@
+// Runs the control plane: store, token issuer, cluster service, HTTP API. One broker per $SKIFF_HOME,
+// guarded by a lock file; it remembers its port so agents started before a restart find it again.
+
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { SkiffError } from './api/errors.js';
+import { createServer } from 'node:http';
+import { createApiHandler } from './api/server.js';
+import { createClusterService } from './clusters.js';
+import { skiffPaths, type BrokerInfo } from './home.js';
+import { openStore } from './store/store.js';
+import { createTokenIssuer } from './tokens/issuer.js';
+import { createLocalBackend } from '../provisioner/local/local-backend.js';
+import type { Backend } from '../provisioner/backend.js';
+import type { BackendName } from './api/wire.js';
+
+export interface BrokerOptions {
+  home: string;
+  host?: string;
+  /** 0 = reuse the last port if free, else any free port. */
+  port?: number;
+  python: string;
+  log: Logger;
+  version: string;
+  /** Extra environment for local agents (tests shorten timers with it). */
+  agentEnv?: Record<string, string>;
+}
+
+export interface RunningBroker {
+  url: string;
+  close(): Promise<void>;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function takeLock(path: string): () => void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(path, 'utf8'));
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && pidAlive(holder)) {
+        throw new SkiffError('BRK_CONFLICT', `a broker (pid ${holder}) already runs for this SKIFF_HOME; stop it with \`skiff broker stop\``);
+      }
+      rmSync(path, { force: true }); // stale: its broker died without cleaning up
+    }
+  }
+  throw new SkiffError('BRK_CONFLICT', `could not take the broker lock ${path}`);
+}
+
+function loadOrCreateApiKey(path: string): string {
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const key = randomBytes(32).toString('base64url');
+  writeFileSync(`${path}.tmp`, key, { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+  return key;
+}
+
+export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
+  const p = skiffPaths(o.home);
+  mkdirSync(p.brokerDir, { recursive: true, mode: 0o700 });
+  const releaseLock = takeLock(p.brokerLock);
+  try {
+    const host = o.host ?? '127.0.0.1';
+    let lastPort = 0;
+    try {
+      lastPort = (JSON.parse(readFileSync(p.brokerInfo, 'utf8')) as BrokerInfo).port;
+    } catch {
+      // first start
+    }
+    const store = openStore(p.store);
+    const tokens = await createTokenIssuer({ keyDir: p.tokenKeyDir });
+    const apiKey = loadOrCreateApiKey(p.apiKey);
+
+    // The URL must be known before the cluster service exists (agents are told it), so bind first and
+    // attach the API once it does.
+    const server = createServer();
+    const listen = (port: number) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    const wanted = o.port ?? 0;
+    try {
+      await listen(wanted !== 0 ? wanted : lastPort);
+    } catch (err) {
+      if (wanted !== 0 || lastPort === 0) throw err;
+      await listen(0);
+    }
+    const port = (server.address() as AddressInfo).port;
+    const url = `http://${host}:${port}`;
+
+    const backends: Partial<Record<BackendName, Backend>> = {
+      local: createLocalBackend({ machinesDir: p.machinesDir, python: o.python, ...(o.agentEnv ? { agentEnv: o.agentEnv } : {}) }),
+    };
+    const clusters = createClusterService({ store, tokens, backends, caDir: p.caDir, brokerUrl: url, log: o.log.child({ component: 'clusters' }) });
+    server.on('request', createApiHandler({ clusters, tokens, apiKey, log: o.log.child({ component: 'api' }), version: o.version }));
+
+    const info: BrokerInfo = { url, pid: process.pid, port, startedAt: new Date().toISOString() };
+    writeFileSync(`${p.brokerInfo}.tmp`, JSON.stringify(info), { mode: 0o600 });
+    renameSync(`${p.brokerInfo}.tmp`, p.brokerInfo);
+    o.log.info({ url, home: p.home }, 'broker listening');
+    void clusters.recover().catch((err: unknown) => o.log.error({ err: (err as Error).message }, 'recovery failed'));
+
+    return {
+      url,
+      close: async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        store.close();
+        releaseLock();
+      },
+    };
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+}

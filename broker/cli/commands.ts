@@ -1,0 +1,211 @@
+// The `skiff` commands. Each validates its arguments completely before it talks to the broker, so bad
+// input changes nothing.
+import { join } from 'node:path';
+import { SkiffError } from '../api/errors.js';
+import type { ClusterView, DashboardTokenResponse } from '../api/wire.js';
+import { parseArgs, helpFor, type FlagSpec } from './args.js';
+import { connectBroker, type BrokerApi } from './connect.js';
+import { fetchCredentials, pythonSnippet } from './credentials.js';
+import { skiffPaths } from '../home.js';
+
+export interface CliContext {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  out: (text: string) => void;
+  err: (text: string) => void;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+interface Command {
+  synopsis: string;
+  about: string;
+  flags: Record<string, FlagSpec>;
+  run(ctx: CliContext, positionals: string[], flags: Record<string, unknown>): Promise<number>;
+}
+
+const JSON_FLAG: FlagSpec = { kind: 'boolean', help: 'print JSON instead of text' };
+const BROKER_FLAG: FlagSpec = { kind: 'string', help: 'URL of a remote broker (else the local one of $SKIFF_HOME)' };
+const BACKENDS = ['local', 'aws'] as const;
+
+async function api(ctx: CliContext, flags: Record<string, unknown>, autoStart: boolean): Promise<BrokerApi> {
+  const brokerUrl = (flags['broker-url'] as string | undefined) ?? ctx.env['SKIFF_BROKER_URL'];
+  const apiKey = ctx.env['SKIFF_API_KEY'];
+  return connectBroker({
+    home: ctx.home,
+    autoStart,
+    progress: (m) => ctx.err(`skiff: ${m}\n`),
+    ...(brokerUrl ? { brokerUrl } : {}),
+    ...(apiKey ? { apiKey } : {}),
+  });
+}
+
+function oneRef(positionals: string[], command: string): string {
+  if (positionals.length !== 1) throw new SkiffError('CLI_USAGE', `\`skiff ${command}\` takes one cluster name or id; see \`skiff ${command} --help\``);
+  return positionals[0] as string;
+}
+
+function describe(c: ClusterView): string {
+  const parts = [`${c.name} (${c.id})`, c.state, `${c.workersReady}/${c.workers} workers`, c.backend];
+  if (c.scheduler) parts.push(c.scheduler);
+  if (c.reason) parts.push(`reason: ${c.reason}`);
+  return parts.join('  ');
+}
+
+const up: Command = {
+  synopsis: '[--name NAME] [--workers N] [--backend local|aws] [--wait-timeout DURATION] [--json]',
+  about: 'Create a Dask cluster and wait until its scheduler and workers are connected. Prints how to connect.',
+  flags: {
+    name: { kind: 'string', help: 'cluster name (lower-case letters, digits, -)' },
+    workers: { kind: 'int', help: 'number of Dask workers', default: 2 },
+    backend: { kind: 'string', help: 'where machines run: local or aws', default: 'local' },
+    'wait-timeout': { kind: 'duration', help: 'give up if not ready within this time (e.g. 90s, 5m); default 2m' },
+    json: JSON_FLAG,
+    'broker-url': BROKER_FLAG,
+  },
+  async run(ctx, positionals, flags) {
+    if (positionals.length > 0) throw new SkiffError('CLI_USAGE', `\`skiff up\` takes no positional arguments; got "${positionals.join(' ')}"`);
+    const workers = flags['workers'] as number;
+    if (workers < 0 || workers > 1000) throw new SkiffError('CLI_USAGE', `--workers must be from 0 to 1000; got ${workers}`);
+    const backend = flags['backend'] as string;
+    if (!(BACKENDS as readonly string[]).includes(backend)) throw new SkiffError('CLI_USAGE', `unknown backend "${backend}"; choose one of: ${BACKENDS.join(', ')}`);
+    const name = flags['name'] as string | undefined;
+    if (name !== undefined && !/^[a-z][a-z0-9-]{0,62}$/.test(name)) {
+      throw new SkiffError('CLI_USAGE', `cluster name "${name}" is not valid: use lower-case letters, digits and -, starting with a letter`);
+    }
+    const waitMs = (flags['wait-timeout'] as number | undefined) ?? 120_000;
+    const now = ctx.now ?? Date.now;
+    const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const started = now();
+    const b = await api(ctx, flags, true);
+    let c = await b.call<ClusterView>('POST', '/v1/clusters', { workers, backend, ...(name ? { name } : {}) });
+    ctx.err(`skiff: creating cluster ${c.name} (${c.id}) with ${workers} worker${workers === 1 ? '' : 's'} on ${backend}\n`);
+    let last = '';
+    const deadline = started + waitMs;
+    for (;;) {
+      const line = `${c.state}${c.state === 'starting' ? `, ${c.workersReady}/${c.workers} workers connected` : ''}`;
+      if (line !== last) {
+        ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] ${line}\n`);
+        last = line;
+      }
+      if (c.state === 'running') break;
+      if (c.state === 'failed' || c.state === 'stopped' || c.state === 'stopping') {
+        ctx.err(`skiff: cluster ${c.name} ${c.state}: ${c.reason ?? 'no reason recorded'}\n`);
+        for (const l of c.lastLogLines ?? []) ctx.err(`  ${l}\n`);
+        return 1;
+      }
+      if (now() > deadline) {
+        const reason = `not ready within ${Math.round(waitMs / 1000)} s (${c.workersReady}/${c.workers} workers connected)`;
+        const failed = await b.call<ClusterView>('DELETE', `/v1/clusters/${c.id}?failed=${encodeURIComponent(reason)}`);
+        ctx.err(`skiff: cluster ${c.name} failed: ${reason}; its machines were stopped\n`);
+        for (const l of failed.lastLogLines ?? []) ctx.err(`  ${l}\n`);
+        return 1;
+      }
+      await sleep(200);
+      c = await b.call<ClusterView>('GET', `/v1/clusters/${c.id}`);
+    }
+    const creds = await fetchCredentials(b, c.id, join(skiffPaths(ctx.home).clustersDir, c.name));
+    const dash = await b.call<DashboardTokenResponse>('POST', `/v1/clusters/${c.id}/dashboard-token`);
+    const elapsed = ((now() - started) / 1000).toFixed(1);
+    if (flags['json']) {
+      ctx.out(JSON.stringify({ id: c.id, name: c.name, state: c.state, scheduler: c.scheduler, dashboard: dash.url, credentials: creds }) + '\n');
+    } else {
+      ctx.out(
+        [
+          `Cluster ${c.name} (${c.id}) is running: scheduler and ${c.workersReady} worker${c.workersReady === 1 ? '' : 's'} in ${elapsed}s.`,
+          '',
+          `  scheduler    ${c.scheduler}`,
+          `  credentials  ${creds.ca}, ${creds.cert}, ${creds.key}`,
+          `  dashboard    ${dash.url}`,
+          `               (valid until ${dash.expiresAt}; \`skiff status ${c.name}\` prints a fresh one)`,
+          '',
+          'Connect from Python:',
+          '',
+          pythonSnippet(c.scheduler ?? '', creds),
+          '',
+          `Stop it with: skiff down ${c.name}`,
+          '',
+        ].join('\n'),
+      );
+    }
+    return 0;
+  },
+};
+
+const list: Command = {
+  synopsis: '[--json]',
+  about: 'List the clusters this broker knows, newest last.',
+  flags: { json: JSON_FLAG, 'broker-url': BROKER_FLAG },
+  async run(ctx, positionals, flags) {
+    if (positionals.length > 0) throw new SkiffError('CLI_USAGE', '`skiff list` takes no arguments');
+    const clusters = await (await api(ctx, flags, true)).call<ClusterView[]>('GET', '/v1/clusters');
+    if (flags['json']) ctx.out(JSON.stringify(clusters) + '\n');
+    else if (clusters.length === 0) ctx.out('No clusters yet. Create one with `skiff up`.\n');
+    else for (const c of clusters) ctx.out(describe(c) + '\n');
+    return 0;
+  },
+};
+
+const status: Command = {
+  synopsis: 'NAME|ID [--json]',
+  about: 'Show one cluster: state, reason of the last change, scheduler address and a fresh dashboard URL.',
+  flags: { json: JSON_FLAG, 'broker-url': BROKER_FLAG },
+  async run(ctx, positionals, flags) {
+    const ref = oneRef(positionals, 'status');
+    const b = await api(ctx, flags, true);
+    const c = await b.call<ClusterView>('GET', `/v1/clusters/${encodeURIComponent(ref)}`);
+    let dashboard: string | undefined;
+    if (c.state === 'running' || c.state === 'starting') {
+      dashboard = (await b.call<DashboardTokenResponse>('POST', `/v1/clusters/${c.id}/dashboard-token`)).url;
+    }
+    if (flags['json']) ctx.out(JSON.stringify({ ...c, ...(dashboard ? { dashboard } : {}) }) + '\n');
+    else {
+      ctx.out(describe(c) + '\n');
+      if (dashboard) ctx.out(`dashboard: ${dashboard}\n`);
+      for (const l of c.lastLogLines ?? []) ctx.out(`  ${l}\n`);
+    }
+    return 0;
+  },
+};
+
+const down: Command = {
+  synopsis: 'NAME|ID',
+  about: 'Stop a cluster: every machine is stopped; its record stays (state stopped).',
+  flags: { 'broker-url': BROKER_FLAG },
+  async run(ctx, positionals, flags) {
+    const ref = oneRef(positionals, 'down');
+    const b = await api(ctx, flags, true);
+    const target = await b.call<ClusterView>('GET', `/v1/clusters/${encodeURIComponent(ref)}`);
+    if (target.state !== 'stopped') ctx.err(`skiff: stopping ${target.name} (${target.id}) ...\n`);
+    const c = await b.call<ClusterView>('DELETE', `/v1/clusters/${target.id}`);
+    ctx.out(`${c.name} (${c.id}) ${c.state}\n`);
+    return 0;
+  },
+};
+
+const credentials: Command = {
+  synopsis: 'NAME|ID --out DIR',
+  about: 'Make a key pair here and get a client certificate for the cluster: writes ca.pem, client.pem, client-key.pem (0600).',
+  flags: { out: { kind: 'string', help: 'directory for the PEM files' }, 'broker-url': BROKER_FLAG },
+  async run(ctx, positionals, flags) {
+    const ref = oneRef(positionals, 'credentials');
+    const out = flags['out'] as string | undefined;
+    if (!out) throw new SkiffError('CLI_USAGE', '`skiff credentials` needs --out DIR');
+    const files = await fetchCredentials(await api(ctx, flags, true), ref, out);
+    ctx.out(`wrote ${files.ca}\nwrote ${files.cert}\nwrote ${files.key}\n`);
+    return 0;
+  },
+};
+
+export const COMMANDS: Record<string, Command> = { up, list, status, down, credentials };
+
+export async function runCommand(ctx: CliContext, name: string, argv: string[]): Promise<number> {
+  const cmd = COMMANDS[name];
+  if (!cmd) throw new SkiffError('CLI_USAGE', `unknown command "${name}"; run \`skiff --help\``);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    ctx.out(helpFor(name, cmd.synopsis, cmd.about, cmd.flags));
+    return 0;
+  }
+  const { positionals, flags } = parseArgs(argv, cmd.flags, name);
+  return cmd.run(ctx, positionals, flags);
+}

@@ -1,0 +1,107 @@
+// How the CLI reaches its broker. With --broker-url / SKIFF_BROKER_URL it talks to that broker (a
+// server of the user's, with SKIFF_API_KEY). Otherwise it uses the local broker of $SKIFF_HOME,
+// starting one in the background on first use and reusing it afterwards, so `skiff up` just works.
+
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SkiffError } from '../api/errors.js';
+import { callBroker } from '../../agent/broker-client.js';
+import { skiffPaths, type BrokerInfo } from '../home.js';
+
+export interface BrokerApi {
+  url: string;
+  call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T>;
+}
+
+export interface ConnectOptions {
+  home: string;
+  brokerUrl?: string;
+  apiKey?: string;
+  /** Start a background broker when none answers (local use). */
+  autoStart: boolean;
+  progress?: (msg: string) => void;
+}
+
+async function healthy(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(new URL('/v1/health', url), { signal: AbortSignal.timeout(1500) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+function readInfo(path: string): BrokerInfo | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as BrokerInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The URL of the local broker of this home, if one answers. */
+export async function localBrokerUrl(home: string): Promise<string | undefined> {
+  const info = readInfo(skiffPaths(home).brokerInfo);
+  return info && (await healthy(info.url)) ? info.url : undefined;
+}
+
+async function startLocalBroker(home: string, progress?: (msg: string) => void): Promise<string> {
+  const p = skiffPaths(home);
+  mkdirSync(p.brokerDir, { recursive: true, mode: 0o700 });
+  const before = readInfo(p.brokerInfo)?.startedAt;
+  const script = fileURLToPath(new URL('./main.js', import.meta.url));
+  const out = openSync(p.brokerLog, 'a', 0o600);
+  const child = spawn(process.execPath, [script, 'broker', '--background'], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, SKIFF_HOME: p.home },
+  });
+  closeSync(out);
+  child.unref();
+  progress?.(`started a local broker (pid ${child.pid}); its log is ${p.brokerLog}`);
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const info = readInfo(p.brokerInfo);
+    if (info && info.startedAt !== before && (await healthy(info.url))) return info.url;
+    // Another CLI may have started it at the same moment: its broker holds the lock and ours exits.
+    if (child.exitCode !== null && info && (await healthy(info.url))) return info.url;
+    await sleep(50);
+  }
+  let tail = '';
+  try {
+    tail = readFileSync(p.brokerLog, 'utf8').split('\n').slice(-10).join('\n');
+  } catch {
+    // no log
+  }
+  throw new SkiffError('CLI_BROKER_UNREACHABLE', `the local broker did not start within 15 s; last lines of ${p.brokerLog}:\n${tail}`);
+}
+
+export async function connectBroker(o: ConnectOptions): Promise<BrokerApi> {
+  const p = skiffPaths(o.home);
+  let url = o.brokerUrl;
+  let apiKey = o.apiKey;
+  if (url === undefined) {
+    url = await localBrokerUrl(o.home);
+    if (url === undefined) {
+      if (!o.autoStart) throw new SkiffError('CLI_BROKER_UNREACHABLE', `no broker runs for ${p.home}; \`skiff up\` starts one`);
+      url = await startLocalBroker(o.home, o.progress);
+    }
+    apiKey ??= readFileSync(p.apiKey, 'utf8').trim();
+  } else if (!(await healthy(url))) {
+    throw new SkiffError('CLI_BROKER_UNREACHABLE', `broker ${url} does not answer; check the URL and that \`skiff broker\` runs there`);
+  }
+  if (apiKey === undefined) throw new SkiffError('CLI_USAGE', `set SKIFF_API_KEY to the API key of the broker at ${url}`);
+  const base = url;
+  let token: string | undefined;
+  const userToken = async (): Promise<string> => {
+    token ??= (await callBroker<{ token: string }>(base, 'POST', '/v1/token', { apiKey }, { code: 'CLI_BROKER_UNREACHABLE' })).token;
+    return token;
+  };
+  return {
+    url: base,
+    call: async <T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) =>
+      callBroker<T>(base, method, path, body, { token: await userToken(), code: 'CLI_BROKER_UNREACHABLE', timeoutMs: 60_000 }),
+  };
+}

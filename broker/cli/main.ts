@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// `skiff`: the user's face of the broker. Exit codes: 0 ok, 1 the operation failed, 2 bad usage.
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { SkiffError, isSkiffError } from '../api/errors.js';
+import { startBroker } from '../broker.js';
+import { defaultHome, skiffPaths, type BrokerInfo } from '../home.js';
+import { parseArgs, helpFor, type FlagSpec } from './args.js';
+import { COMMANDS, runCommand, type CliContext } from './commands.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const TOP_HELP = `skiff ${VERSION}: a secure Dask cluster in one command (on this machine, or in your own AWS account)
+
+usage: skiff <command> [options]
+
+commands:
+  up            create a cluster and wait until it is ready; prints how to connect
+  list          list clusters
+  status        show one cluster (and a fresh dashboard URL)
+  down          stop a cluster
+  credentials   get a client certificate for a cluster (key made locally)
+  broker        run the control plane in the foreground (\`skiff broker stop\` stops the local one)
+
+State lives under $SKIFF_HOME (default ~/.skiff). \`skiff <command> --help\` tells more.
+`;
+
+const BROKER_FLAGS: Record<string, FlagSpec> = {
+  host: { kind: 'string', help: 'interface to listen on', default: '127.0.0.1' },
+  port: { kind: 'int', help: 'port (0: the last one used, else any free port)', default: 0 },
+  background: { kind: 'boolean', help: 'started by the CLI on demand (logs go to $SKIFF_HOME/broker/broker.log)' },
+};
+
+async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    ctx.out(helpFor('broker', '[stop] [--host H] [--port N]', 'Run the skiff control plane in the foreground until SIGTERM/SIGINT; `skiff broker stop` stops the local one.', BROKER_FLAGS));
+    return 0;
+  }
+  const { positionals, flags } = parseArgs(argv, BROKER_FLAGS, 'broker');
+  if (positionals[0] === 'stop') return stopBroker(ctx);
+  if (positionals.length > 0) throw new SkiffError('CLI_USAGE', `unknown broker subcommand "${positionals[0]}"; try \`skiff broker stop\``);
+  const log = pino({ base: { component: 'broker' }, redact: ['token', '*.token', 'apiKey', 'keyPem', 'csrPem'] });
+  const broker = await startBroker({
+    home: ctx.home,
+    host: flags['host'] as string,
+    port: flags['port'] as number,
+    python: ctx.env['SKIFF_PYTHON'] ?? '/usr/bin/python3',
+    log,
+    version: VERSION,
+  });
+  if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await broker.close();
+  log.info({}, 'broker stopped');
+  return 0;
+}
+
+async function stopBroker(ctx: CliContext): Promise<number> {
+  const p = skiffPaths(ctx.home);
+  let info: BrokerInfo;
+  try {
+    info = JSON.parse(readFileSync(p.brokerInfo, 'utf8')) as BrokerInfo;
+    process.kill(info.pid, 'SIGTERM');
+  } catch {
+    ctx.out('no local broker is running\n');
+    return 0;
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(info.pid, 0);
+    } catch {
+      ctx.out(`broker (pid ${info.pid}) stopped\n`);
+      return 0;
+    }
+    await sleep(100);
+  }
+  throw new SkiffError('CLI_TIMEOUT', `broker (pid ${info.pid}) did not stop within 10 s`);
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const ctx: CliContext = {
+    home: defaultHome(env),
+    env,
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+  };
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    ctx.out(TOP_HELP);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version') {
+    ctx.out(`${VERSION}\n`);
+    return 0;
+  }
+  try {
+    if (command === 'broker') return await brokerCommand(ctx, rest);
+    if (!(command in COMMANDS)) throw new SkiffError('CLI_USAGE', `unknown command "${command}"; commands: ${[...Object.keys(COMMANDS), 'broker'].join(', ')}`);
+    return await runCommand(ctx, command, rest);
+  } catch (err) {
+    if (isSkiffError(err)) {
+      ctx.err(`skiff: error: ${err.message}\n`);
+      return err.code === 'CLI_USAGE' ? 2 : 1;
+    }
+    ctx.err(`skiff: internal error: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`skiff: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,286 @@
+// A cluster's life on the broker: create (validate everything, plan, then create), enrol its machines,
+// follow what their agents report, and stop it. The only place that holds the cluster CAs' keys.
+//
+//   create ──► pending ──apply──► starting ──scheduler ready + N workers──► running
+//                 │                  │                                        │
+//                 └──── failed ◄─────┴──── (apply error, agent gave up) ──────┤
+//                                                                   down ──► stopping ──► stopped
+
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { SkiffError } from './api/errors.js';
+import type {
+  AgentEvent, BackendName, ClusterState, ClusterView, CreateClusterRequest, CredentialsResponse, DashboardTokenResponse,
+  EnrolRequest, EnrolResponse, Role,
+} from './api/wire.js';
+import type { Backend, ClusterPlan, ClusterSpec } from '../provisioner/backend.js';
+import { createCa, loadCaSigner, type CaSigner } from './pki/ca.js';
+import { signCsr } from './pki/sign.js';
+import type { TokenIssuer } from './tokens/types.js';
+import { ACTIVE_STATES, clusterView, type ClusterRecord, type Store } from './store/store.js';
+
+export interface ClusterServiceOptions {
+  store: Store;
+  tokens: TokenIssuer;
+  backends: Partial<Record<BackendName, Backend>>;
+  caDir: string;
+  brokerUrl: string;
+  log: Logger;
+  now?: () => Date;
+  /** Lifetimes, in seconds. */
+  enrolTokenTtlS?: number;
+  agentTokenTtlS?: number;
+  dashboardTokenTtlS?: number;
+  nodeCertValidityMs?: number;
+  userCertValidityMs?: number;
+}
+
+export interface ClusterService {
+  create(req: unknown): Promise<ClusterView>;
+  list(): ClusterView[];
+  get(ref: string): ClusterView;
+  /** Stop every machine; the cluster ends `stopped`, or `failed` when `failed` is set (e.g. never became ready). */
+  down(ref: string, opts?: { reason?: string; failed?: boolean }): Promise<ClusterView>;
+  enrol(req: unknown): Promise<EnrolResponse>;
+  agentEvent(token: string, event: unknown): Promise<void>;
+  userCredentials(ref: string, body: unknown): Promise<CredentialsResponse>;
+  dashboardToken(ref: string): Promise<DashboardTokenResponse>;
+  /** After a broker restart: finish what a previous run left half-done. */
+  recover(): Promise<void>;
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const MAX_WORKERS = 1000;
+const LAST_LINES = 20;
+
+export function createClusterService(o: ClusterServiceOptions): ClusterService {
+  const now = o.now ?? (() => new Date());
+  const signers = new Map<string, CaSigner>();
+  const log = o.log;
+
+  const nowIso = () => now().toISOString();
+  const find = (ref: string): ClusterRecord => {
+    const c = o.store.findCluster(ref);
+    if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id "${ref}"; \`skiff list\` shows them`);
+    return c;
+  };
+  const backendFor = (name: BackendName): Backend => {
+    const b = o.backends[name];
+    if (!b) throw new SkiffError('PRV_UNKNOWN_BACKEND', `backend "${name}" is not configured on this broker; available: ${Object.keys(o.backends).join(', ')}`);
+    return b;
+  };
+  const setState = (c: ClusterRecord, state: ClusterState, reason?: string): ClusterRecord => {
+    const next: ClusterRecord = { ...c, state, updatedAt: nowIso() };
+    if (reason !== undefined) next.reason = reason;
+    o.store.putCluster(next);
+    if (state !== c.state) {
+      o.store.notify({ at: next.updatedAt, clusterId: c.id, kind: 'state', state, ...(reason !== undefined ? { reason } : {}) });
+      log.info({ clusterId: c.id, from: c.state, to: state, reason }, 'cluster state changed');
+    }
+    return next;
+  };
+  const signer = (clusterId: string): CaSigner => {
+    let s = signers.get(clusterId);
+    if (!s) {
+      const certPem = readFileSync(join(o.caDir, `${clusterId}.pem`), 'utf8');
+      const keyPem = readFileSync(join(o.caDir, `${clusterId}.key`), 'utf8');
+      s = loadCaSigner({ certPem, keyPem });
+      signers.set(clusterId, s);
+    }
+    return s;
+  };
+  const specFor = async (c: ClusterRecord): Promise<ClusterSpec> => ({
+    clusterId: c.id,
+    name: c.name,
+    workers: c.workers,
+    brokerUrl: o.brokerUrl,
+    enrolTokens: {
+      scheduler: await o.tokens.mint('enrol', { sub: `${c.id}/scheduler`, cluster: c.id, role: 'scheduler' }, o.enrolTokenTtlS ?? 1800),
+      worker: await o.tokens.mint('enrol', { sub: `${c.id}/worker`, cluster: c.id, role: 'worker' }, o.enrolTokenTtlS ?? 1800),
+    },
+  });
+
+  const fail = async (clusterId: string, reason: string, lastLogLines?: string[]): Promise<void> => {
+    let c = o.store.cluster(clusterId);
+    if (!c || c.state === 'stopped' || c.state === 'failed') return;
+    const b = o.backends[c.backend];
+    let lines = lastLogLines;
+    if (b && c.plan && !lines) lines = await b.lastLogLines(c.plan, LAST_LINES).catch(() => []);
+    c = { ...c, ...(lines ? { lastLogLines: lines.slice(-LAST_LINES) } : {}) };
+    c = setState(c, 'failed', reason);
+    if (b && c.plan) await b.destroy(c.plan).catch((err: unknown) => log.error({ clusterId, err: (err as Error).message }, 'cleanup after failure failed'));
+  };
+
+  const launch = async (c: ClusterRecord, spec: ClusterSpec): Promise<void> => {
+    const b = backendFor(c.backend);
+    try {
+      if (!c.plan) throw new SkiffError('PRV_LAUNCH_FAILED', 'cluster has no plan');
+      const current = setState(c, 'starting');
+      await b.apply(spec, current.plan!, { progress: (m) => log.info({ clusterId: c.id }, m) });
+    } catch (err) {
+      log.error({ clusterId: c.id, err: (err as Error).message }, 'launch failed');
+      await fail(c.id, `launch failed: ${(err as Error).message}`);
+    }
+  };
+
+  const parseCreate = (req: unknown): CreateClusterRequest => {
+    const r = (req ?? {}) as Record<string, unknown>;
+    const workers = r['workers'];
+    if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 0 || workers > MAX_WORKERS) {
+      throw new SkiffError('BRK_BAD_REQUEST', `workers must be a whole number from 0 to ${MAX_WORKERS}; got ${JSON.stringify(workers)}`);
+    }
+    const backend = r['backend'] ?? 'local';
+    if (backend !== 'local' && backend !== 'aws') throw new SkiffError('PRV_UNKNOWN_BACKEND', `unknown backend ${JSON.stringify(backend)}; choose local or aws`);
+    const name = r['name'];
+    if (name !== undefined && (typeof name !== 'string' || !NAME.test(name))) {
+      throw new SkiffError('BRK_BAD_REQUEST', `cluster name ${JSON.stringify(name)} is not valid: use lower-case letters, digits and -, starting with a letter (at most 63)`);
+    }
+    return { workers, backend, ...(name !== undefined ? { name } : {}) };
+  };
+
+  return {
+    async create(raw) {
+      const req = parseCreate(raw);
+      const b = backendFor(req.backend);
+      const id = `c${randomBytes(5).toString('hex')}`;
+      const name = req.name ?? `cluster-${id.slice(1, 7)}`;
+      const clash = o.store.clusters().find((c) => c.name === name && ACTIVE_STATES.includes(c.state));
+      if (clash) throw new SkiffError('BRK_CONFLICT', `a cluster named "${name}" is already ${clash.state}; pick another name or \`skiff down ${name}\` first`);
+      const at = nowIso();
+      let c: ClusterRecord = {
+        id, name, workspace: 'default', backend: req.backend, state: 'pending', workers: req.workers, workersReady: 0, schedulerReady: false,
+        createdAt: at, updatedAt: at,
+      };
+      const spec = await specFor(c);
+      // Everything is validated (the backend's plan included) before the first resource exists.
+      const plan: ClusterPlan = await b.plan(spec);
+      mkdirSync(o.caDir, { recursive: true, mode: 0o700 });
+      const ca = await createCa({ clusterId: id, validityMs: 30 * 24 * 3600_000, now });
+      writeFileSync(join(o.caDir, `${id}.key`), ca.keyPem, { mode: 0o600 });
+      writeFileSync(join(o.caDir, `${id}.pem`), ca.certPem, { mode: 0o644 });
+      c = { ...c, plan };
+      o.store.putCluster(c);
+      o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' });
+      log.info({ clusterId: id, name, workers: req.workers, backend: req.backend }, 'cluster created');
+      void launch(c, spec);
+      return clusterView(c);
+    },
+
+    list: () => o.store.clusters().map(clusterView),
+    get: (ref) => clusterView(find(ref)),
+
+    async down(ref, opts = {}) {
+      let c = find(ref);
+      if (opts.failed) {
+        await fail(c.id, opts.reason ?? 'failed');
+        return clusterView(find(c.id));
+      }
+      const reason = opts.reason ?? 'stopped by user';
+      if (c.state === 'stopped') return clusterView(c);
+      const wasFailed = c.state === 'failed';
+      if (!wasFailed) c = setState(c, 'stopping', reason);
+      const b = o.backends[c.backend];
+      if (b && c.plan) await b.destroy(c.plan);
+      if (wasFailed) return clusterView(c);
+      c = setState(o.store.cluster(c.id) ?? c, 'stopped', reason);
+      return clusterView(c);
+    },
+
+    async enrol(raw) {
+      const r = (raw ?? {}) as Partial<EnrolRequest>;
+      if (typeof r.token !== 'string' || typeof r.machineId !== 'string' || typeof r.csrPem !== 'string') {
+        throw new SkiffError('BRK_BAD_REQUEST', 'enrolment needs token, machineId and csrPem');
+      }
+      const claims = await o.tokens.verify('enrol', r.token);
+      const clusterId = claims.cluster;
+      const role = claims.role as Role | undefined;
+      const c = clusterId !== undefined ? o.store.cluster(clusterId) : undefined;
+      if (!c || !c.plan || role === undefined) throw new SkiffError('BRK_FORBIDDEN', 'enrol token does not name a known cluster');
+      if (!['pending', 'starting', 'running'].includes(c.state)) throw new SkiffError('BRK_FORBIDDEN', `cluster ${c.id} is ${c.state}; it takes no new machines`);
+      const machine = await backendFor(c.backend).attest(c.plan, r.machineId);
+      if (!machine || machine.role !== role) {
+        throw new SkiffError('BRK_FORBIDDEN', `machine ${r.machineId} is not a ${role} of cluster ${c.id}`);
+      }
+      if (o.store.enrolment(c.id, r.machineId)) {
+        throw new SkiffError('BRK_ALREADY_ENROLLED', `machine ${r.machineId} of cluster ${c.id} has already enrolled; an enrol token is good for one enrolment per machine`);
+      }
+      const ips = [...new Set([machine.privateHost, machine.publicHost].filter((h): h is string => !!h && /^[0-9.]+$|:/.test(h)))];
+      const dns = [...new Set(['localhost', ...[machine.privateHost, machine.publicHost].filter((h): h is string => !!h && !/^[0-9.]+$|:/.test(h))])];
+      const cert = signCsr(signer(c.id), {
+        csrPem: r.csrPem, profile: 'node', commonName: `${machine.name}.${c.id}`, sans: { ips, dns },
+        validityMs: o.nodeCertValidityMs ?? 7 * 24 * 3600_000, now,
+      });
+      const at = nowIso();
+      o.store.putEnrolment({ clusterId: c.id, machineId: r.machineId, role, name: machine.name, serialHex: cert.serialHex, enrolledAt: at });
+      o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'node', subject: machine.name, notAfter: cert.notAfter.toISOString(), issuedAt: at });
+      log.info({ clusterId: c.id, machineId: r.machineId, role }, 'machine enrolled');
+      return {
+        clusterId: c.id, machineId: r.machineId, role, machineName: machine.name, certPem: cert.certPem, caPem: signer(c.id).certPem,
+        agentToken: await o.tokens.mint('agent', { sub: r.machineId, cluster: c.id, role }, o.agentTokenTtlS ?? 24 * 3600),
+        tokenKey: o.tokens.publicJwk as Record<string, unknown>,
+        scheduler: c.plan.scheduler,
+      };
+    },
+
+    async agentEvent(token, raw) {
+      const claims = await o.tokens.verify('agent', token);
+      const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
+      if (!c) throw new SkiffError('BRK_FORBIDDEN', 'agent token does not name a known cluster');
+      const e = (raw ?? {}) as AgentEvent;
+      switch (e.kind) {
+        case 'ready':
+          if (claims.role !== 'scheduler') throw new SkiffError('BRK_FORBIDDEN', 'only the scheduler reports readiness');
+          o.store.putCluster({ ...c, schedulerReady: true, updatedAt: nowIso() });
+          break;
+        case 'workers': {
+          if (claims.role !== 'scheduler' || typeof e.count !== 'number') throw new SkiffError('BRK_BAD_REQUEST', 'bad workers event');
+          o.store.putCluster({ ...c, workersReady: e.count, updatedAt: nowIso() });
+          break;
+        }
+        case 'failed':
+          await fail(c.id, String(e.reason).slice(0, 500), Array.isArray(e.lastLogLines) ? e.lastLogLines.map(String) : undefined);
+          return;
+        case 'log':
+          return;
+        default:
+          throw new SkiffError('BRK_BAD_REQUEST', 'unknown agent event');
+      }
+      const cur = o.store.cluster(c.id);
+      if (cur && cur.state === 'starting' && cur.schedulerReady && cur.workersReady >= cur.workers) setState(cur, 'running');
+    },
+
+    async userCredentials(ref, raw) {
+      const c = find(ref);
+      if (!ACTIVE_STATES.includes(c.state)) throw new SkiffError('BRK_CONFLICT', `cluster ${c.name} is ${c.state}; credentials are issued for live clusters only`);
+      const csrPem = (raw as { csrPem?: unknown } | undefined)?.csrPem;
+      if (typeof csrPem !== 'string') throw new SkiffError('BRK_BAD_REQUEST', 'credentials need a csrPem');
+      const cert = signCsr(signer(c.id), {
+        csrPem, profile: 'user', commonName: `user.${c.id}`, sans: { ips: [], dns: [] }, validityMs: o.userCertValidityMs ?? 24 * 3600_000, now,
+      });
+      o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'user', subject: 'user', notAfter: cert.notAfter.toISOString(), issuedAt: nowIso() });
+      return { caPem: signer(c.id).certPem, certPem: cert.certPem, notAfter: cert.notAfter.toISOString() };
+    },
+
+    async dashboardToken(ref) {
+      const c = find(ref);
+      if (!c.plan || !ACTIVE_STATES.includes(c.state)) throw new SkiffError('BRK_CONFLICT', `cluster ${c.name} is ${c.state}; it has no dashboard`);
+      const ttl = o.dashboardTokenTtlS ?? 3600;
+      const token = await o.tokens.mint('dashboard', { sub: 'user', cluster: c.id }, ttl);
+      const s = c.plan.scheduler;
+      return { token, url: `https://${s.publicHost}:${s.gatewayPort}/?token=${token}`, expiresAt: new Date(now().getTime() + ttl * 1000).toISOString() };
+    },
+
+    async recover() {
+      for (const c of o.store.clusters()) {
+        if (c.state === 'stopping') {
+          log.info({ clusterId: c.id }, 'finishing an interrupted stop');
+          await this.down(c.id, { reason: c.reason ?? 'stopped by user' });
+        } else if (c.state === 'pending') {
+          await fail(c.id, 'the broker stopped before the machines were requested');
+        }
+      }
+    },
+  };
+}

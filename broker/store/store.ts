@@ -1,0 +1,118 @@
+// The broker's records: clusters, enrolments (one per machine: the record that makes an enrol token
+// single-use), issued certificates, and notifications (every state change). All durable (see journal.ts).
+
+import type { BackendName, ClusterState, ClusterView, Role } from '../api/wire.js';
+import type { ClusterPlan } from '../../provisioner/backend.js';
+import { openJournal, type Journal } from './journal.js';
+
+export interface ClusterRecord {
+  id: string;
+  name: string;
+  workspace: string;
+  backend: BackendName;
+  state: ClusterState;
+  reason?: string;
+  workers: number;
+  workersReady: number;
+  schedulerReady: boolean;
+  createdAt: string;
+  updatedAt: string;
+  plan?: ClusterPlan;
+  lastLogLines?: string[];
+}
+
+export interface EnrolmentRecord {
+  clusterId: string;
+  machineId: string;
+  role: Role;
+  name: string;
+  serialHex: string;
+  enrolledAt: string;
+}
+
+export interface CertificateRecord {
+  clusterId: string;
+  serialHex: string;
+  profile: 'node' | 'user';
+  subject: string;
+  notAfter: string;
+  issuedAt: string;
+}
+
+export interface NotificationRecord {
+  seq: number;
+  at: string;
+  clusterId: string;
+  kind: 'state';
+  state: ClusterState;
+  reason?: string;
+}
+
+export const ACTIVE_STATES: readonly ClusterState[] = ['pending', 'starting', 'running', 'stopping'];
+
+export interface Store {
+  clusters(): ClusterRecord[];
+  cluster(id: string): ClusterRecord | undefined;
+  /** By id, or by name (the newest cluster of that name). */
+  findCluster(ref: string): ClusterRecord | undefined;
+  putCluster(c: ClusterRecord): void;
+  enrolment(clusterId: string, machineId: string): EnrolmentRecord | undefined;
+  enrolments(clusterId: string): EnrolmentRecord[];
+  putEnrolment(e: EnrolmentRecord): void;
+  putCertificate(c: CertificateRecord): void;
+  certificates(clusterId: string): CertificateRecord[];
+  notify(n: Omit<NotificationRecord, 'seq'>): NotificationRecord;
+  notifications(clusterId?: string): NotificationRecord[];
+  close(): void;
+}
+
+export function openStore(path: string): Store {
+  const j: Journal = openJournal(path);
+  let seq = Math.max(0, ...j.all<NotificationRecord>('notifications').map((n) => n.seq));
+  const byCreated = (a: ClusterRecord, b: ClusterRecord) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
+  return {
+    clusters: () => j.all<ClusterRecord>('clusters').sort(byCreated),
+    cluster: (id) => j.get<ClusterRecord>('clusters', id),
+    findCluster: (ref) =>
+      j.get<ClusterRecord>('clusters', ref) ??
+      j
+        .all<ClusterRecord>('clusters')
+        .filter((c) => c.name === ref)
+        .sort(byCreated)
+        .at(-1),
+    putCluster: (c) => j.put('clusters', c.id, c),
+    enrolment: (clusterId, machineId) => j.get<EnrolmentRecord>('enrolments', `${clusterId}/${machineId}`),
+    enrolments: (clusterId) => j.all<EnrolmentRecord>('enrolments').filter((e) => e.clusterId === clusterId),
+    putEnrolment: (e) => j.put('enrolments', `${e.clusterId}/${e.machineId}`, e),
+    putCertificate: (c) => j.put('certificates', `${c.clusterId}/${c.serialHex}`, c),
+    certificates: (clusterId) => j.all<CertificateRecord>('certificates').filter((c) => c.clusterId === clusterId),
+    notify: (n) => {
+      const rec: NotificationRecord = { ...n, seq: ++seq };
+      j.put('notifications', String(rec.seq).padStart(12, '0'), rec);
+      return rec;
+    },
+    notifications: (clusterId) =>
+      j
+        .all<NotificationRecord>('notifications')
+        .filter((n) => clusterId === undefined || n.clusterId === clusterId)
+        .sort((a, b) => a.seq - b.seq),
+    close: () => j.close(),
+  };
+}
+
+export function clusterView(c: ClusterRecord): ClusterView {
+  const s = c.plan?.scheduler;
+  return {
+    id: c.id,
+    name: c.name,
+    backend: c.backend,
+    state: c.state,
+    ...(c.reason !== undefined ? { reason: c.reason } : {}),
+    workers: c.workers,
+    workersReady: c.workersReady,
+    createdAt: c.createdAt,
+    updatedAt: c.updatedAt,
+    ...(s ? { scheduler: `tls://${s.publicHost}:${s.gatewayPort}` } : {}),
+    ...(c.lastLogLines ? { lastLogLines: c.lastLogLines } : {}),
+  };
+}

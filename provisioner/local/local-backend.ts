@@ -1,0 +1,196 @@
+// The `local` backend: every "machine" is a detached agent process on this computer with a directory of
+// its own under <machinesDir>/<clusterId>/<machineId>. It needs no cloud account, which makes it the
+// default a new user meets first, and the backend the end-to-end tests drive.
+//
+// Each agent is started in its own process group (detached), so destroy() can stop the agent and the
+// Dask process it supervises together, even if the agent itself is wedged.
+
+import { spawn as nodeSpawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SkiffError } from '../../broker/api/errors.js';
+import type { ApplyHooks, Backend, ClusterPlan, ClusterSpec, Machine, MachinePlan } from '../backend.js';
+import { freeLocalPort } from './ports.js';
+import type { AgentConfig } from '../../agent/config.js';
+
+export interface LocalBackendOptions {
+  machinesDir: string;
+  /** Python with Debian's python3-distributed. */
+  python: string;
+  /** Seconds to wait for an agent to exit after SIGTERM before SIGKILL. */
+  stopTimeoutMs?: number;
+  spawn?: typeof nodeSpawn;
+  /** Extra environment for agents (tests use it to shorten timers). */
+  agentEnv?: Record<string, string>;
+}
+
+const MAX_WORKERS = 64;
+
+function agentEntry(): { script: string; execArgv: string[] } {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    return { script: fileURLToPath(new URL('../../agent/main.ts', here)), execArgv: ['--import', 'tsx'] };
+  }
+  return { script: fileURLToPath(new URL('../../agent/main.js', here)), execArgv: [] };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function createLocalBackend(opts: LocalBackendOptions): Backend {
+  const spawn = opts.spawn ?? nodeSpawn;
+  const stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
+  const clusterDir = (clusterId: string) => join(opts.machinesDir, clusterId);
+  const machineDir = (clusterId: string, machineId: string) => join(clusterDir(clusterId), machineId);
+
+  const readPid = (dir: string): number | undefined => {
+    try {
+      const pid = Number(readFileSync(join(dir, 'agent.pid'), 'utf8'));
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const machineState = (plan: ClusterPlan, m: MachinePlan): Machine => {
+    const dir = machineDir(plan.clusterId, m.id);
+    const pid = readPid(dir);
+    const state = pid !== undefined && pidAlive(pid) ? 'running' : existsSync(dir) ? 'stopped' : 'starting';
+    return { ...m, state, privateHost: '127.0.0.1', publicHost: '127.0.0.1' };
+  };
+
+  return {
+    name: 'local',
+
+    async plan(spec: ClusterSpec): Promise<ClusterPlan> {
+      if (!Number.isInteger(spec.workers) || spec.workers < 0 || spec.workers > MAX_WORKERS) {
+        throw new SkiffError('PRV_INVALID_REQUEST', `the local backend runs 0 to ${MAX_WORKERS} workers; ${spec.workers} was asked for`);
+      }
+      const unknown = Object.keys(spec.options ?? {});
+      if (unknown.length > 0) {
+        throw new SkiffError('PRV_INVALID_REQUEST', `the local backend takes no options; got ${unknown.join(', ')}`);
+      }
+      const [daskPort, gatewayPort, httpPort] = [await freeLocalPort(), await freeLocalPort(), await freeLocalPort()];
+      const machines: MachinePlan[] = [{ id: 'scheduler', role: 'scheduler', name: 'scheduler' }];
+      for (let i = 1; i <= spec.workers; i++) machines.push({ id: `worker-${i}`, role: 'worker', name: `worker-${i}` });
+      return {
+        backend: 'local',
+        clusterId: spec.clusterId,
+        scheduler: { privateHost: '127.0.0.1', publicHost: '127.0.0.1', daskPort, gatewayPort, httpPort },
+        machines,
+        detail: { machinesDir: opts.machinesDir },
+      };
+    },
+
+    async apply(spec: ClusterSpec, plan: ClusterPlan, hooks: ApplyHooks = {}): Promise<Machine[]> {
+      const { script, execArgv } = agentEntry();
+      const started: Machine[] = [];
+      try {
+        for (const m of plan.machines) {
+          const dir = machineDir(plan.clusterId, m.id);
+          const existing = readPid(dir);
+          if (existing !== undefined && pidAlive(existing)) {
+            started.push(machineState(plan, m)); // a rerun converges: this machine is already up
+            continue;
+          }
+          mkdirSync(dir, { recursive: true, mode: 0o700 });
+          const config: AgentConfig = {
+            brokerUrl: spec.brokerUrl,
+            enrolToken: spec.enrolTokens[m.role],
+            clusterId: plan.clusterId,
+            machineId: m.id,
+            role: m.role,
+            machineDir: dir,
+            python: opts.python,
+            listenHost: '127.0.0.1',
+          };
+          writeFileSync(join(dir, 'agent.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
+          const out = openSync(join(dir, 'agent.log'), 'a', 0o600);
+          const child = spawn(process.execPath, [...execArgv, script, '--config', join(dir, 'agent.json')], {
+            detached: true,
+            stdio: ['ignore', out, out],
+            cwd: dir,
+            env: { ...process.env, ...opts.agentEnv },
+          });
+          closeSync(out);
+          if (child.pid === undefined) throw new SkiffError('PRV_LAUNCH_FAILED', `could not start the agent for ${m.name}`);
+          writeFileSync(join(dir, 'agent.pid'), String(child.pid), { mode: 0o600 });
+          child.unref();
+          hooks.progress?.(`started ${m.name} (pid ${child.pid})`);
+          started.push({ ...m, state: 'starting', privateHost: '127.0.0.1', publicHost: '127.0.0.1' });
+        }
+      } catch (err) {
+        await this.destroy(plan);
+        throw err;
+      }
+      return started;
+    },
+
+    async attest(plan: ClusterPlan, machineId: string): Promise<Machine | undefined> {
+      const m = plan.machines.find((x) => x.id === machineId);
+      if (!m || !existsSync(machineDir(plan.clusterId, machineId))) return undefined;
+      return machineState(plan, m);
+    },
+
+    async machines(plan: ClusterPlan): Promise<Machine[]> {
+      return plan.machines.map((m) => machineState(plan, m));
+    },
+
+    async destroy(plan: ClusterPlan, hooks: ApplyHooks = {}): Promise<void> {
+      const dir = clusterDir(plan.clusterId);
+      const ids = existsSync(dir) ? readdirSync(dir) : [];
+      const pids = ids.map((id) => readPid(join(dir, id))).filter((p): p is number => p !== undefined && pidAlive(p));
+      for (const pid of pids) signalGroup(pid, 'SIGTERM');
+      const deadline = Date.now() + stopTimeoutMs;
+      while (pids.some(groupAlive) && Date.now() < deadline) await sleep(100);
+      for (const pid of pids.filter(groupAlive)) {
+        hooks.progress?.(`agent ${pid} did not stop within ${stopTimeoutMs} ms; killing it`);
+        signalGroup(pid, 'SIGKILL');
+      }
+      while (pids.some(groupAlive) && Date.now() < deadline + 5000) await sleep(50);
+      for (const id of ids) rmSync(join(dir, id, 'agent.pid'), { force: true });
+    },
+
+    async lastLogLines(plan: ClusterPlan, maxLines: number): Promise<string[]> {
+      const lines: string[] = [];
+      for (const m of plan.machines) {
+        try {
+          const text = readFileSync(join(machineDir(plan.clusterId, m.id), 'agent.log'), 'utf8');
+          for (const l of text.split('\n').filter(Boolean).slice(-maxLines)) lines.push(`${m.name}: ${l}`);
+        } catch {
+          // never started
+        }
+      }
+      return lines.slice(-maxLines);
+    },
+  };
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
