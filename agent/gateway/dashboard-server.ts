@@ -12,13 +12,13 @@ import { pipeSockets } from './pipe-sockets.js';
 export type DashboardServerOptions = {
   httpTarget: { host: string; port: number };
   tls: { certPem: string; keyPem: string };
-  verifyDashboardToken(token: string): Promise<boolean>;
+  verifyDashboardToken: (token: string) => Promise<boolean>;
   handshakeTimeoutMs: number;
   verifyTimeoutMs: number;
   upstreamTimeoutMs: number;
   log: Logger;
   // Every upstream socket opened for a websocket, so the gateway can destroy it on close().
-  track(socket: Socket): void;
+  track: (socket: Socket) => void;
 };
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded; Node sets its own framing.

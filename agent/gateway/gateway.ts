@@ -19,7 +19,7 @@ export type GatewayOptions = {
   daskTarget: Endpoint;
   httpTarget: Endpoint;
   tls: { certPem: string; keyPem: string };
-  verifyDashboardToken(token: string): Promise<boolean>;
+  verifyDashboardToken: (token: string) => Promise<boolean>;
   helloTimeoutMs?: number; // default 10_000; also the dashboard's TLS handshake timeout
   maxHelloBytes?: number; // default 16_384
   maxConnections?: number; // default 1_024 open client connections; more are refused by the kernel backlog
@@ -27,7 +27,7 @@ export type GatewayOptions = {
   verifyTimeoutMs?: number; // default 5_000; a verification that takes longer counts as invalid
   upstreamTimeoutMs?: number; // default 60_000 idle on a proxied HTTP request
   log: Logger;
-  onClientConnection?(event: 'open' | 'close'): void;
+  onClientConnection?: (event: 'open' | 'close') => void;
 };
 
 export type GatewayStats = {
@@ -67,7 +67,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const dashboard = createDashboardServer({
     httpTarget: opts.httpTarget,
     tls: opts.tls,
-    verifyDashboardToken: opts.verifyDashboardToken,
+    verifyDashboardToken: (token) => opts.verifyDashboardToken(token),
     handshakeTimeoutMs: helloTimeoutMs,
     verifyTimeoutMs: opts.verifyTimeoutMs ?? 5_000,
     upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 60_000,

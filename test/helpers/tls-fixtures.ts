@@ -18,7 +18,7 @@ export type TlsFixtures = {
 function newKey(): { keyPem: string; key: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey } {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+  const key = forge.pki.privateKeyFromPem(keyPem);
   const publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
   return { keyPem, key, publicKey };
 }

@@ -12,7 +12,7 @@ import t from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createGateway } from '../../agent/gateway/gateway.js';
 import { tlsFixtures } from '../helpers/tls-fixtures.js';
-import { sample } from '../unit/agent/gateway/hello-samples.js';
+import { sample } from '../unit/agent/gateway/fixtures/hello-samples.js';
 
 const GOOD = 'good-token-0123456789';
 const HELLO_TIMEOUT_MS = 800;
@@ -60,7 +60,7 @@ const gateway = await createGateway({
   daskTarget: { host: '127.0.0.1', port: (daskTarget.address() as AddressInfo).port },
   httpTarget: { host: '127.0.0.1', port: (httpTarget.address() as AddressInfo).port },
   tls: f.gateway,
-  verifyDashboardToken: async (token) => token === GOOD,
+  verifyDashboardToken: (token) => Promise.resolve(token === GOOD),
   helloTimeoutMs: HELLO_TIMEOUT_MS,
   log,
   onClientConnection: (e) => events.push(e),
@@ -99,7 +99,7 @@ type CurlReply = { status: number; headers: Record<string, string>; body: string
 function curl(path: string, extra: string[] = []): Promise<CurlReply> {
   return new Promise((resolve, reject) => {
     execFile('curl', ['-sk', '-i', '--max-time', '20', ...extra, `https://${gw.host}:${gw.port}${path}`], (err, stdout) => {
-      if (err) return reject(err);
+      if (err) return reject(new Error(`curl failed: ${err.message}`));
       const [head = '', ...rest] = stdout.split('\r\n\r\n');
       const [statusLine = '', ...headerLines] = head.split('\r\n');
       const headers: Record<string, string> = {};
@@ -116,7 +116,7 @@ function closed(s: { once(e: 'close', f: () => void): unknown }): Promise<void> 
   return new Promise((r) => s.once('close', () => r()));
 }
 
-t.test('a TLS client without ALPN gets mutual TLS with the Dask target itself, end to end', async (t) => {
+void t.test('a TLS client without ALPN gets mutual TLS with the Dask target itself, end to end', async (t) => {
   const s = await daskClient();
   t.ok(s.authorized, 'the client verified the peer against the cluster CA');
   t.equal(s.alpnProtocol, false);
@@ -127,14 +127,14 @@ t.test('a TLS client without ALPN gets mutual TLS with the Dask target itself, e
   t.equal(gateway.stats().dask, 1);
 });
 
-t.test('10 MB echo byte for byte through the pass-through', async (t) => {
+void t.test('10 MB echo byte for byte through the pass-through', async (t) => {
   const data = randomBytes(10 * 1024 * 1024);
   const back = await echo(await daskClient(), data);
   t.equal(back.length, data.length);
   t.equal(sha(back), sha(data));
 });
 
-t.test('the Dask target still refuses a client without a certificate', async (t) => {
+void t.test('the Dask target still refuses a client without a certificate', async (t) => {
   const result = await daskClient({ withCert: false }).then(
     (s) => echo(s, Buffer.from('ping')).then((b) => `echoed ${b.length} bytes`, (e: Error) => `error ${e.message}`),
     (e: Error) => `error ${e.message}`,
@@ -142,7 +142,7 @@ t.test('the Dask target still refuses a client without a certificate', async (t)
   t.match(result, /^(error|echoed 0 bytes)/);
 });
 
-t.test('pass-through connections are reported open and closed', async (t) => {
+void t.test('pass-through connections are reported open and closed', async (t) => {
   const s = await daskClient();
   await echo(s, Buffer.from('x'));
   await closed(s);
@@ -153,33 +153,33 @@ t.test('pass-through connections are reported open and closed', async (t) => {
   t.equal(events.filter((e) => e === 'close').length, gateway.stats().dask);
 });
 
-t.test('curl without a token gets 401 and is told how to get a dashboard URL', async (t) => {
+void t.test('curl without a token gets 401 and is told how to get a dashboard URL', async (t) => {
   const r = await curl('/status');
   t.equal(r.status, 401);
   t.match(r.body, /skiff status NAME/);
   t.equal(upstreamSeen.length, 0, 'nothing reached the scheduler');
 });
 
-t.test('a good token redirects to the same URL without it and sets the dashboard cookie', async (t) => {
+void t.test('a good token redirects to the same URL without it and sets the dashboard cookie', async (t) => {
   const r = await curl(`/status?token=${GOOD}&x=1`);
   t.equal(r.status, 302);
   t.equal(r.headers.location, '/status?x=1');
   t.equal(r.headers['set-cookie'], `skiff_dashboard=${GOOD}; HttpOnly; Secure; SameSite=Strict; Path=/`);
 });
 
-t.test('the cookie gets the upstream page, with the token cookie stripped', async (t) => {
+void t.test('the cookie gets the upstream page, with the token cookie stripped', async (t) => {
   const r = await curl('/json/workers?y=2', ['-H', `Cookie: other=1; skiff_dashboard=${GOOD}`]);
   t.equal(r.status, 200);
   t.same(JSON.parse(r.body), { url: '/json/workers?y=2', cookie: 'other=1' });
   t.equal(upstreamSeen.at(-1)?.headers['x-forwarded-proto'], 'https');
 });
 
-t.test('a bad token or a bad cookie gets 401', async (t) => {
+void t.test('a bad token or a bad cookie gets 401', async (t) => {
   t.equal((await curl('/status?token=forged')).status, 401);
   t.equal((await curl('/status', ['-H', 'Cookie: skiff_dashboard=forged'])).status, 401);
 });
 
-t.test("the dashboard is served with the gateway's certificate over http/1.1", async (t) => {
+void t.test("the dashboard is served with the gateway's certificate over http/1.1", async (t) => {
   const s = tlsConnect({ host: gw.host, port: gw.port, ALPNProtocols: ['h2', 'http/1.1'], rejectUnauthorized: false });
   await new Promise<void>((r, j) => s.once('secureConnect', r).once('error', j));
   t.equal(s.alpnProtocol, 'http/1.1');
@@ -187,7 +187,7 @@ t.test("the dashboard is served with the gateway's certificate over http/1.1", a
   s.destroy();
 });
 
-t.test('websockets are proxied with the cookie and refused without it', async (t) => {
+void t.test('websockets are proxied with the cookie and refused without it', async (t) => {
   const url = `wss://${gw.host}:${gw.port}/ws`;
   const tlsOpts = { rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] };
   const ws = new WebSocket(url, { ...tlsOpts, headers: { cookie: `skiff_dashboard=${GOOD}` } });
@@ -205,7 +205,7 @@ t.test('websockets are proxied with the cookie and refused without it', async (t
   denied.terminate();
 });
 
-t.test('a client that sends a partial hello and stalls is dropped after helloTimeoutMs', async (t) => {
+void t.test('a client that sends a partial hello and stalls is dropped after helloTimeoutMs', async (t) => {
   const before = gateway.stats().helloTimeouts;
   const s = netConnect(gw.port, gw.host);
   s.on('error', () => undefined);
@@ -218,7 +218,7 @@ t.test('a client that sends a partial hello and stalls is dropped after helloTim
   t.equal(gateway.stats().helloTimeouts, before + 1);
 });
 
-t.test('garbage and plain HTTP are dropped without an answer', async (t) => {
+void t.test('garbage and plain HTTP are dropped without an answer', async (t) => {
   const before = gateway.stats().rejected;
   for (const payload of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), randomBytes(64).fill(0x17, 0, 1)]) {
     const s = netConnect(gw.port, gw.host);
@@ -232,7 +232,7 @@ t.test('garbage and plain HTTP are dropped without an answer', async (t) => {
   t.equal(gateway.stats().rejected, before + 2);
 });
 
-t.test('the gateway keeps serving both sides after all that', async (t) => {
+void t.test('the gateway keeps serving both sides after all that', async (t) => {
   t.equal((await echo(await daskClient(), Buffer.from('still here'))).toString(), 'still here');
   t.equal((await curl('/health', ['-H', `Cookie: skiff_dashboard=${GOOD}`])).status, 200);
   const st = gateway.stats();
@@ -240,8 +240,9 @@ t.test('the gateway keeps serving both sides after all that', async (t) => {
   t.equal(st.targetFailures, 0);
 });
 
-t.test('no log line carries the dashboard token, and drops are logged at debug', async (t) => {
+void t.test('no log line carries the dashboard token, and drops are logged at debug', (t) => {
   t.notOk(logLines.some((l) => l.includes(GOOD)), 'token never logged');
   const drops = logLines.map((l) => JSON.parse(l) as { msg: string; level: number; reason?: string });
   t.ok(drops.some((l) => l.msg === 'connection dropped before routing' && l.level === 20 && /ClientHello|TLS/.test(l.reason ?? '')));
+  t.end();
 });

@@ -2,7 +2,7 @@
 // results, never throws, never claims more bytes than it was given, and never decides early on a prefix.
 import t from 'tap';
 import { parseClientHello, type HelloResult } from '../../../../agent/gateway/client-hello.js';
-import { SAMPLE_NAMES, reframe, sample } from './hello-samples.js';
+import { SAMPLE_NAMES, reframe, sample } from './fixtures/hello-samples.js';
 
 const MAX = 16_384;
 
@@ -52,7 +52,7 @@ const reals: [string, Buffer][] = SAMPLE_NAMES.flatMap((n): [string, Buffer][] =
   [`${n}/split-64`, reframe(sample(n), 64)],
 ]);
 
-t.test('random bytes never make the parser throw', async (t) => {
+void t.test('random bytes never make the parser throw', (t) => {
   const rand = prng(1);
   const check = newCheck();
   for (let i = 0; i < 3_000; i++) {
@@ -64,9 +64,10 @@ t.test('random bytes never make the parser throw', async (t) => {
   }
   t.same(check.failures, []);
   t.ok(check.kinds.reject > 1_000, 'most random input is rejected');
+  t.end();
 });
 
-t.test('every truncation of a real hello is incomplete', async (t) => {
+void t.test('every truncation of a real hello is incomplete', (t) => {
   const check = newCheck();
   for (const [name, hello] of reals) {
     for (let n = 0; n < hello.length; n++) {
@@ -78,9 +79,10 @@ t.test('every truncation of a real hello is incomplete', async (t) => {
   }
   t.same(check.failures, []);
   t.ok(check.kinds.incomplete > 3_000, `${check.kinds.incomplete} truncations checked`);
+  t.end();
 });
 
-t.test('random byte flips in real hellos return a result within bounds', async (t) => {
+void t.test('random byte flips in real hellos return a result within bounds', (t) => {
   const rand = prng(2);
   const check = newCheck();
   for (let i = 0; i < 4_000; i++) {
@@ -92,6 +94,7 @@ t.test('random byte flips in real hellos return a result within bounds', async (
   }
   t.same(check.failures, []);
   t.ok(check.kinds.reject > 0 && check.kinds.hello > 0, 'flips produce both rejects and still-valid hellos');
+  t.end();
 });
 
 // Offsets of the length fields in a single-record hello, found by walking it.
@@ -119,7 +122,7 @@ function lengthFieldOffsets(hello: Buffer): { offset: number; width: 1 | 2 | 3 }
   return out;
 }
 
-t.test('corrupted length fields in real hellos never read out of bounds', async (t) => {
+void t.test('corrupted length fields in real hellos never read out of bounds', (t) => {
   const rand = prng(3);
   const check = newCheck();
   let cases = 0;
@@ -143,9 +146,10 @@ t.test('corrupted length fields in real hellos never read out of bounds', async 
   t.same(check.failures, []);
   t.ok(cases > 200, `${cases} corrupted lengths`);
   t.ok(check.kinds.reject + check.kinds.incomplete > cases / 2, 'most corrupted lengths do not parse as a hello');
+  t.end();
 });
 
-t.test('oversized input is rejected, never left incomplete', async (t) => {
+void t.test('oversized input is rejected, never left incomplete', (t) => {
   const rand = prng(4);
   const check = newCheck();
   for (let i = 0; i < 200; i++) {
@@ -161,4 +165,5 @@ t.test('oversized input is rejected, never left incomplete', async (t) => {
     if (r2?.kind !== 'reject') check.failures.push(`split#${i}: ${r2?.kind ?? 'threw'}`);
   }
   t.same(check.failures, []);
+  t.end();
 });
