@@ -1,0 +1,125 @@
+// The CloudWatch Logs adapter: the only file (with read-cloudwatch.ts) that knows the SDK.
+// Ensures the group (per workspace, with its retention) and the stream (per machine) exist before the first put,
+// treating "already exists" as success; if a put says they are gone (a restarted emulator, someone deleted them),
+// it forgets and ensures them again on the next try. Errors become a PutOutcome:
+//   retryable: throttling, 5xx, network and timeouts, missing group/stream, credentials (they can be fixed)
+//   failure:   anything else (InvalidParameterException, ...): that batch can never succeed.
+// Create the client with `maxAttempts: 1`: the shipper owns retries (see createCloudWatchLogsClient).
+import {
+  CloudWatchLogsClient,
+  CreateLogGroupCommand,
+  CreateLogStreamCommand,
+  PutLogEventsCommand,
+  PutRetentionPolicyCommand,
+  type CloudWatchLogsClientConfig,
+} from '@aws-sdk/client-cloudwatch-logs';
+import { SkiffError } from '../../broker/api/errors.js';
+import type { LogEvent, LogSink, LogStreamRef, PipelineLog, PutOutcome, RejectedEvents } from './types.js';
+
+/** The retention values CloudWatch accepts, in days. */
+export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+export const DEFAULT_RETENTION_DAYS = 30;
+
+export interface CloudWatchSinkOptions {
+  client: CloudWatchLogsClient;
+  log: PipelineLog;
+  /** Default 30. Must be one of RETENTION_DAYS. */
+  retentionDays?: number;
+  /** Timeout of each API call. Default 15 s. */
+  timeoutMs?: number;
+}
+
+const RETRYABLE_NAMES = new Set([
+  'ThrottlingException',
+  'ServiceUnavailableException',
+  'OperationAbortedException',
+  'LimitExceededException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+  'AbortError',
+  'InternalFailure',
+  'ResourceNotFoundException',
+  'AccessDeniedException',
+  'UnrecognizedClientException',
+  'ExpiredTokenException',
+  'InvalidSignatureException',
+  'CredentialsProviderError',
+]);
+
+export function isRetryableAwsError(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; code?: string };
+  if (e.name !== undefined && RETRYABLE_NAMES.has(e.name)) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (status === undefined) return true; // no HTTP answer at all: network error
+  return status >= 500 || status === 429;
+}
+
+export function createCloudWatchLogsClient(config: CloudWatchLogsClientConfig): CloudWatchLogsClient {
+  return new CloudWatchLogsClient({ maxAttempts: 1, ...config });
+}
+
+export function createCloudWatchSink(opts: CloudWatchSinkOptions): LogSink {
+  const retentionDays = opts.retentionDays ?? DEFAULT_RETENTION_DAYS;
+  if (!(RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
+    throw new SkiffError('AGT_CONFIG', `log retention of ${retentionDays} days is not one CloudWatch accepts; use one of ${RETENTION_DAYS.join(', ')}`);
+  }
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const { client, log } = opts;
+  const readyGroups = new Set<string>();
+  const readyStreams = new Set<string>();
+
+  async function createIgnoringExisting(send: () => Promise<unknown>): Promise<void> {
+    try {
+      await send();
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'ResourceAlreadyExistsException') throw err;
+    }
+  }
+
+  async function ensure(target: LogStreamRef): Promise<void> {
+    const key = `${target.group}\u0000${target.stream}`;
+    if (readyStreams.has(key)) return;
+    const logGroupName = target.group;
+    if (!readyGroups.has(logGroupName)) {
+      await createIgnoringExisting(() => client.send(new CreateLogGroupCommand({ logGroupName }), { abortSignal: AbortSignal.timeout(timeoutMs) }));
+      await client.send(new PutRetentionPolicyCommand({ logGroupName, retentionInDays: retentionDays }), { abortSignal: AbortSignal.timeout(timeoutMs) });
+      readyGroups.add(logGroupName);
+      log.info({ group: logGroupName, retentionDays }, 'log group ready');
+    }
+    await createIgnoringExisting(() =>
+      client.send(new CreateLogStreamCommand({ logGroupName, logStreamName: target.stream }), { abortSignal: AbortSignal.timeout(timeoutMs) }),
+    );
+    readyStreams.add(key);
+  }
+
+  function outcomeOf(err: unknown, target: LogStreamRef): PutOutcome {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (e.name === 'ResourceNotFoundException') {
+      readyGroups.delete(target.group);
+      readyStreams.delete(`${target.group}\u0000${target.stream}`);
+    }
+    return isRetryableAwsError(err) ? { kind: 'retryable', error: e } : { kind: 'failure', error: e };
+  }
+
+  return {
+    async put(target, events: readonly LogEvent[]) {
+      try {
+        await ensure(target);
+        const out = await client.send(
+          new PutLogEventsCommand({ logGroupName: target.group, logStreamName: target.stream, logEvents: events.map((e) => ({ timestamp: e.timestamp, message: e.message })) }),
+          { abortSignal: AbortSignal.timeout(timeoutMs) },
+        );
+        const info = out.rejectedLogEventsInfo;
+        if (!info) return { kind: 'success' };
+        const rejected: RejectedEvents = {};
+        if (info.tooOldLogEventEndIndex !== undefined) rejected.tooOldEndIndex = info.tooOldLogEventEndIndex;
+        if (info.tooNewLogEventStartIndex !== undefined) rejected.tooNewStartIndex = info.tooNewLogEventStartIndex;
+        if (info.expiredLogEventEndIndex !== undefined) rejected.expiredEndIndex = info.expiredLogEventEndIndex;
+        return Object.keys(rejected).length > 0 ? { kind: 'success', rejected } : { kind: 'success' };
+      } catch (err) {
+        return outcomeOf(err, target);
+      }
+    },
+  };
+}
