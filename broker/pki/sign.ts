@@ -40,7 +40,7 @@ export interface SignedCertificate {
 }
 
 const DNS_NAME = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
-const SERIAL_HEX = /^(0[0-7]|[1-7][0-9a-f])([0-9a-f]{2}){0,19}$/;
+const SERIAL_HEX = /^(0[1-9a-f]|[1-7][0-9a-f])([0-9a-f]{2}){0,19}$/;
 
 export function signCsr(signer: CaSigner, request: SignCsrRequest): SignedCertificate {
   const { publicKey } = parseAndVerifyCsr(request.csrPem, 'native');
