@@ -1,0 +1,130 @@
+// The `aws` Backend: what the broker calls. plan() validates everything and creates nothing; apply() builds
+// user-data from the enrolment tokens (never stored in the plan) and launches; attest() checks an instance
+// is one of this cluster's and live (the signature of the instance identity document is NOT checked here:
+// that is out of scope, see the report); destroy() removes the cluster's own resources.
+
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { SkiffError } from '../../broker/api/errors.js';
+import type { ApplyHooks, Backend, ClusterPlan, ClusterSpec, Machine } from '../backend.js';
+import { DASK_PORT, GATEWAY_PORT, SCHEDULER_HTTP_PORT, planAwsCluster, type AwsClusterPlan } from '../plan/cluster-plan.js';
+import { CLUSTER_TAG, OWNER_TAG, OWNER_VALUE, WORKSPACE_TAG } from '../plan/tags.js';
+import { buildUserData, type AgentBundleRef, type NodeRuntime } from '../plan/user-data.js';
+import { awsErrorCode, type AwsPort } from './aws-port.js';
+import { applyCluster } from './cluster-apply.js';
+import { fromAwsTags, type AwsContext } from './context.js';
+import { clusterFilter, LIVE_STATES, listInstances, toMachines } from './instances.js';
+import { destroyClusterResources } from './teardown.js';
+
+export interface AwsBackendDeps {
+  /** The port for a region (SDK clients made by the entry point, e.g. with createSdkPort). */
+  portFor: (region: string) => AwsPort;
+  /** The agent bundle the broker serves, pinned by SHA-256 in user-data. */
+  bundle: AgentBundleRef;
+  node?: NodeRuntime;
+  log: Logger;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  randomId?: () => string;
+  /** Bound on waiting for terminations and NAT gateways. Default 10 min. */
+  waitTimeoutMs?: number;
+  /** Default 5 s. */
+  pollIntervalMs?: number;
+}
+
+/** The AwsClusterPlan the broker stores in ClusterPlan.detail.aws. */
+export function awsPlanOf(plan: ClusterPlan): AwsClusterPlan {
+  const p = plan.detail['aws'] as AwsClusterPlan | undefined;
+  if (plan.backend !== 'aws' || p?.version !== 1) throw new SkiffError('PRV_INVALID_REQUEST', `plan of cluster ${plan.clusterId} is not an aws plan`);
+  return p;
+}
+
+export function makeContext(deps: AwsBackendDeps, region: string, hooks?: ApplyHooks): AwsContext {
+  return {
+    port: deps.portFor(region),
+    log: deps.log,
+    sleep: deps.sleep ?? ((ms) => sleep(ms, undefined, { ref: false })),
+    now: deps.now ?? Date.now,
+    nonce: (deps.randomId ?? randomUUID)(),
+    progress: hooks?.progress ?? (() => undefined),
+    waitTimeoutMs: deps.waitTimeoutMs ?? 600_000,
+    pollIntervalMs: deps.pollIntervalMs ?? 5_000,
+  };
+}
+
+const INSTANCE_ID_RE = /^i-[0-9a-f]{8}([0-9a-f]{9})?$/;
+
+export function createAwsBackend(deps: AwsBackendDeps): Backend {
+  const log = deps.log.child({ component: 'aws-backend' });
+  const depsWithLog = { ...deps, log };
+  return {
+    name: 'aws',
+    plan(spec: ClusterSpec): Promise<ClusterPlan> {
+      const aws = planAwsCluster({ clusterId: spec.clusterId, name: spec.name, workers: spec.workers, options: spec.options });
+      // Checks the user-data can be built (URL and tokens shell-safe, under 16 KB) before anything exists.
+      for (const token of [spec.enrolTokens.scheduler, spec.enrolTokens.worker]) {
+        buildUserData({ brokerUrl: spec.brokerUrl, enrolToken: token, bundle: deps.bundle, ...(deps.node ? { node: deps.node } : {}) });
+      }
+      for (const w of aws.warnings) log.warn({ clusterId: spec.clusterId }, w);
+      return Promise.resolve({
+        backend: 'aws',
+        clusterId: spec.clusterId,
+        scheduler: { privateHost: '', publicHost: '', daskPort: DASK_PORT, gatewayPort: GATEWAY_PORT, httpPort: SCHEDULER_HTTP_PORT },
+        machines: [],
+        detail: { aws },
+      });
+    },
+    async apply(spec, plan, hooks) {
+      const aws = awsPlanOf(plan);
+      const ctx = makeContext(depsWithLog, aws.region, hooks);
+      return applyCluster(ctx, aws, {
+        brokerUrl: spec.brokerUrl,
+        enrolTokens: spec.enrolTokens,
+        bundle: deps.bundle,
+        ...(deps.node ? { node: deps.node } : {}),
+      });
+    },
+    async attest(plan, machineId): Promise<Machine | undefined> {
+      if (!INSTANCE_ID_RE.test(machineId)) return undefined;
+      const aws = awsPlanOf(plan);
+      const ctx = makeContext(depsWithLog, aws.region);
+      let instances;
+      try {
+        instances = await listInstances(ctx, [{ Name: 'instance-id', Values: [machineId] }]);
+      } catch (err) {
+        if (awsErrorCode(err)?.startsWith('InvalidInstanceID')) return undefined;
+        throw err;
+      }
+      const inst = instances.find((i) => i.InstanceId === machineId);
+      const tags = fromAwsTags(inst?.Tags);
+      if (!inst || tags[CLUSTER_TAG] !== aws.clusterId || tags[OWNER_TAG] !== OWNER_VALUE || tags[WORKSPACE_TAG] !== aws.workspace) return undefined;
+      if (!['pending', 'running'].includes(inst.State?.Name ?? '')) return undefined;
+      const all = toMachines(await listInstances(ctx, clusterFilter(aws.clusterId)));
+      return all.find((m) => m.id === machineId) ?? toMachines([inst])[0];
+    },
+    async machines(plan) {
+      const aws = awsPlanOf(plan);
+      return toMachines(await listInstances(makeContext(depsWithLog, aws.region), clusterFilter(aws.clusterId)));
+    },
+    async destroy(plan, hooks) {
+      const aws = awsPlanOf(plan);
+      await destroyClusterResources(makeContext(depsWithLog, aws.region, hooks), { owner: OWNER_VALUE, [WORKSPACE_TAG]: aws.workspace }, aws.clusterId);
+    },
+    async lastLogLines(plan, maxLines) {
+      // The agent writes one stream per instance (named by the instance id) in the workspace's group.
+      const aws = awsPlanOf(plan);
+      const ctx = makeContext(depsWithLog, aws.region);
+      const all = await listInstances(ctx, clusterFilter(aws.clusterId, [...LIVE_STATES, 'terminated']));
+      const scheduler = all.find((i) => fromAwsTags(i.Tags)['skiff:role'] === 'scheduler');
+      if (!scheduler?.InstanceId) return [];
+      try {
+        const out = await ctx.port.getLogEvents({ logGroupName: aws.logGroup.name, logStreamName: scheduler.InstanceId, startFromHead: false, limit: Math.max(1, Math.min(maxLines, 10_000)) });
+        return (out.events ?? []).map((e) => e.message ?? '').slice(-maxLines);
+      } catch (err) {
+        if (awsErrorCode(err) === 'ResourceNotFoundException') return [];
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,79 @@
+// `skiff network delete`: removes the workspace's shared network in dependency order. Refuses while a live
+// instance is still in it. Leftover skiff security groups in the VPC go too. Idempotent.
+
+import { SkiffError } from '../../broker/api/errors.js';
+import { baseTags, KEY_TAG, OWNER_TAG, OWNER_VALUE, WORKSPACE_TAG } from '../plan/tags.js';
+import { awsErrorCode } from './aws-port.js';
+import { fromAwsTags, tagFilters, waitUntil, type AwsContext } from './context.js';
+import { LIVE_STATES, listInstances } from './instances.js';
+
+async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (!/NotFound|InvalidAllocationID|InvalidAssociationID/.test(awsErrorCode(err) ?? '')) throw err;
+  }
+}
+
+export async function deleteNetwork(ctx: AwsContext, workspace: string): Promise<{ deleted: string[] }> {
+  const { port } = ctx;
+  const owner = { [OWNER_TAG]: OWNER_VALUE, [WORKSPACE_TAG]: workspace };
+  const filters = tagFilters(owner);
+  const deleted: string[] = [];
+  const vpcs = (await port.describeVpcs({ Filters: filters })).Vpcs ?? [];
+  const vpcIds = vpcs.map((v) => v.VpcId ?? '').filter(Boolean);
+  if (vpcIds.length > 0) {
+    const live = await listInstances(ctx, [{ Name: 'vpc-id', Values: vpcIds }, { Name: 'instance-state-name', Values: LIVE_STATES }]);
+    if (live.length > 0) {
+      const clusters = [...new Set(live.map((i) => fromAwsTags(i.Tags)['skiff:cluster'] ?? i.InstanceId ?? '?'))];
+      throw new SkiffError('PRV_INVALID_REQUEST', `the network still has ${live.length} live instance(s) (${clusters.join(', ')}); run skiff down (or skiff gc --yes) first`);
+    }
+  }
+  const nats = (await port.describeNatGateways({ Filter: [...filters, { Name: 'state', Values: ['pending', 'available', 'deleting'] }] })).NatGateways ?? [];
+  for (const n of nats) {
+    if (n.NatGatewayId && n.State !== 'deleting') await ignoreNotFound(port.deleteNatGateway({ NatGatewayId: n.NatGatewayId }));
+    deleted.push(n.NatGatewayId ?? '');
+  }
+  const natIds = nats.map((n) => n.NatGatewayId ?? '').filter(Boolean);
+  if (natIds.length > 0) {
+    await waitUntil(ctx, 'the NAT gateway to be deleted', async () => {
+      const out = await port.describeNatGateways({ NatGatewayIds: natIds });
+      return (out.NatGateways ?? []).every((n) => n.State === 'deleted') ? true : undefined;
+    });
+  }
+  for (const a of (await port.describeAddresses({ Filters: filters })).Addresses ?? []) {
+    if (a.AllocationId) await ignoreNotFound(port.releaseAddress({ AllocationId: a.AllocationId }));
+    deleted.push(a.AllocationId ?? '');
+  }
+  for (const vpcId of vpcIds) {
+    const groups = (await port.describeSecurityGroups({ Filters: [...tagFilters(baseTags(workspace, {})), { Name: 'vpc-id', Values: [vpcId] }] })).SecurityGroups ?? [];
+    for (const g of groups) {
+      if (g.GroupId && g.GroupName !== 'default') await ignoreNotFound(port.deleteSecurityGroup({ GroupId: g.GroupId }));
+      deleted.push(g.GroupId ?? '');
+    }
+  }
+  for (const t of (await port.describeRouteTables({ Filters: filters })).RouteTables ?? []) {
+    for (const a of t.Associations ?? []) {
+      if (a.RouteTableAssociationId && !a.Main) await ignoreNotFound(port.disassociateRouteTable({ AssociationId: a.RouteTableAssociationId }));
+    }
+    if (t.RouteTableId) await ignoreNotFound(port.deleteRouteTable({ RouteTableId: t.RouteTableId }));
+    deleted.push(t.RouteTableId ?? '');
+  }
+  for (const g of (await port.describeInternetGateways({ Filters: filters })).InternetGateways ?? []) {
+    for (const a of g.Attachments ?? []) {
+      if (g.InternetGatewayId && a.VpcId) await ignoreNotFound(port.detachInternetGateway({ InternetGatewayId: g.InternetGatewayId, VpcId: a.VpcId }));
+    }
+    if (g.InternetGatewayId) await ignoreNotFound(port.deleteInternetGateway({ InternetGatewayId: g.InternetGatewayId }));
+    deleted.push(g.InternetGatewayId ?? '');
+  }
+  for (const s of (await port.describeSubnets({ Filters: filters })).Subnets ?? []) {
+    if (s.SubnetId) await ignoreNotFound(port.deleteSubnet({ SubnetId: s.SubnetId }));
+    deleted.push(s.SubnetId ?? '');
+  }
+  for (const v of vpcs) {
+    if (v.VpcId && fromAwsTags(v.Tags)[KEY_TAG] !== undefined) await ignoreNotFound(port.deleteVpc({ VpcId: v.VpcId }));
+    deleted.push(v.VpcId ?? '');
+  }
+  if (deleted.length > 0) ctx.progress(`deleted ${deleted.length} network resource(s) of workspace ${workspace}`);
+  return { deleted: deleted.filter(Boolean) };
+}

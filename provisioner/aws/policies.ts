@@ -1,0 +1,153 @@
+// The two IAM policy documents skiff needs, shaped like Coiled's: "setup" (create and remove the shared
+// network; may be detached afterwards) and "ongoing" (run clusters). Destructive actions only on resources
+// tagged owner=skiff. A test runs every code path against moto with the port recording each action and
+// fails on one these documents do not allow.
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: 'Allow';
+  Resource: string | string[];
+  Action: string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+export interface PolicyDocument {
+  Version: '2012-10-17';
+  Statement: PolicyStatement[];
+}
+
+const OWNED_BY_SKIFF = { StringEquals: { 'ec2:ResourceTag/owner': 'skiff' } };
+
+const DESCRIBE = [
+  'ec2:DescribeAddresses',
+  'ec2:DescribeAvailabilityZones',
+  'ec2:DescribeImages',
+  'ec2:DescribeInstanceTypes',
+  'ec2:DescribeInstances',
+  'ec2:DescribeInternetGateways',
+  'ec2:DescribeLaunchTemplates',
+  'ec2:DescribeNatGateways',
+  'ec2:DescribeRouteTables',
+  'ec2:DescribeSecurityGroups',
+  'ec2:DescribeSubnets',
+  'ec2:DescribeVpcAttribute',
+  'ec2:DescribeVpcs',
+];
+
+export function setupPolicy(): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'Setup',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: [
+          'ec2:AllocateAddress',
+          'ec2:AssociateRouteTable',
+          'ec2:AttachInternetGateway',
+          'ec2:CreateInternetGateway',
+          'ec2:CreateNatGateway',
+          'ec2:CreateRoute',
+          'ec2:CreateRouteTable',
+          'ec2:CreateSubnet',
+          'ec2:CreateTags',
+          'ec2:CreateVpc',
+          'ec2:ModifyVpcAttribute',
+          ...DESCRIBE,
+          'logs:CreateLogGroup',
+          'logs:DescribeLogGroups',
+          'logs:PutRetentionPolicy',
+          'logs:TagLogGroup',
+          'logs:TagResource',
+        ],
+      },
+      {
+        Sid: 'SetupDestructive',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: [
+          'ec2:DeleteInternetGateway',
+          'ec2:DeleteNatGateway',
+          'ec2:DeleteRouteTable',
+          'ec2:DeleteSecurityGroup',
+          'ec2:DeleteSubnet',
+          'ec2:DeleteVpc',
+          'ec2:DetachInternetGateway',
+          'ec2:DisassociateRouteTable',
+          'ec2:ReleaseAddress',
+        ],
+        Condition: OWNED_BY_SKIFF,
+      },
+      {
+        Sid: 'SetupFleetServiceRoles',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: ['iam:CreateServiceLinkedRole'],
+        Condition: { StringEquals: { 'iam:AWSServiceName': ['ec2fleet.amazonaws.com', 'spot.amazonaws.com'] } },
+      },
+    ],
+  };
+}
+
+export function ongoingPolicy(): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'Ongoing',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: [
+          'ec2:AuthorizeSecurityGroupIngress',
+          'ec2:CreateFleet',
+          'ec2:CreateLaunchTemplate',
+          'ec2:CreateSecurityGroup',
+          'ec2:CreateTags',
+          ...DESCRIBE,
+          'ec2:RunInstances',
+          'logs:CreateLogStream',
+          'logs:DescribeLogGroups',
+          'logs:DescribeLogStreams',
+          'logs:PutLogEvents',
+          'logs:PutRetentionPolicy',
+        ],
+      },
+      {
+        Sid: 'OngoingInstanceProfile',
+        Effect: 'Allow',
+        Resource: 'arn:aws:iam::*:instance-profile/skiff-*',
+        Action: ['iam:GetInstanceProfile'],
+      },
+      {
+        Sid: 'OngoingPassRole',
+        Effect: 'Allow',
+        Resource: 'arn:aws:iam::*:role/skiff-*',
+        Action: ['iam:GetRole', 'iam:PassRole'],
+      },
+      {
+        Sid: 'OngoingDestructive',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: ['ec2:DeleteFleets', 'ec2:DeleteLaunchTemplate', 'ec2:DeleteSecurityGroup', 'ec2:TerminateInstances'],
+        Condition: OWNED_BY_SKIFF,
+      },
+      {
+        Sid: 'OptionalLogPull',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: ['logs:FilterLogEvents', 'logs:GetLogEvents'],
+      },
+    ],
+  };
+}
+
+/** Every action the two documents allow, e.g. for a test that records the calls the code makes. */
+export function allowedActions(...docs: PolicyDocument[]): Set<string> {
+  return new Set(docs.flatMap((d) => d.Statement.flatMap((s) => s.Action)));
+}
+
+/** The destructive statements' actions, which must all carry the owner=skiff condition. */
+export function destructiveActions(doc: PolicyDocument): string[] {
+  return doc.Statement.filter((s) => s.Condition?.['StringEquals']?.['ec2:ResourceTag/owner'] === 'skiff').flatMap((s) => s.Action);
+}
