@@ -4,7 +4,7 @@
 //   stream A pages ─┐
 //   stream B pages ─┼─▶ pick the earliest head ─▶ filter ─▶ yield { timestamp, stream, message }
 //   stream C pages ─┘
-import { sleep } from './backoff.js';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { LogEvent, ReadEvent } from './types.js';
 
 /** One stream's events, page by page. `atEnd` means: nothing more for now (more may come when following). */
@@ -69,7 +69,8 @@ export async function* readMerged(opts: MergeOptions): AsyncGenerator<ReadEvent>
 
   // Follow: each round gathers what is new in every stream and yields it in timestamp order.
   while (!signal.aborted) {
-    await sleep(opts.pollMs ?? 1000, signal);
+    // A referenced timer: `skiff logs --follow` has nothing else keeping it alive.
+    await delay(opts.pollMs ?? 1000, undefined, { signal }).catch(() => undefined);
     if (signal.aborted) return;
     await refreshStreams();
     const round: ReadEvent[] = [];

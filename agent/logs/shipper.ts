@@ -200,8 +200,8 @@ export function createLogShipper(opts: LogShipperOptions): LogShipper {
 
   function flush(timeoutMs = 30_000): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
+      // Not unref'ed: a caller waiting for its logs to ship keeps the process alive that long.
       const timer = setTimeout(() => resolve(false), timeoutMs);
-      timer.unref();
       idleWaiters.push(() => {
         clearTimeout(timer);
         resolve(true);
@@ -244,7 +244,6 @@ export function createLogShipper(opts: LogShipperOptions): LogShipper {
       closing = true;
       clearInterval(ticker);
       const deadline = setTimeout(() => stop.abort(), opts.closeTimeoutMs ?? 5000);
-      deadline.unref();
       wakeLoop();
       await Promise.race([looping, new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }))]);
       clearTimeout(deadline);
