@@ -3,7 +3,7 @@ import { appendFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import { createFileFollower } from '../../../../agent/logs/file-follower.js';
 import type { LogLine } from '../../../../agent/logs/types.js';
-import { fakeLog } from './fake-log.js';
+import { fakeLog } from './fixtures/fake-log.js';
 
 const follow = (path: string, lines: string[], statePath?: string) =>
   createFileFollower({

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { createLogShipper } from '../../../../agent/logs/shipper.js';
 import { checkBatch } from '../../../../agent/logs/batcher.js';
 import type { LogEvent, LogSink, LogStreamRef, PutOutcome } from '../../../../agent/logs/types.js';
-import { fakeLog } from './fake-log.js';
+import { fakeLog } from './fixtures/fake-log.js';
 
 /** A sink that stores valid batches, answering from a script of outcomes first. */
 function scriptedSink(script: PutOutcome['kind'][] = []): LogSink & { events: LogEvent[]; targets: LogStreamRef[]; calls: number } {

@@ -2,7 +2,7 @@ import t from 'tap';
 import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSpool, type Spool } from '../../../../agent/logs/spool.js';
-import { fakeLog } from './fake-log.js';
+import { fakeLog } from './fixtures/fake-log.js';
 
 const line = (i: number, size = 10): { timestampMs: number; source: string; text: Buffer } => ({
   timestampMs: 1_000 + i,
