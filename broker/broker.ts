@@ -14,6 +14,7 @@ import { openStore } from './store/store.js';
 import { createTokenIssuer } from './tokens/issuer.js';
 import { createLocalBackend } from '../provisioner/local/local-backend.js';
 import type { Backend } from '../provisioner/backend.js';
+import { processAlive } from '../provisioner/local/processes.js';
 import type { BackendName } from './api/wire.js';
 
 export interface BrokerOptions {
@@ -33,15 +34,6 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function takeLock(path: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -52,7 +44,7 @@ function takeLock(path: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = Number(readFileSync(path, 'utf8'));
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && pidAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder)) {
         throw new SkiffError('BRK_CONFLICT', `a broker (pid ${holder}) already runs for this SKIFF_HOME; stop it with \`skiff broker stop\``);
       }
       rmSync(path, { force: true }); // stale: its broker died without cleaning up

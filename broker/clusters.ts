@@ -190,10 +190,13 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
 
     async enrol(raw) {
       const r = (raw ?? {}) as Partial<EnrolRequest>;
-      if (typeof r.token !== 'string' || typeof r.machineId !== 'string' || typeof r.csrPem !== 'string') {
-        throw new SkiffError('BRK_BAD_REQUEST', 'enrolment needs token, machineId and csrPem');
+      if (typeof r.token !== 'string' || typeof r.clusterId !== 'string' || typeof r.machineId !== 'string' || typeof r.csrPem !== 'string') {
+        throw new SkiffError('BRK_BAD_REQUEST', 'enrolment needs token, clusterId, machineId and csrPem');
       }
       const claims = await o.tokens.verify('enrol', r.token);
+      if (claims.cluster !== r.clusterId) {
+        throw new SkiffError('BRK_FORBIDDEN', `enrol token is for cluster ${String(claims.cluster)}, not ${r.clusterId}`);
+      }
       const clusterId = claims.cluster;
       const role = claims.role as Role | undefined;
       const c = clusterId !== undefined ? o.store.cluster(clusterId) : undefined;

@@ -43,7 +43,7 @@ export async function enrol(config: AgentConfig, opts: EnrolOptions): Promise<En
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()));
   const random = opts.random ?? Math.random;
   const deadline = Date.now() + (opts.deadlineMs ?? 600_000);
-  const body: EnrolRequest = { token: config.enrolToken, machineId: config.machineId, csrPem };
+  const body: EnrolRequest = { token: config.enrolToken, clusterId: config.clusterId, machineId: config.machineId, csrPem };
   for (let attempt = 1; ; attempt++) {
     try {
       const response = await callBroker<EnrolResponse>(config.brokerUrl, 'POST', '/v1/enrol', body, { timeoutMs: 15_000 });

@@ -46,6 +46,8 @@ export interface CreateClusterRequest {
 
 export interface EnrolRequest {
   token: string;
+  /** The cluster this machine was launched for: an enrol token of another cluster is refused. */
+  clusterId: string;
   machineId: string;
   csrPem: string;
 }

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { SkiffError, isSkiffError } from '../api/errors.js';
 import { startBroker } from '../broker.js';
+import { processAlive } from '../../provisioner/local/processes.js';
 import { defaultHome, skiffPaths, type BrokerInfo } from '../home.js';
 import { parseArgs, helpFor, type FlagSpec } from './args.js';
 import { COMMANDS, runCommand, type CliContext } from './commands.js';
@@ -70,9 +71,7 @@ async function stopBroker(ctx: CliContext): Promise<number> {
     return 0;
   }
   for (let i = 0; i < 100; i++) {
-    try {
-      process.kill(info.pid, 0);
-    } catch {
+    if (!processAlive(info.pid)) {
       ctx.out(`broker (pid ${info.pid}) stopped\n`);
       return 0;
     }

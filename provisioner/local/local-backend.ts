@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SkiffError } from '../../broker/api/errors.js';
 import type { ApplyHooks, Backend, ClusterPlan, ClusterSpec, Machine, MachinePlan } from '../backend.js';
 import { freeLocalPort } from './ports.js';
+import { processAlive, processGroupAlive } from './processes.js';
 import type { AgentConfig } from '../../agent/config.js';
 
 export interface LocalBackendOptions {
@@ -36,15 +37,6 @@ function agentEntry(): { script: string; execArgv: string[] } {
   return { script: fileURLToPath(new URL('../../agent/main.js', here)), execArgv: [] };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export function createLocalBackend(opts: LocalBackendOptions): Backend {
   const spawn = opts.spawn ?? nodeSpawn;
   const stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
@@ -63,7 +55,7 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
   const machineState = (plan: ClusterPlan, m: MachinePlan): Machine => {
     const dir = machineDir(plan.clusterId, m.id);
     const pid = readPid(dir);
-    const state = pid !== undefined && pidAlive(pid) ? 'running' : existsSync(dir) ? 'stopped' : 'starting';
+    const state = pid !== undefined && processAlive(pid) ? 'running' : existsSync(dir) ? 'stopped' : 'starting';
     return { ...m, state, privateHost: '127.0.0.1', publicHost: '127.0.0.1' };
   };
 
@@ -97,7 +89,7 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
         for (const m of plan.machines) {
           const dir = machineDir(plan.clusterId, m.id);
           const existing = readPid(dir);
-          if (existing !== undefined && pidAlive(existing)) {
+          if (existing !== undefined && processAlive(existing)) {
             started.push(machineState(plan, m)); // a rerun converges: this machine is already up
             continue;
           }
@@ -147,15 +139,15 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
     async destroy(plan: ClusterPlan, hooks: ApplyHooks = {}): Promise<void> {
       const dir = clusterDir(plan.clusterId);
       const ids = existsSync(dir) ? readdirSync(dir) : [];
-      const pids = ids.map((id) => readPid(join(dir, id))).filter((p): p is number => p !== undefined && pidAlive(p));
+      const pids = ids.map((id) => readPid(join(dir, id))).filter((p): p is number => p !== undefined && processAlive(p));
       for (const pid of pids) signalGroup(pid, 'SIGTERM');
       const deadline = Date.now() + stopTimeoutMs;
-      while (pids.some(groupAlive) && Date.now() < deadline) await sleep(100);
-      for (const pid of pids.filter(groupAlive)) {
+      while (pids.some(processGroupAlive) && Date.now() < deadline) await sleep(100);
+      for (const pid of pids.filter(processGroupAlive)) {
         hooks.progress?.(`agent ${pid} did not stop within ${stopTimeoutMs} ms; killing it`);
         signalGroup(pid, 'SIGKILL');
       }
-      while (pids.some(groupAlive) && Date.now() < deadline + 5000) await sleep(50);
+      while (pids.some(processGroupAlive) && Date.now() < deadline + 5000) await sleep(50);
       for (const id of ids) rmSync(join(dir, id, 'agent.pid'), { force: true });
     },
 
@@ -183,14 +175,5 @@ function signalGroup(pid: number, sig: NodeJS.Signals): void {
     } catch {
       // already gone
     }
-  }
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,0 +1,107 @@
+// Runs the real `skiff` CLI (the built dist/, as a user would after `npm install`) in its own
+// $SKIFF_HOME, and cleans up after the test: every cluster down, the broker stopped, no process left.
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const SKIFF = join(ROOT, 'dist/broker/cli/main.js');
+export const DASK_PYTHON = process.env['SKIFF_PYTHON'] ?? '/usr/bin/python3';
+export const DASK_CLIENT = join(ROOT, 'test/integration/fixtures/dask_client.py');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface SkiffHome {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  run(args: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
+  /** Processes (pid, command line) whose command line or environment mentions this home. */
+  processes(): Array<{ pid: number; cmd: string }>;
+  brokerPid(): number | undefined;
+  cleanup(): Promise<void>;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolvePromise) => {
+    execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+export function makeHome(prefix = 'skiff-test-'): SkiffHome {
+  const home = mkdtempSync(join(tmpdir(), prefix));
+  const env: NodeJS.ProcessEnv = { ...process.env, SKIFF_HOME: home, SKIFF_PYTHON: DASK_PYTHON };
+  delete env['SKIFF_BROKER_URL'];
+  delete env['SKIFF_API_KEY'];
+  const processes = (): Array<{ pid: number; cmd: string }> => {
+    const out: Array<{ pid: number; cmd: string }> = [];
+    const ps = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+    for (const line of ps.split('\n')) {
+      const m = /^\s*(\d+)\s+(.*)$/.exec(line);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      if (pid === process.pid) continue;
+      let environ = '';
+      try {
+        environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+      } catch {
+        // gone, or not ours
+      }
+      if ((m[2] ?? '').includes(home) || environ.includes(`SKIFF_HOME=${home}\0`)) out.push({ pid, cmd: m[2] ?? '' });
+    }
+    return out;
+  };
+  const brokerPid = (): number | undefined => {
+    try {
+      return (JSON.parse(readFileSync(join(home, 'broker/broker.json'), 'utf8')) as { pid: number }).pid;
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    home,
+    env,
+    run: (args, opts = {}) => run(process.execPath, [SKIFF, ...args], env, opts.timeoutMs ?? 120_000),
+    processes,
+    brokerPid,
+    cleanup: async () => {
+      const list = await run(process.execPath, [SKIFF, 'list', '--json'], env, 30_000);
+      try {
+        for (const c of JSON.parse(list.stdout) as Array<{ id: string; state: string }>) {
+          if (c.state !== 'stopped') await run(process.execPath, [SKIFF, 'down', c.id], env, 60_000);
+        }
+      } catch {
+        // no broker or no clusters
+      }
+      await run(process.execPath, [SKIFF, 'broker', 'stop'], env, 30_000);
+      for (const p of processes()) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs the real Dask client fixture: sum(range(100)) on the cluster at `address`. */
+export async function daskSum(address: string, ca: string, cert: string, key: string, timeoutS = 15): Promise<{ ok: boolean; result?: number; error?: string }> {
+  const r = await run(DASK_PYTHON, [DASK_CLIENT, address, ca, cert, key, String(timeoutS)], process.env, (timeoutS + 30) * 1000);
+  const line = r.stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(line) as { ok: boolean; result?: number; error?: string };
+  } catch {
+    return { ok: false, error: `client printed no result (exit ${r.code}): ${r.stderr.slice(-500)}` };
+  }
+}
+
