@@ -8,8 +8,11 @@ export interface LineSplitter {
   end(): void;
 }
 
-/** Default longest line kept in memory before it is emitted in parts: 1 MiB. */
-export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
+/**
+ * Default longest line kept in memory before it is emitted in parts: four CloudWatch events' worth of message
+ * (4 × 262,118 = 1,048,472 bytes), so the batcher's later split leaves no small remainders.
+ */
+export const DEFAULT_MAX_LINE_BYTES = 4 * 262_118;
 
 /** Largest index ≤ limit that does not fall inside a UTF-8 multi-byte sequence (so each part decodes cleanly). */
 export function utf8CutPoint(buf: Buffer, limit: number): number {

@@ -124,7 +124,7 @@ export function createLogShipper(opts: LogShipperOptions): LogShipper {
     const refused = Math.min(n, Math.max(tooOld, expired) + tooNew);
     stats.rejectedEvents += refused;
     log.warn(
-      { ...target, tooOld, tooNew, expired, firstTimestamp: batch[0]?.timestamp, lastTimestamp: batch.at(-1)?.timestamp },
+      { ...target, ...r, tooOld, tooNew, expired, firstTimestamp: batch[0]?.timestamp, lastTimestamp: batch.at(-1)?.timestamp },
       'the log store refused some events of a batch (outside its accepted time range)',
     );
   }

@@ -1,6 +1,7 @@
 // The durable spool: captured lines are appended to segment files on local disk (seg-000000000001.log, ...)
 // and read back by the shipper from the checkpoint on. Everything here is synchronous local file I/O: an
-// append costs a memcpy into a 256 KiB buffer, which is written when full and fsync'd every `syncIntervalMs`.
+// append costs a memcpy into a 256 KiB buffer, written when full or at the end of the event-loop turn, and
+// fsync'd every `syncIntervalMs`.
 //
 //   append ─▶ [pending buffer] ─write─▶ active segment ─roll at segmentMaxBytes─▶ older segments
 //                                             ▲                                        │
@@ -106,6 +107,7 @@ export function openSpool(opts: SpoolOptions): Spool {
   let pendingLen = 0;
   let pendingLines = 0;
   let dirty = false;
+  let writeScheduled = false;
   let droppedLines = 0;
   let dropping = false;
   let closed = false;
@@ -206,6 +208,20 @@ export function openSpool(opts: SpoolOptions): Spool {
     if (size > pending.length) pending = Buffer.allocUnsafe(size);
     pendingLen = encodeInto(pending, pendingLen, line.timestampMs, source, line.text);
     pendingLines++;
+    // Hand the bytes to the kernel at the end of this turn of the event loop: a killed agent (not a crashed
+    // machine) then loses at most the lines of the current turn; fsync follows every syncIntervalMs.
+    if (!writeScheduled) {
+      writeScheduled = true;
+      setImmediate(() => {
+        writeScheduled = false;
+        if (closed) return;
+        try {
+          writePending();
+        } catch (err) {
+          log.error({ err }, 'could not write the log spool');
+        }
+      }).unref();
+    }
   }
 
   function nextSegment(): boolean {

@@ -1,0 +1,113 @@
+import t from 'tap';
+import { DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { startMoto } from '../helpers/moto.js';
+import { createCloudWatchLogsClient, createCloudWatchSink, createLogShipper, readLogs } from '../../agent/logs/index.js';
+import type { ReadEvent } from '../../agent/logs/index.js';
+import { startCloudWatchProxy } from './logs-fixtures/cloudwatch-proxy.js';
+import { allEvents, numbers } from './logs-fixtures/moto-events.js';
+import { fakeLog } from '../unit/agent/logs/fixtures/fake-log.js';
+
+const HOUR = 3_600_000;
+
+async function setup(t: { teardown: (fn: () => unknown) => void }) {
+  const moto = await startMoto();
+  t.teardown(() => moto.stop());
+  const proxy = await startCloudWatchProxy(moto.endpoint);
+  t.teardown(() => proxy.close());
+  const client = createCloudWatchLogsClient({ ...moto.clientConfig, endpoint: proxy.endpoint });
+  t.teardown(() => client.destroy());
+  const log = fakeLog();
+  return { moto, proxy, client, log };
+}
+
+async function collect(it: AsyncIterable<ReadEvent>): Promise<ReadEvent[]> {
+  const out: ReadEvent[] = [];
+  for await (const e of it) out.push(e);
+  return out;
+}
+
+void t.test('20,000 numbered lines reach the right group and stream in order, readable back; retention is 30 days', async (t) => {
+  const { proxy, client, log } = await setup(t);
+  const shipper = createLogShipper({
+    spoolDir: t.testdir(),
+    sink: createCloudWatchSink({ client, log }),
+    group: '/skiff/ws-test',
+    stream: 'worker-1',
+    log,
+    flushIntervalMs: 100,
+  });
+  t.teardown(() => shipper.close());
+  for (let i = 0; i < 20_000; i++) shipper.write('dask-worker:stdout', `n ${i}`);
+  t.equal(await shipper.flush(60_000), true, 'everything shipped');
+
+  const stored = await allEvents(client, '/skiff/ws-test', 'worker-1');
+  t.same(numbers(stored), Array.from({ length: 20_000 }, (_, i) => i), 'all 20,000, once each, in order');
+  t.equal(stored[0]!.message, '[dask-worker:stdout] n 0');
+  t.ok(proxy.counts.forwarded >= 2, `${proxy.counts.forwarded} puts (at most 10,000 events each)`);
+  t.equal(proxy.counts.invalid, 0, `no batch broke a rule: ${proxy.violations.join('; ')}`);
+
+  const groups = await client.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/skiff/ws-test' }));
+  t.equal(groups.logGroups?.[0]?.retentionInDays, 30);
+
+  const read = await collect(readLogs({ source: 'cloudwatch', client, group: '/skiff/ws-test' }));
+  t.same(numbers(read), Array.from({ length: 20_000 }, (_, i) => i), 'readLogs returns the same 20,000 in order');
+  t.ok(read.every((e) => e.stream === 'worker-1'));
+  const filtered = await collect(readLogs({ source: 'cloudwatch', client, group: '/skiff/ws-test', filter: 'n 1999' }));
+  t.same(filtered.map((e) => e.message), ['[dask-worker:stdout] n 1999', ...Array.from({ length: 10 }, (_, i) => `[dask-worker:stdout] n 1999${i}`)]);
+});
+
+void t.test('a 3 MB line, a 30 h span, out-of-order timestamps and invalid UTF-8 are all stored correctly', async (t) => {
+  const { proxy, client, log } = await setup(t);
+  const shipper = createLogShipper({
+    spoolDir: t.testdir(),
+    sink: createCloudWatchSink({ client, log }),
+    group: 'ws-hard',
+    stream: 'scheduler',
+    log,
+    flushIntervalMs: 100,
+  });
+  t.teardown(() => shipper.close());
+  const now = Date.now();
+  const big = Array.from({ length: 3 * 1024 * 1024 / 16 }, (_, i) => `${String(i).padStart(15, '0')}|`).join('');
+  shipper.write('', big, now - 31 * HOUR);
+  shipper.write('', 'thirty hours ago', now - 30 * HOUR);
+  shipper.write('', 'ten hours ago', now - 10 * HOUR);
+  shipper.write('', 'now', now);
+  shipper.write('', 'five minutes ago but arrived later', now - 5 * 60_000);
+  shipper.write('', Buffer.from([0x62, 0x61, 0x64, 0xff, 0xc3, 0x28, 0x21]), now);
+  t.equal(await shipper.flush(60_000), true);
+  t.equal(proxy.counts.invalid, 0, `no batch broke a rule: ${proxy.violations.join('; ')}`);
+
+  const stored = await allEvents(client, 'ws-hard', 'scheduler');
+  const parts = stored.filter((e) => e.timestamp === now - 31 * HOUR);
+  t.equal(parts.length, 13, 'the 3 MB line is 13 events');
+  t.ok(parts.map((e) => e.message).join('') === big, 'whose concatenation is the line');
+  const rest = stored.filter((e) => e.timestamp !== now - 31 * HOUR);
+  t.same(rest.map((e) => e.message), ['thirty hours ago', 'ten hours ago', 'now', 'five minutes ago but arrived later', 'bad\uFFFD\uFFFD(!']);
+  t.same(rest.map((e) => e.timestamp), [now - 30 * HOUR, now - 10 * HOUR, now, now, now], 'the late line is clamped to keep the stream chronological');
+  t.equal(shipper.stats().rejectedEvents, 0);
+});
+
+void t.test('events older than CloudWatch accepts are reported precisely and do not block the lines after them', async (t) => {
+  const { client, log } = await setup(t);
+  const shipper = createLogShipper({
+    spoolDir: t.testdir(),
+    sink: createCloudWatchSink({ client, log }),
+    group: 'ws-old',
+    stream: 'scheduler',
+    log,
+    flushIntervalMs: 100,
+  });
+  t.teardown(() => shipper.close());
+  const now = Date.now();
+  shipper.write('', 'ancient 1', now - 20 * 24 * HOUR);
+  shipper.write('', 'ancient 2', now - 20 * 24 * HOUR + 1);
+  shipper.write('', 'fresh', now);
+  t.equal(await shipper.flush(60_000), true);
+  t.same((await allEvents(client, 'ws-old', 'scheduler')).map((e) => e.message), ['fresh']);
+  // AWS documents tooOldLogEventEndIndex as exclusive (events [0, i) were too old); moto 5 answers the last
+  // too-old index instead, so against moto one of the two is counted. The raw index is logged as received.
+  t.ok(shipper.stats().rejectedEvents >= 1, 'the refusal is counted');
+  const warn = log.entries.find((e) => e.msg.includes('refused some events'));
+  t.match(warn?.obj, { group: 'ws-old', stream: 'scheduler', tooOldEndIndex: 1, tooNew: 0 });
+});
