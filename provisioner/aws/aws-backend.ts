@@ -58,22 +58,26 @@ const INSTANCE_ID_RE = /^i-[0-9a-f]{8}([0-9a-f]{9})?$/;
 export function createAwsBackend(deps: AwsBackendDeps): Backend {
   const log = deps.log.child({ component: 'aws-backend' });
   const depsWithLog = { ...deps, log };
+  const planSync = (spec: ClusterSpec): ClusterPlan => {
+    const aws = planAwsCluster({ clusterId: spec.clusterId, name: spec.name, workers: spec.workers, options: spec.options });
+    // Checks the user-data can be built (URL and tokens shell-safe, under 16 KB) before anything exists.
+    for (const token of [spec.enrolTokens.scheduler, spec.enrolTokens.worker]) {
+      buildUserData({ brokerUrl: spec.brokerUrl, enrolToken: token, bundle: deps.bundle, ...(deps.node ? { node: deps.node } : {}) });
+    }
+    for (const w of aws.warnings) log.warn({ clusterId: spec.clusterId }, w);
+    return {
+      backend: 'aws',
+      clusterId: spec.clusterId,
+      scheduler: { privateHost: '', publicHost: '', daskPort: DASK_PORT, gatewayPort: GATEWAY_PORT, httpPort: SCHEDULER_HTTP_PORT },
+      machines: [],
+      detail: { aws },
+    };
+  };
   return {
     name: 'aws',
     plan(spec: ClusterSpec): Promise<ClusterPlan> {
-      const aws = planAwsCluster({ clusterId: spec.clusterId, name: spec.name, workers: spec.workers, options: spec.options });
-      // Checks the user-data can be built (URL and tokens shell-safe, under 16 KB) before anything exists.
-      for (const token of [spec.enrolTokens.scheduler, spec.enrolTokens.worker]) {
-        buildUserData({ brokerUrl: spec.brokerUrl, enrolToken: token, bundle: deps.bundle, ...(deps.node ? { node: deps.node } : {}) });
-      }
-      for (const w of aws.warnings) log.warn({ clusterId: spec.clusterId }, w);
-      return Promise.resolve({
-        backend: 'aws',
-        clusterId: spec.clusterId,
-        scheduler: { privateHost: '', publicHost: '', daskPort: DASK_PORT, gatewayPort: GATEWAY_PORT, httpPort: SCHEDULER_HTTP_PORT },
-        machines: [],
-        detail: { aws },
-      });
+      // A bad request rejects (never throws synchronously) and touches no API.
+      return Promise.resolve().then(() => planSync(spec));
     },
     async apply(spec, plan, hooks) {
       const aws = awsPlanOf(plan);
