@@ -74,7 +74,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       // first start
     }
     const store = openStore(p.store);
-    const tokens = await createTokenIssuer({ keyDir: p.tokenKeyDir });
+    const tokens = createTokenIssuer({ keyDir: p.tokenKeyDir });
     const apiKey = loadOrCreateApiKey(p.apiKey);
 
     // The URL must be known before the cluster service exists (agents are told it), so bind first and

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { SkiffError } from './api/errors.js';
 import type {
   AgentEvent, BackendName, ClusterState, ClusterView, CreateClusterRequest, CredentialsResponse, DashboardTokenResponse,
-  EnrolRequest, EnrolResponse, Role,
+  EnrolRequest, EnrolResponse,
 } from './api/wire.js';
 import type { Backend, ClusterPlan, ClusterSpec } from '../provisioner/backend.js';
 import { createCa, loadCaSigner, type CaSigner } from './pki/ca.js';
@@ -198,7 +198,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
         throw new SkiffError('BRK_FORBIDDEN', `enrol token is for cluster ${String(claims.cluster)}, not ${r.clusterId}`);
       }
       const clusterId = claims.cluster;
-      const role = claims.role as Role | undefined;
+      const role = claims.role;
       const c = clusterId !== undefined ? o.store.cluster(clusterId) : undefined;
       if (!c || !c.plan || role === undefined) throw new SkiffError('BRK_FORBIDDEN', 'enrol token does not name a known cluster');
       if (!['pending', 'starting', 'running'].includes(c.state)) throw new SkiffError('BRK_FORBIDDEN', `cluster ${c.id} is ${c.state}; it takes no new machines`);
@@ -222,7 +222,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       return {
         clusterId: c.id, machineId: r.machineId, role, machineName: machine.name, certPem: cert.certPem, caPem: signer(c.id).certPem,
         agentToken: await o.tokens.mint('agent', { sub: r.machineId, cluster: c.id, role }, o.agentTokenTtlS ?? 24 * 3600),
-        tokenKey: o.tokens.publicJwk as Record<string, unknown>,
+        tokenKey: o.tokens.publicJwk,
         scheduler: c.plan.scheduler,
       };
     },
@@ -254,7 +254,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       if (cur && cur.state === 'starting' && cur.schedulerReady && cur.workersReady >= cur.workers) setState(cur, 'running');
     },
 
-    async userCredentials(ref, raw) {
+    userCredentials(ref, raw) {
       const c = find(ref);
       if (!ACTIVE_STATES.includes(c.state)) throw new SkiffError('BRK_CONFLICT', `cluster ${c.name} is ${c.state}; credentials are issued for live clusters only`);
       const csrPem = (raw as { csrPem?: unknown } | undefined)?.csrPem;
@@ -263,7 +263,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
         csrPem, profile: 'user', commonName: `user.${c.id}`, sans: { ips: [], dns: [] }, validityMs: o.userCertValidityMs ?? 24 * 3600_000, now,
       });
       o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'user', subject: 'user', notAfter: cert.notAfter.toISOString(), issuedAt: nowIso() });
-      return { caPem: signer(c.id).certPem, certPem: cert.certPem, notAfter: cert.notAfter.toISOString() };
+      return Promise.resolve({ caPem: signer(c.id).certPem, certPem: cert.certPem, notAfter: cert.notAfter.toISOString() });
     },
 
     async dashboardToken(ref) {

@@ -101,7 +101,6 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
       const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
       proc.kill('SIGTERM');
       const kill = setTimeout(() => proc.kill('SIGKILL'), stopGraceMs);
-      kill.unref();
       await closed;
       clearTimeout(kill);
       log.info({ process: opts.name }, 'process stopped');

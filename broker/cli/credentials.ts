@@ -19,9 +19,10 @@ function writeAtomic(path: string, data: string, mode: number): void {
 
 export async function fetchCredentials(api: BrokerApi, ref: string, outDir: string): Promise<CredentialFiles> {
   const dir = resolve(outDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { keyPem, csrPem } = await createKeyAndCsr({ commonName: 'skiff user' });
   const res = await api.call<CredentialsResponse>('POST', `/v1/clusters/${encodeURIComponent(ref)}/credentials`, { csrPem });
+  // Only now, with a certificate in hand: a refused request leaves nothing behind.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client-key.pem') };
   writeAtomic(files.key, keyPem, 0o600);
   writeAtomic(files.cert, res.certPem, 0o600);

@@ -26,7 +26,7 @@ export function openJournal(path: string, opts: { compactMinLines?: number } = {
 
   const table = (name: string): Map<string, unknown> => {
     let t = tables.get(name);
-    if (!t) tables.set(name, (t = new Map()));
+    if (!t) tables.set(name, (t = new Map<string, unknown>()));
     return t;
   };
   const apply = (e: Entry): void => {

@@ -126,14 +126,14 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
       return started;
     },
 
-    async attest(plan: ClusterPlan, machineId: string): Promise<Machine | undefined> {
+    attest(plan: ClusterPlan, machineId: string): Promise<Machine | undefined> {
       const m = plan.machines.find((x) => x.id === machineId);
-      if (!m || !existsSync(machineDir(plan.clusterId, machineId))) return undefined;
-      return machineState(plan, m);
+      if (!m || !existsSync(machineDir(plan.clusterId, machineId))) return Promise.resolve(undefined);
+      return Promise.resolve(machineState(plan, m));
     },
 
-    async machines(plan: ClusterPlan): Promise<Machine[]> {
-      return plan.machines.map((m) => machineState(plan, m));
+    machines(plan: ClusterPlan): Promise<Machine[]> {
+      return Promise.resolve(plan.machines.map((m) => machineState(plan, m)));
     },
 
     async destroy(plan: ClusterPlan, hooks: ApplyHooks = {}): Promise<void> {
@@ -151,7 +151,7 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
       for (const id of ids) rmSync(join(dir, id, 'agent.pid'), { force: true });
     },
 
-    async lastLogLines(plan: ClusterPlan, maxLines: number): Promise<string[]> {
+    lastLogLines(plan: ClusterPlan, maxLines: number): Promise<string[]> {
       const lines: string[] = [];
       for (const m of plan.machines) {
         try {
@@ -161,7 +161,7 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
           // never started
         }
       }
-      return lines.slice(-maxLines);
+      return Promise.resolve(lines.slice(-maxLines));
     },
   };
 }

@@ -1,0 +1,52 @@
+// Bad input gets one clear message and a non-zero exit, and changes nothing.
+import t from 'tap';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeHome } from '../helpers/skiff.js';
+
+t.test('bad input is refused with one clear message and creates nothing', async (t) => {
+  const h = makeHome();
+  t.teardown(() => h.cleanup());
+  const cases: Array<[string[], RegExp, number]> = [
+    [['up', '--workers', '-1'], /--workers must be from 0 to 1000; got -1/, 2],
+    [['up', '--workers', 'abc'], /--workers takes a whole number; got "abc"/, 2],
+    [['up', '--workers'], /--workers needs a value/, 2],
+    [['up', '--backend', 'gcp'], /unknown backend "gcp"; choose one of: local, aws/, 2],
+    [['up', '--name', 'Bad Name!'], /cluster name "Bad Name!" is not valid/, 2],
+    [['up', '--wait-timeout', 'soon'], /--wait-timeout takes a duration like 90s/, 2],
+    [['up', '--frobnicate'], /unknown option --frobnicate/, 2],
+    [['frobnicate'], /unknown command "frobnicate"/, 2],
+    [['status'], /takes one cluster name or id/, 2],
+    [['credentials', 'x'], /needs --out DIR/, 2],
+  ];
+  for (const [args, message, code] of cases) {
+    const r = await h.run(args);
+    t.equal(r.code, code, `skiff ${args.join(' ')} exits ${code}`);
+    t.match(r.stderr, message, `skiff ${args.join(' ')}: ${r.stderr.trim()}`);
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+    t.equal(r.stdout, '', 'nothing on stdout');
+  }
+  t.notOk(existsSync(join(h.home, 'broker')), 'usage errors start no broker and write no state');
+
+  for (const args of [['status', 'nope'], ['down', 'nope'], ['credentials', 'nope', '--out', join(h.home, 'c')]]) {
+    const r = await h.run(args);
+    t.equal(r.code, 1, `skiff ${args.join(' ')} fails`);
+    t.match(r.stderr, /no cluster named or with id "nope"; `skiff list` shows them/);
+  }
+  const list = await h.run(['list', '--json']);
+  t.same(JSON.parse(list.stdout), [], 'no cluster was created');
+  t.notOk(existsSync(join(h.home, 'machines')) && readdirSync(join(h.home, 'machines')).length > 0, 'no machine was started');
+  t.notOk(existsSync(join(h.home, 'c')), 'no credentials were written');
+});
+
+t.test('skiff --help and each command\'s --help say how to use them', async (t) => {
+  const h = makeHome();
+  t.teardown(() => h.cleanup());
+  const top = await h.run(['--help']);
+  t.equal(top.code, 0);
+  for (const c of ['up', 'list', 'status', 'down', 'credentials', 'broker']) t.match(top.stdout, new RegExp(`\\n  ${c} `));
+  const up = await h.run(['up', '--help']);
+  t.match(up.stdout, /usage: skiff up/);
+  t.match(up.stdout, /--workers N\s+number of Dask workers \(default 2\)/);
+  t.match(up.stdout, /--wait-timeout DURATION/);
+});

@@ -1,0 +1,35 @@
+import t from 'tap';
+import { parseArgs, parseDurationMs } from '../../../broker/cli/args.js';
+
+const spec = {
+  workers: { kind: 'int' as const, help: '', default: 2 },
+  name: { kind: 'string' as const, help: '' },
+  json: { kind: 'boolean' as const, help: '' },
+  wait: { kind: 'duration' as const, help: '' },
+};
+
+t.test('parses flags in both --k v and --k=v forms, with defaults', async (t) => {
+  t.same(parseArgs(['x', '--workers', '3', '--name=a', '--json'], spec, 'up'), { positionals: ['x'], flags: { workers: 3, name: 'a', json: true } });
+  t.same(parseArgs([], spec, 'up').flags, { workers: 2 });
+  t.same(parseArgs(['--wait', '90s'], spec, 'up').flags['wait'], 90_000);
+});
+
+t.test('durations take ms, s, m, h or bare seconds', async (t) => {
+  const table: Array<[string, number]> = [['500ms', 500], ['10s', 10_000], ['2m', 120_000], ['1h', 3_600_000], ['5', 5000], ['1.5s', 1500]];
+  for (const [text, ms] of table) t.equal(parseDurationMs(text, '--x'), ms, text);
+  for (const bad of ['', 'soon', '-1s', '0s', '1d']) t.throws(() => parseDurationMs(bad, '--x'), { code: 'CLI_USAGE' }, bad);
+});
+
+t.test('malformed flags are usage errors naming the flag', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--workers', 'abc'], /--workers takes a whole number; got "abc"/],
+    [['--workers', '1.5'], /whole number/],
+    [['--workers'], /--workers needs a value/],
+    [['--name', '--json'], /--name needs a value/],
+    [['--json=yes'], /--json takes no value/],
+    [['--nope'], /unknown option --nope for `skiff up`/],
+  ];
+  for (const [argv, re] of cases) {
+    t.throws(() => parseArgs(argv, spec, 'up'), { code: 'CLI_USAGE', message: re }, argv.join(' '));
+  }
+});
