@@ -109,7 +109,7 @@ export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input
   const overrides: FleetLaunchTemplateOverridesRequest[] = plan.workers.vmTypes.map((t, i) => ({ InstanceType: t as never, SubnetId: input.subnetId, Priority: i }));
   for (const capacity of capacityAttempts(plan.workers.spotPolicy)) {
     if (remaining <= 0) break;
-    let errors: CreateFleetError[] = [];
+    let errors: CreateFleetError[];
     try {
       const out = await ctx.port.createFleet({
         Type: 'instant',
