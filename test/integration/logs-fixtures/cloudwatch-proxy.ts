@@ -9,6 +9,10 @@ export type ProxyMode = 'pass' | 'unavailable' | 'throttle';
 export interface CloudWatchProxy {
   endpoint: string;
   mode: ProxyMode;
+  /** Hold each PutLogEvents answer this long after moto stored the batch (an in-flight window to crash in). */
+  putDelayMs: number;
+  /** Called when moto has stored a PutLogEvents batch, before the client gets the answer. */
+  onPutStored: ((events: number) => void) | undefined;
   /** PutLogEvents calls forwarded, refused by the rules check, and answered with an outage error. */
   counts: { forwarded: number; invalid: number; outage: number };
   violations: string[];
@@ -43,6 +47,8 @@ export async function startCloudWatchProxy(upstream: string): Promise<CloudWatch
   const proxy: CloudWatchProxy = {
     endpoint: '',
     mode: 'pass',
+    putDelayMs: 0,
+    onPutStored: undefined,
     counts: { forwarded: 0, invalid: 0, outage: 0 },
     violations: [],
     close: () => new Promise((resolve) => server.close(() => resolve())),
@@ -73,8 +79,13 @@ export async function startCloudWatchProxy(upstream: string): Promise<CloudWatch
       const fwd = request(
         { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: { ...req.headers, host: up.host } },
         (upRes) => {
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          upRes.pipe(res);
+          const isPut = target.endsWith('.PutLogEvents');
+          if (isPut && upRes.statusCode === 200) proxy.onPutStored?.((JSON.parse(body.toString('utf8')) as { logEvents: unknown[] }).logEvents.length);
+          const delay = isPut ? proxy.putDelayMs : 0;
+          setTimeout(() => {
+            res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+            upRes.pipe(res);
+          }, delay);
         },
       );
       fwd.on('error', () => answer(res, 502, 'ServiceUnavailableException', 'upstream down'));
