@@ -19,7 +19,7 @@ function runChild(endpoint: string, spoolDir: string, from: number): { child: Ch
   const result = new Promise<{ written: number; done: boolean }>((resolve, reject) => {
     let written = from;
     let done = false;
-    createInterface({ input: child.stdout! }).on('line', (text) => {
+    createInterface({ input: child.stdout }).on('line', (text) => {
       const p = JSON.parse(text) as { written?: number; done?: boolean };
       if (p.written !== undefined) written = p.written;
       if (p.done !== undefined) done = p.done;
