@@ -17,7 +17,13 @@ import { createGateway } from './gateway/gateway.js';
 import { createTokenVerifier } from '../broker/tokens/verifier.js';
 import type { AgentEvent } from '../broker/api/wire.js';
 
-async function run(config: AgentConfig, log: Logger): Promise<void> {
+/** Restart policy of the Dask process; the defaults suit a VM, tests shorten them through the environment. */
+interface Tuning {
+  initialBackoffMs: number;
+  maxCrashes: number;
+}
+
+async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<void> {
   const { response, files } = await enrol(config, { log });
   const report = async (e: AgentEvent): Promise<void> => {
     await callBroker(config.brokerUrl, 'POST', '/v1/agent/events', e, { token: response.agentToken, timeoutMs: 10_000 });
@@ -37,7 +43,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   if (response.role === 'scheduler') {
     const cmd = buildSchedulerCommand({ python: config.python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files });
     supervisor = createSupervisor({
-      name: 'dask-scheduler', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp,
+      name: 'dask-scheduler', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp, ...tuning,
     });
     supervisor.start();
     const verifier = createTokenVerifier(response.tokenKey);
@@ -68,7 +74,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
       python: config.python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, name: response.machineName, localDirectory,
     });
     supervisor = createSupervisor({
-      name: 'dask-worker', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp,
+      name: 'dask-worker', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp, ...tuning,
     });
     supervisor.start();
   }
@@ -112,7 +118,11 @@ function main(): void {
     process.exit(2);
   }
   const child = log.child({ clusterId: config.clusterId, machineId: config.machineId, role: config.role });
-  run(config, child).catch((err: unknown) => {
+  const tuning: Tuning = {
+    initialBackoffMs: Number(process.env['SKIFF_AGENT_BACKOFF_MS'] ?? 500),
+    maxCrashes: Number(process.env['SKIFF_AGENT_MAX_CRASHES'] ?? 5),
+  };
+  run(config, child, tuning).catch((err: unknown) => {
     child.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, 'agent failed');
     process.exit(1);
   });

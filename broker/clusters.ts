@@ -107,7 +107,8 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     if (!c || c.state === 'stopped' || c.state === 'failed') return;
     const b = o.backends[c.backend];
     let lines = lastLogLines;
-    if (b && c.plan && !lines) lines = await b.lastLogLines(c.plan, LAST_LINES).catch(() => []);
+    // The Dask process may have printed nothing (a missing interpreter): then the agents' own logs say why.
+    if (b && c.plan && (!lines || lines.length === 0)) lines = await b.lastLogLines(c.plan, LAST_LINES).catch(() => []);
     c = { ...c, ...(lines ? { lastLogLines: lines.slice(-LAST_LINES) } : {}) };
     c = setState(c, 'failed', reason);
     if (b && c.plan) await b.destroy(c.plan).catch((err: unknown) => log.error({ clusterId, err: (err as Error).message }, 'cleanup after failure failed'));

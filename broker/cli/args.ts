@@ -28,6 +28,17 @@ export function parseDurationMs(text: string, flag: string): number {
   return ms;
 }
 
+/** 300 → "300ms", 10_000 → "10s", 150_000 → "2m30s", 3_600_000 → "1h": the inverse of parseDurationMs. */
+export function formatDurationMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  let s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || (!h && !m) ? `${s}s` : ''}`;
+}
+
 export function parseArgs(argv: string[], spec: Record<string, FlagSpec>, command: string): Parsed {
   const flags: Flags = {};
   const positionals: string[] = [];

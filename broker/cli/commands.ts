@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { SkiffError } from '../api/errors.js';
 import type { ClusterView, DashboardTokenResponse } from '../api/wire.js';
-import { parseArgs, helpFor, type FlagSpec } from './args.js';
+import { parseArgs, helpFor, formatDurationMs, type FlagSpec } from './args.js';
 import { connectBroker, type BrokerApi } from './connect.js';
 import { fetchCredentials, pythonSnippet } from './credentials.js';
 import { skiffPaths } from '../home.js';
@@ -95,7 +95,7 @@ const up: Command = {
         return 1;
       }
       if (now() > deadline) {
-        const reason = `not ready within ${Math.round(waitMs / 1000)} s (${c.workersReady}/${c.workers} workers connected)`;
+        const reason = `not ready within ${formatDurationMs(waitMs)} (${c.workersReady}/${c.workers} workers connected)`;
         const failed = await b.call<ClusterView>('DELETE', `/v1/clusters/${c.id}?failed=${encodeURIComponent(reason)}`);
         ctx.err(`skiff: cluster ${c.name} failed: ${reason}; its machines were stopped\n`);
         for (const l of failed.lastLogLines ?? []) ctx.err(`  ${l}\n`);

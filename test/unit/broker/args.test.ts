@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseArgs, parseDurationMs } from '../../../broker/cli/args.js';
+import { formatDurationMs, parseArgs, parseDurationMs } from '../../../broker/cli/args.js';
 
 const spec = {
   workers: { kind: 'int' as const, help: '', default: 2 },
@@ -32,4 +32,10 @@ t.test('malformed flags are usage errors naming the flag', async (t) => {
   for (const [argv, re] of cases) {
     t.throws(() => parseArgs(argv, spec, 'up'), { code: 'CLI_USAGE', message: re }, argv.join(' '));
   }
+});
+
+t.test('durations print the way users write them', async (t) => {
+  const table: Array<[number, string]> = [[300, '300ms'], [10_000, '10s'], [120_000, '2m'], [150_000, '2m30s'], [3_600_000, '1h'], [5_400_000, '1h30m'], [0, '0ms']];
+  for (const [ms, text] of table) t.equal(formatDurationMs(ms), text, text);
+  for (const text of ['10s', '2m', '1h']) t.equal(formatDurationMs(parseDurationMs(text, '--x')), text, `${text} round-trips`);
 });

@@ -1,0 +1,35 @@
+// A cluster that cannot start says why, with the machines' last log lines, and leaves nothing running.
+import t from 'tap';
+import { makeHome } from '../helpers/skiff.js';
+
+t.test('a Dask that cannot start ends the cluster as failed, with the reason and the last log lines', async (t) => {
+  const h = makeHome();
+  // /bin/false stands in for a Python without Dask: every Dask start exits at once.
+  h.env['SKIFF_PYTHON'] = '/bin/false';
+  h.env['SKIFF_AGENT_BACKOFF_MS'] = '50';
+  h.env['SKIFF_AGENT_MAX_CRASHES'] = '2';
+  t.teardown(() => h.cleanup());
+  const r = await h.run(['up', '--workers', '1', '--name', 'broken', '--wait-timeout', '60s']);
+  t.equal(r.code, 1, 'up fails');
+  t.match(r.stderr, /cluster broken failed: (scheduler|worker-1): dask-(scheduler|worker) exited 3 times within 60 s \(last: code 1\)/);
+  t.match(r.stderr, /\n  (scheduler|worker-1): /, 'the last log lines follow');
+  const status = JSON.parse((await h.run(['status', 'broken', '--json'])).stdout) as { state: string; reason: string; lastLogLines: string[] };
+  t.equal(status.state, 'failed');
+  t.ok(status.lastLogLines.length > 0, 'the record keeps the last log lines');
+  const broker = h.brokerPid();
+  t.same(h.processes().filter((p) => p.pid !== broker), [], 'no agent or Dask process is left');
+});
+
+t.test('a cluster not ready within --wait-timeout is failed and its machines stopped', async (t) => {
+  const h = makeHome();
+  t.teardown(() => h.cleanup());
+  const r = await h.run(['up', '--workers', '2', '--name', 'slow', '--wait-timeout', '300ms']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /cluster slow failed: not ready within 300ms \(\d\/2 workers connected\); its machines were stopped/);
+  const status = JSON.parse((await h.run(['status', 'slow', '--json'])).stdout) as { state: string; reason: string };
+  t.match(status, { state: 'failed', reason: /not ready within/ });
+  const broker = h.brokerPid();
+  t.same(h.processes().filter((p) => p.pid !== broker), [], 'no agent or Dask process is left');
+  const again = await h.run(['up', '--workers', '0', '--name', 'slow', '--json']);
+  t.equal(again.code, 0, `the name is free again after a failure: ${again.stderr}`);
+});
