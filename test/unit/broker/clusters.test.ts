@@ -1,0 +1,113 @@
+// The cluster life cycle on the broker, against an in-memory backend (the real local backend is covered
+// by the integration tests): what is created when, and what a failure leaves behind.
+import t, { type Test } from 'tap';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createClusterService } from '../../../broker/clusters.js';
+import { openStore } from '../../../broker/store/store.js';
+import { createTokenIssuer } from '../../../broker/tokens/issuer.js';
+import { createKeyAndCsr } from '../../../broker/pki/csr.js';
+import { SkiffError } from '../../../broker/api/errors.js';
+import type { Backend, ClusterPlan } from '../../../provisioner/backend.js';
+
+function fakeBackend(o: { failPlan?: boolean; failApply?: boolean } = {}) {
+  const calls: string[] = [];
+  const backend: Backend = {
+    name: 'local',
+    plan: (spec) => {
+      calls.push('plan');
+      if (o.failPlan) return Promise.reject(new SkiffError('PRV_INVALID_REQUEST', 'zone us-east-1z is not in region us-east-1'));
+      return Promise.resolve({
+        backend: 'local', clusterId: spec.clusterId, detail: {},
+        scheduler: { privateHost: '127.0.0.1', publicHost: '127.0.0.1', daskPort: 1, gatewayPort: 2, httpPort: 3 },
+        machines: [{ id: 'scheduler', role: 'scheduler', name: 'scheduler' }, ...Array.from({ length: spec.workers }, (_, i) => ({ id: `worker-${i + 1}`, role: 'worker' as const, name: `worker-${i + 1}` }))],
+      } satisfies ClusterPlan);
+    },
+    apply: () => {
+      calls.push('apply');
+      return o.failApply ? Promise.reject(new Error('quota exceeded')) : Promise.resolve([]);
+    },
+    attest: (plan, id) => Promise.resolve(plan.machines.find((m) => m.id === id) && { ...plan.machines.find((m) => m.id === id)!, state: 'running' as const, privateHost: '127.0.0.1' }),
+    machines: () => Promise.resolve([]),
+    destroy: () => {
+      calls.push('destroy');
+      return Promise.resolve();
+    },
+    lastLogLines: () => Promise.resolve(['scheduler: boom']),
+  };
+  return { backend, calls };
+}
+
+function service(t: Test, backend: Backend) {
+  const dir = t.testdir();
+  const store = openStore(join(dir, 'store.jsonl'));
+  t.teardown(() => store.close());
+  const tokens = createTokenIssuer({ keyDir: join(dir, 'keys') });
+  const clusters = createClusterService({ store, tokens, backends: { local: backend }, caDir: join(dir, 'ca'), brokerUrl: 'http://127.0.0.1:1', log: pino({ level: 'silent' }) });
+  return { clusters, store, tokens, dir };
+}
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+t.test('a plan the backend refuses creates nothing: no record, no CA, no machine', async (t) => {
+  const { backend, calls } = fakeBackend({ failPlan: true });
+  const { clusters, store, dir } = service(t, backend);
+  await t.rejects(clusters.create({ workers: 2, backend: 'local' }), { code: 'PRV_INVALID_REQUEST', message: /us-east-1z/ });
+  t.same(store.clusters(), []);
+  t.notOk(existsSync(join(dir, 'ca')) && readdirSync(join(dir, 'ca')).length > 0, 'no CA was made');
+  t.same(calls, ['plan']);
+});
+
+t.test('requests are validated before the backend is asked', async (t) => {
+  const { backend, calls } = fakeBackend();
+  const { clusters } = service(t, backend);
+  await t.rejects(clusters.create({ workers: -1 }), { code: 'BRK_BAD_REQUEST' });
+  await t.rejects(clusters.create({ workers: 1.5 }), { code: 'BRK_BAD_REQUEST' });
+  await t.rejects(clusters.create({ workers: 1, backend: 'gcp' }), { code: 'PRV_UNKNOWN_BACKEND' });
+  await t.rejects(clusters.create({ workers: 1, backend: 'aws' }), { code: 'PRV_UNKNOWN_BACKEND', message: /not configured/ });
+  await t.rejects(clusters.create({ workers: 1, name: 'Bad!' }), { code: 'BRK_BAD_REQUEST' });
+  t.same(calls, []);
+});
+
+t.test('a launch failure ends failed, with the reason and log lines, and cleans up', async (t) => {
+  const { backend, calls } = fakeBackend({ failApply: true });
+  const { clusters, store } = service(t, backend);
+  const c = await clusters.create({ workers: 1, backend: 'local', name: 'a' });
+  await settle();
+  t.match(clusters.get(c.id), { state: 'failed', reason: 'launch failed: quota exceeded', lastLogLines: ['scheduler: boom'] });
+  t.same(calls, ['plan', 'apply', 'destroy']);
+  t.same(store.notifications(c.id).map((n) => n.state), ['pending', 'starting', 'failed'], 'every transition is a notification');
+});
+
+t.test('running once the scheduler is ready and every worker connected; names unique while alive', async (t) => {
+  const { backend } = fakeBackend();
+  const { clusters, tokens } = service(t, backend);
+  const c = await clusters.create({ workers: 2, backend: 'local', name: 'b' });
+  await settle();
+  await t.rejects(clusters.create({ workers: 1, backend: 'local', name: 'b' }), { code: 'BRK_CONFLICT' });
+  const agent = await tokens.mint('agent', { sub: 'scheduler', cluster: c.id, role: 'scheduler' }, 60);
+  await clusters.agentEvent(agent, { kind: 'ready' });
+  await clusters.agentEvent(agent, { kind: 'workers', count: 1 });
+  t.equal(clusters.get('b').state, 'starting');
+  await clusters.agentEvent(agent, { kind: 'workers', count: 2 });
+  t.equal(clusters.get('b').state, 'running');
+  const worker = await tokens.mint('agent', { sub: 'worker-1', cluster: c.id, role: 'worker' }, 60);
+  await t.rejects(clusters.agentEvent(worker, { kind: 'ready' }), { code: 'BRK_FORBIDDEN' }, 'a worker cannot speak for the scheduler');
+  t.match(await clusters.down('b'), { state: 'stopped', reason: 'stopped by user' });
+  t.match(await clusters.down('b'), { state: 'stopped' }, 'down twice is harmless');
+});
+
+t.test('enrolment signs a node certificate once per machine and hands out the scheduler endpoints', async (t) => {
+  const { backend } = fakeBackend();
+  const { clusters, tokens } = service(t, backend);
+  const c = await clusters.create({ workers: 1, backend: 'local' });
+  const token = await tokens.mint('enrol', { sub: `${c.id}/worker`, cluster: c.id, role: 'worker' }, 60);
+  const { csrPem } = await createKeyAndCsr({ commonName: 'x' });
+  const res = await clusters.enrol({ token, clusterId: c.id, machineId: 'worker-1', csrPem });
+  t.match(res, { role: 'worker', machineName: 'worker-1', scheduler: { daskPort: 1 } });
+  t.match(res.certPem, /BEGIN CERTIFICATE/);
+  await t.rejects(clusters.enrol({ token, clusterId: c.id, machineId: 'worker-1', csrPem }), { code: 'BRK_ALREADY_ENROLLED' });
+  await t.rejects(clusters.enrol({ token, clusterId: c.id, machineId: 'scheduler', csrPem }), { code: 'BRK_FORBIDDEN' }, 'a worker token cannot enrol the scheduler');
+  const userToken = await tokens.mint('user', { sub: 'user' }, 60);
+  await t.rejects(clusters.enrol({ token: userToken, clusterId: c.id, machineId: 'worker-1', csrPem }), { code: 'BRK_TOKEN_INVALID' });
+});
