@@ -13,7 +13,7 @@ export interface SchedulerWatchOptions {
 }
 
 export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
-  const intervalMs = opts.intervalMs ?? 500;
+  const intervalMs = opts.intervalMs ?? 200;
   let ready = false;
   let lastWorkers = -1;
   let stopped = false;
