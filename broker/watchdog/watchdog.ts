@@ -1,0 +1,99 @@
+// The broker's watchdog: one timer for all clusters. Each check walks every tracked cluster once and applies
+// the pure rules (O(n), no per-cluster timers, no allocation for a cluster with nothing to do). A stop is
+// reported once; the cluster is then ignored until untracked (the broker untracks it when it stops).
+
+import type { Logger } from 'pino';
+import type { TelemetrySummary } from '../../agent/telemetry/types.js';
+import { newActivity, recordSummary, type ClusterActivity } from './activity.js';
+import { resolveWatchdogConfig, type WatchdogConfig } from './config.js';
+import { decide, type StopRule } from './rules.js';
+
+export interface WatchdogDeps {
+  /** Default 5 s: a stop is decided at most this long after a limit is crossed. */
+  checkIntervalMs?: number;
+  now?: () => number;
+  setInterval?: (fn: () => void, ms: number) => { unref?(): unknown };
+  clearInterval?: (handle: unknown) => void;
+  onStop: (clusterId: string, reason: string, rule: StopRule) => void;
+  onAlert: (clusterId: string, reason: string) => void;
+  log: Logger;
+}
+
+export interface Watchdog {
+  /** Starts watching (or re-watching with new settings) a running cluster; its clocks start now. */
+  track(clusterId: string, config?: Partial<WatchdogConfig>): void;
+  /** A summary arrived for the cluster. Returns false for a cluster that is not tracked. */
+  observe(clusterId: string, summary: TelemetrySummary): boolean;
+  untrack(clusterId: string): void;
+  /** One pass over every cluster (the timer calls it; tests and benchmarks may too). */
+  check(): void;
+  start(): void;
+  stop(): void;
+  size(): number;
+}
+
+interface Entry {
+  config: Readonly<WatchdogConfig>;
+  activity: ClusterActivity;
+  stopped: boolean;
+}
+
+export function createWatchdog(d: WatchdogDeps): Watchdog {
+  const now = d.now ?? Date.now;
+  const every = d.checkIntervalMs ?? 5000;
+  const setEvery = d.setInterval ?? ((fn, ms) => setInterval(fn, ms));
+  const clearEvery = d.clearInterval ?? ((h) => clearInterval(h as NodeJS.Timeout));
+  const clusters = new Map<string, Entry>();
+  let timer: unknown;
+
+  const check = (): void => {
+    const t = now();
+    for (const [clusterId, e] of clusters) {
+      if (e.stopped) continue;
+      for (const decision of decide(e.activity, e.config, t)) {
+        if (decision.kind === 'stop') {
+          e.stopped = true;
+          d.log.info({ clusterId, rule: decision.rule, reason: decision.reason }, 'watchdog stops cluster');
+          safely(() => d.onStop(clusterId, decision.reason, decision.rule), clusterId);
+        } else {
+          e.activity.lastGpuAlertMs = t;
+          d.log.info({ clusterId, rule: decision.rule, reason: decision.reason }, 'watchdog alert');
+          safely(() => d.onAlert(clusterId, decision.reason), clusterId);
+        }
+      }
+    }
+  };
+  const safely = (fn: () => void, clusterId: string): void => {
+    try {
+      fn();
+    } catch (err) {
+      d.log.error({ clusterId, err: (err as Error).message }, 'watchdog callback failed');
+    }
+  };
+
+  return {
+    track(clusterId, config) {
+      const c = resolveWatchdogConfig(config);
+      clusters.set(clusterId, { config: c, activity: newActivity(now(), c), stopped: false });
+    },
+    observe(clusterId, summary) {
+      const e = clusters.get(clusterId);
+      if (!e) return false;
+      recordSummary(e.activity, summary, now(), e.config.gpuAlertWindowMs);
+      return true;
+    },
+    untrack: (clusterId) => void clusters.delete(clusterId),
+    check,
+    start() {
+      if (timer !== undefined) return;
+      const h = setEvery(check, every);
+      h.unref?.();
+      timer = h;
+    },
+    stop() {
+      if (timer !== undefined) clearEvery(timer);
+      timer = undefined;
+    },
+    size: () => clusters.size,
+  };
+}
