@@ -12,7 +12,8 @@ export interface WatchdogDeps {
   /** Default 5 s: a stop is decided at most this long after a limit is crossed. */
   checkIntervalMs?: number;
   now?: () => number;
-  setInterval?: (fn: () => void, ms: number) => { unref?(): unknown };
+  /** Returns a handle; unref() is called on it when it has one. */
+  setInterval?: (fn: () => void, ms: number) => unknown;
   clearInterval?: (handle: unknown) => void;
   onStop: (clusterId: string, reason: string, rule: StopRule) => void;
   onAlert: (clusterId: string, reason: string) => void;
@@ -87,7 +88,7 @@ export function createWatchdog(d: WatchdogDeps): Watchdog {
     start() {
       if (timer !== undefined) return;
       const h = setEvery(check, every);
-      h.unref?.();
+      (h as { unref?: () => void }).unref?.();
       timer = h;
     },
     stop() {
