@@ -59,6 +59,26 @@ export function createCloudWatchLogsClient(config: CloudWatchLogsClientConfig): 
   return new CloudWatchLogsClient({ maxAttempts: 1, ...config });
 }
 
+/**
+ * A PutLogEvents command whose JSON body is built by the native JSON.stringify. The SDK's own serializer
+ * escapes strings one character at a time in JavaScript (~140 MB/s, a third of the shipper's CPU); here it
+ * serializes an empty event list and a build-step middleware, running before content-length and signing,
+ * puts the real body in. Everything else (signing, HTTP, error parsing) stays the SDK's.
+ */
+function putLogEventsCommand(target: LogStreamRef, events: readonly LogEvent[]): PutLogEventsCommand {
+  const input = { logGroupName: target.group, logStreamName: target.stream };
+  const body = JSON.stringify({ ...input, logEvents: events.map((e) => ({ timestamp: e.timestamp, message: e.message })) });
+  const command = new PutLogEventsCommand({ ...input, logEvents: [] });
+  command.middlewareStack.add(
+    (next) => (args) => {
+      (args.request as { body?: unknown }).body = body;
+      return next(args);
+    },
+    { step: 'build', priority: 'high', name: 'skiffLogEventsBody' },
+  );
+  return command;
+}
+
 export function createCloudWatchSink(opts: CloudWatchSinkOptions): LogSink {
   const retentionDays = opts.retentionDays ?? DEFAULT_RETENTION_DAYS;
   if (!(RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
@@ -106,10 +126,7 @@ export function createCloudWatchSink(opts: CloudWatchSinkOptions): LogSink {
     async put(target, events: readonly LogEvent[]) {
       try {
         await ensure(target);
-        const out = await client.send(
-          new PutLogEventsCommand({ logGroupName: target.group, logStreamName: target.stream, logEvents: events.map((e) => ({ timestamp: e.timestamp, message: e.message })) }),
-          { abortSignal: AbortSignal.timeout(timeoutMs) },
-        );
+        const out = await client.send(putLogEventsCommand(target, events), { abortSignal: AbortSignal.timeout(timeoutMs) });
         const info = out.rejectedLogEventsInfo;
         if (!info) return { kind: 'success' };
         const rejected: RejectedEvents = {};

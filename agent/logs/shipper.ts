@@ -12,7 +12,7 @@ import { createLineCapture, type LineCapture } from './capture.js';
 import { createFileFollower, type FileFollower } from './file-follower.js';
 import { DEFAULT_MAX_LINE_BYTES, utf8CutPoint } from './line-splitter.js';
 import { createPinoDestination } from './pino-destination.js';
-import { openSpool } from './spool.js';
+import { openSpool, type SpoolPosition } from './spool.js';
 import type { LogEvent, LogLine, LogSink, LogStreamRef, PipelineLog, RejectedEvents } from './types.js';
 
 export interface LogShipperOptions {
@@ -162,18 +162,39 @@ export function createLogShipper(opts: LogShipperOptions): LogShipper {
     }
   }
 
+  interface Prepared {
+    end: SpoolPosition;
+    batches: LogEvent[][];
+  }
+
+  /** Reads the next chunk (about one batch) from the spool and builds its batches. */
+  function prepare(): Prepared | undefined {
+    if (spoolClosed) return undefined;
+    const chunk = spool.readChunk(PUT_LOG_EVENTS_LIMITS.maxBatchBytes, PUT_LOG_EVENTS_LIMITS.maxEvents, LINE_OVERHEAD_BYTES);
+    if (!chunk) return undefined;
+    const messages = chunk.lines.map((l) => ({ timestamp: l.timestampMs, message: formatMessage(l) }));
+    const built = buildBatches(messages, batchState === undefined ? { nowMs: now() } : { nowMs: now(), state: batchState });
+    batchState = built.state;
+    return { end: chunk.end, batches: built.batches };
+  }
+
+  // While the last batch of a chunk is on the wire, the next chunk is read and built (one put in flight at a
+  // time, so a crash re-ships at most that batch).
   async function shipAvailable(): Promise<void> {
-    for (;;) {
-      const chunk = spool.readChunk(PUT_LOG_EVENTS_LIMITS.maxBatchBytes, PUT_LOG_EVENTS_LIMITS.maxEvents, LINE_OVERHEAD_BYTES);
-      if (!chunk) return;
-      const messages = chunk.lines.map((l) => ({ timestamp: l.timestampMs, message: formatMessage(l) }));
-      const built = buildBatches(messages, batchState === undefined ? { nowMs: now() } : { nowMs: now(), state: batchState });
-      batchState = built.state;
-      for (const batch of built.batches) {
-        if (!(await putUntilSettled(batch))) return;
+    let next = prepare();
+    while (next) {
+      const current = next;
+      next = undefined;
+      for (let i = 0; i < current.batches.length; i++) {
+        const putting = putUntilSettled(current.batches[i]!);
+        if (i === current.batches.length - 1) {
+          await new Promise((resolve) => setImmediate(resolve)); // let the request reach the socket first
+          next = prepare();
+        }
+        if (!(await putting)) return;
       }
       if (spoolClosed) return;
-      spool.commit(chunk.end);
+      spool.commit(current.end);
     }
   }
 

@@ -10,9 +10,9 @@
 //
 // Past `budgetBytes` on disk the oldest segments are deleted; the lines in them not yet read are counted as
 // dropped, logged once per drop, and a line saying so is appended to the spool (so it is shipped too).
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { comparePositions, readCheckpoint, writeCheckpoint, type SpoolPosition } from './checkpoint.js';
+import { comparePositions, openCheckpoint, type SpoolPosition } from './checkpoint.js';
 import { decodeAt, encodedSize, encodeInto } from './spool-format.js';
 import type { LogLine, PipelineLog } from './types.js';
 
@@ -72,6 +72,7 @@ interface Segment {
 }
 
 const PENDING_BYTES = 256 * 1024;
+const CHECKPOINT_SYNC_MS = 1000;
 const READ_BYTES = 1024 * 1024;
 export const DEFAULT_BUDGET_BYTES = 512 * 1024 * 1024;
 
@@ -92,7 +93,8 @@ export function openSpool(opts: SpoolOptions): Spool {
     .sort((a, b) => a - b)
     .map((seq) => ({ seq, size: statSync(path(seq)).size, lines: undefined }));
 
-  const checkpoint: SpoolPosition = readCheckpoint(dir) ?? { seq: segments[0]?.seq ?? 1, offset: 0 };
+  const checkpointFile = openCheckpoint(dir);
+  const checkpoint: SpoolPosition = checkpointFile.position ?? { seq: segments[0]?.seq ?? 1, offset: 0 };
   while (segments[0] && segments[0].seq < checkpoint.seq) unlinkSync(path(segments.shift()!.seq));
 
   // A restarted spool never appends to an old segment: its tail may be torn.
@@ -111,13 +113,28 @@ export function openSpool(opts: SpoolOptions): Spool {
   let droppedLines = 0;
   let dropping = false;
   let closed = false;
+  let lastCheckpointSyncMs = 0;
 
+  // The periodic fsync runs on the thread pool so a slow disk never stalls capture.
+  let syncing = false;
   const syncTimer = setInterval(() => {
+    if (syncing || closed) return;
     try {
-      sync();
+      writePending();
     } catch (err) {
       log.error({ err }, 'could not write the log spool');
+      return;
     }
+    if (!dirty) return;
+    dirty = false;
+    syncing = true;
+    fdatasync(activeFd, (err) => {
+      syncing = false;
+      if (err) {
+        dirty = true;
+        log.error({ err }, 'could not fsync the log spool');
+      }
+    });
   }, opts.syncIntervalMs ?? 200);
   syncTimer.unref();
 
@@ -298,7 +315,12 @@ export function openSpool(opts: SpoolOptions): Spool {
   function commit(end: SpoolPosition): void {
     const first = segments[0]!;
     const pos = end.seq < first.seq ? { seq: first.seq, offset: 0 } : end;
-    writeCheckpoint(dir, pos);
+    // fsync the checkpoint at most once per second (and whenever a segment is about to be deleted): a power
+    // loss then re-ships at most a second of batches; a killed process re-ships at most the batch in flight.
+    const deleting = segments.length > 1 && first.seq < pos.seq;
+    const fsync = deleting || now() - lastCheckpointSyncMs >= CHECKPOINT_SYNC_MS;
+    checkpointFile.write(pos, fsync);
+    if (fsync) lastCheckpointSyncMs = now();
     checkpoint.seq = pos.seq;
     checkpoint.offset = pos.offset;
     while (segments.length > 1 && segments[0]!.seq < pos.seq) {
@@ -332,6 +354,7 @@ export function openSpool(opts: SpoolOptions): Spool {
       clearInterval(syncTimer);
       closeReader();
       closeSync(activeFd);
+      checkpointFile.close();
     },
   };
 }
