@@ -14,3 +14,6 @@ export { createFileFollower, type FileFollower } from './file-follower.js';
 export { createPinoDestination } from './pino-destination.js';
 export { buildBatches, checkBatch, formatMessage, splitMessage, PUT_LOG_EVENTS_LIMITS } from './batcher.js';
 export type { LogEvent, LogLine, LogSink, LogStreamRef, PipelineLog, PutOutcome, ReadEvent, RejectedEvents } from './types.js';
+export { clusterStreamPrefix, logGroupFor, logStreamFor, machineOf } from './naming.js';
+export { isRetryableAwsError } from './cloudwatch-sink.js';
+export { DEFAULT_BUDGET_BYTES } from './spool.js';

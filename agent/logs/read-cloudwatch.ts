@@ -27,15 +27,22 @@ function notFound(err: unknown, group: string): never {
   throw err;
 }
 
-export async function listCloudWatchStreams(t: CloudWatchReadTarget, signal: AbortSignal): Promise<string[]> {
+export async function listCloudWatchStreams(t: CloudWatchReadTarget, signal: AbortSignal, prefix = ''): Promise<string[]> {
   const names: string[] = [];
   let nextToken: string | undefined;
   // Bounded: at most 100 pages of 50 streams.
   for (let page = 0; page < 100; page++) {
     const out = await t.client
-      .send(new DescribeLogStreamsCommand({ logGroupName: t.group, ...(nextToken !== undefined && { nextToken }) }), {
-        abortSignal: callSignal(signal, t.timeoutMs ?? 15_000),
-      })
+      .send(
+        new DescribeLogStreamsCommand({
+          logGroupName: t.group,
+          ...(prefix !== '' && { logStreamNamePrefix: prefix }),
+          ...(nextToken !== undefined && { nextToken }),
+        }),
+        {
+          abortSignal: callSignal(signal, t.timeoutMs ?? 15_000),
+        },
+      )
       .catch((err: unknown) => notFound(err, t.group));
     for (const s of out.logStreams ?? []) if (s.logStreamName !== undefined) names.push(s.logStreamName);
     nextToken = out.nextToken;

@@ -12,6 +12,8 @@ interface CommonReadOptions {
   group: string;
   /** Stream names (machines) to read; default all in the group. */
   streams?: string[];
+  /** Only streams whose name starts with this (one cluster's: see clusterStreamPrefix). */
+  streamPrefix?: string;
   sinceMs?: number;
   untilMs?: number;
   /** Only messages containing this text. */
@@ -39,13 +41,14 @@ export function readLogs(opts: ReadLogsOptions): AsyncGenerator<ReadEvent> {
     ...(opts.signal !== undefined && { signal: opts.signal }),
   };
   const only = opts.streams;
-  const pick = (all: string[]): string[] => (only === undefined ? all : all.filter((s) => only.includes(s)));
+  const prefix = opts.streamPrefix ?? '';
+  const pick = (all: string[]): string[] => all.filter((s) => s.startsWith(prefix) && (only === undefined || only.includes(s)));
   switch (opts.source) {
     case 'cloudwatch': {
       const t: CloudWatchReadTarget = { ...range, client: opts.client, ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }) };
       return readMerged({
         ...common,
-        discover: async (signal) => pick(await listCloudWatchStreams(t, signal)),
+        discover: async (signal) => pick(await listCloudWatchStreams(t, signal, prefix)),
         open: (stream) => openCloudWatchStream(t, stream),
       });
     }

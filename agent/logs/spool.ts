@@ -53,7 +53,8 @@ export interface Spool {
   sync(): void;
   /**
    * Next lines after the read cursor, at most maxLines and maxBytes (counting source + text + overheadPerLine
-   * bytes per line; a single larger line is returned alone).
+   * bytes per line; a single larger line is returned alone). Each line's `text` is a view into a read buffer
+   * that the next readChunk reuses: copy or decode it before calling again.
    */
   readChunk(maxBytes: number, maxLines: number, overheadPerLine?: number): SpoolChunk | undefined;
   /** The sink accepted everything before `end`: advance the checkpoint, delete shipped segments. */
@@ -114,6 +115,9 @@ export function openSpool(opts: SpoolOptions): Spool {
   let dropping = false;
   let closed = false;
   let lastCheckpointSyncMs = 0;
+  // Reused for every read (bounded memory, little garbage): a chunk's lines are views into it.
+  const readBuf = Buffer.allocUnsafe(READ_BYTES);
+  const sourceBytes = new Map<string, Buffer>();
 
   // The periodic fsync runs on the thread pool so a slow disk never stalls capture.
   let syncing = false;
@@ -218,7 +222,11 @@ export function openSpool(opts: SpoolOptions): Spool {
 
   function append(line: LogLine): void {
     if (closed) return;
-    const source = Buffer.from(line.source);
+    let source = sourceBytes.get(line.source);
+    if (!source) {
+      source = Buffer.from(line.source);
+      if (sourceBytes.size < 256) sourceBytes.set(line.source, source);
+    }
     const size = encodedSize(source.length, line.text.length);
     if (active.size + pendingLen > 0 && active.size + pendingLen + size > segmentMaxBytes) roll();
     if (pendingLen + size > pending.length) writePending();
@@ -270,7 +278,8 @@ export function openSpool(opts: SpoolOptions): Spool {
         reader = { seq: seg.seq, fd: openSync(path(seg.seq), 'r') };
       }
       const want = Math.min(seg.size - cursor.offset, READ_BYTES);
-      let buf = Buffer.allocUnsafe(want);
+      // The first read of a chunk uses the shared buffer; any further read must not overwrite its lines.
+      let buf = lines.length === 0 ? readBuf : Buffer.allocUnsafe(want);
       let got = readSync(reader.fd, buf, 0, want, cursor.offset);
       let pos = 0;
       let stop = false;

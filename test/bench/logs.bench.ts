@@ -7,17 +7,18 @@
 // The endpoint and the line generator run in their own processes so their CPU is not counted.
 // This file is also the child processes: `--endpoint`, `--generate <rate> <seconds>`, `--agent <seconds>`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createCloudWatchLogsClient, createCloudWatchSink, createLogShipper } from '../../agent/logs/index.js';
 
 const SELF = fileURLToPath(import.meta.url);
+const ROOT = join(dirname(SELF), '..', '..');
 const LINE_BYTES = 1024;
 const FILE_MB = 128;
 const BASELINE_SECONDS = 10;
@@ -56,6 +57,7 @@ function runGenerator(rate: number, seconds: number): void {
   const pad = 'g'.repeat(LINE_BYTES - 40);
   let n = 0;
   const started = Date.now();
+  process.stdout.on('error', () => process.exit(0)); // the agent went away
   const timer = setInterval(() => {
     const due = Math.floor(((Date.now() - started) / 1000) * rate);
     let out = '';
@@ -83,7 +85,9 @@ async function runAgent(endpoint: string, warmupSeconds: number, seconds: number
   clearInterval(sampler);
   const cpu = process.cpuUsage(cpu0);
   const wall = (performance.now() - t0) / 1000;
-  process.stdout.write(`${JSON.stringify({ vcpu: (cpu.user + cpu.system) / 1e6 / wall, rssMb: peakRss / 2 ** 20, shipped: shipper.stats().shippedEvents })}\n`);
+  const m = process.memoryUsage();
+  const mem = { heapMb: m.heapTotal / 2 ** 20, externalMb: m.external / 2 ** 20 };
+  process.stdout.write(`${JSON.stringify({ vcpu: (cpu.user + cpu.system) / 1e6 / wall, rssMb: peakRss / 2 ** 20, ...mem, shipped: shipper.stats().shippedEvents })}\n`);
   await shipper.close();
   client.destroy();
   rmSync(spoolDir, { recursive: true, force: true });
@@ -171,11 +175,37 @@ async function runBaseline(endpoint: string, file: string): Promise<Run | undefi
   return { seconds, bytes: after.bytes - before.bytes, lines: after.events - before.events, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
-async function runRate(endpoint: string, rate: number): Promise<{ vcpu: number; rssMb: number; shipped: number }> {
+/**
+ * The agent runs compiled JavaScript, as it does on a VM (dist/), not under tsx, whose loader alone adds ~35 MB
+ * of resident memory. The shipper's sources (and this file) are transpiled with the project's TypeScript into a
+ * folder under node_modules/.cache, so bare imports still resolve to the project's node_modules.
+ */
+async function compileForAgent(): Promise<string> {
+  const ts = (await import('typescript')).default;
+  const out = join(ROOT, 'node_modules', '.cache', 'skiff-logs-bench');
+  rmSync(out, { recursive: true, force: true });
+  const files = [
+    ...readdirSync(join(ROOT, 'agent', 'logs')).filter((f) => f.endsWith('.ts')).map((f) => join(ROOT, 'agent', 'logs', f)),
+    join(ROOT, 'broker', 'api', 'errors.ts'),
+    SELF,
+  ];
+  for (const file of files) {
+    const js = ts.transpileModule(readFileSync(file, 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+    }).outputText;
+    const dest = join(out, relative(ROOT, file)).replace(/\.ts$/, '.js');
+    mkdirSync(dirname(dest), { recursive: true });
+    writeFileSync(dest, js);
+  }
+  writeFileSync(join(out, 'package.json'), '{"type":"module"}');
+  return join(out, relative(ROOT, SELF)).replace(/\.ts$/, '.js');
+}
+
+async function runRate(agentScript: string, endpoint: string, rate: number): Promise<{ vcpu: number; rssMb: number; shipped: number }> {
   const warmup = 2;
   const seconds = 5;
-  const gen = spawn(process.execPath, ['--import', 'tsx', SELF, '--generate', String(rate), String(warmup + seconds + 2)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const agent = spawn(process.execPath, ['--import', 'tsx', SELF, '--agent', endpoint, String(warmup), String(seconds)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const gen = spawn(process.execPath, [agentScript, '--generate', String(rate), String(warmup + seconds + 2)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const agent = spawn(process.execPath, ['--no-deprecation', '--no-warnings', agentScript, '--agent', endpoint, String(warmup), String(seconds)], { stdio: ['pipe', 'pipe', 'inherit'] });
   gen.stdout.pipe(agent.stdin);
   agent.stdin.on('error', () => undefined);
   const [line] = (await once(createInterface({ input: agent.stdout }), 'line')) as [string];
@@ -207,8 +237,9 @@ async function main(): Promise<void> {
     }
     process.stdout.write('\nshipper process capturing a child at a steady rate (1 KB lines), beside Fluent Bit (published):\n');
     const fluent: Record<number, string> = { 100: '   n/a', 1000: '0.03 vCPU / 44 MB', 10000: '0.19 vCPU / 65 MB' };
+    const agentScript = await compileForAgent();
     for (const rate of [100, 1000, 10000]) {
-      const r = await runRate(endpoint, rate);
+      const r = await runRate(agentScript, endpoint, rate);
       process.stdout.write(`${String(rate).padStart(6)} lines/s: ${r.vcpu.toFixed(3)} vCPU / ${r.rssMb.toFixed(0)} MB RSS   fluent-bit ${fluent[rate]}   (${r.shipped} lines shipped)\n`);
     }
   } finally {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { startMoto } from '../helpers/moto.js';
-import { createCloudWatchLogsClient, createCloudWatchSink, createLogShipper, readLogs } from '../../agent/logs/index.js';
+import { clusterStreamPrefix, createCloudWatchLogsClient, createCloudWatchSink, createLogShipper, logGroupFor, logStreamFor, readLogs } from '../../agent/logs/index.js';
 import type { ReadEvent } from '../../agent/logs/index.js';
 import { startCloudWatchProxy } from './logs-fixtures/cloudwatch-proxy.js';
 import { allEvents, numbers } from './logs-fixtures/moto-events.js';
@@ -110,4 +110,41 @@ void t.test('events older than CloudWatch accepts are reported precisely and do 
   t.ok(shipper.stats().rejectedEvents >= 1, 'the refusal is counted');
   const warn = log.entries.find((e) => e.msg.includes('refused some events'));
   t.match(warn?.obj, { group: 'ws-old', stream: 'scheduler', tooOldEndIndex: 1, tooNew: 0 });
+});
+
+void t.test('skiff logs reads one cluster across machines in time order, and follows new lines', async (t) => {
+  const { client, log } = await setup(t);
+  const group = logGroupFor('team');
+  const sink = createCloudWatchSink({ client, log });
+  const ship = (cluster: string, machine: string) => {
+    const s = createLogShipper({ spoolDir: t.testdir() + `-${cluster}-${machine}`, sink, group, stream: logStreamFor(cluster, machine), log, flushIntervalMs: 50 });
+    t.teardown(() => s.close());
+    return s;
+  };
+  const sched = ship('c-1', 'scheduler');
+  const worker = ship('c-1', 'worker-1');
+  const other = ship('c-2', 'scheduler');
+  const now = Date.now();
+  sched.write('', 'a scheduler up', now);
+  worker.write('', 'b worker up', now + 1);
+  sched.write('', 'c task assigned', now + 2);
+  other.write('', 'another cluster', now + 3);
+  worker.write('', 'd task done', now + 4);
+  for (const s of [sched, worker, other]) t.equal(await s.flush(30_000), true);
+
+  const ac = new AbortController();
+  t.teardown(() => ac.abort());
+  const seen: string[] = [];
+  for await (const e of readLogs({ source: 'cloudwatch', client, group, streamPrefix: clusterStreamPrefix('c-1'), follow: true, pollMs: 100, signal: ac.signal })) {
+    seen.push(`${e.stream} ${e.message}`);
+    if (seen.length === 4) {
+      worker.write('', 'e followed line', Date.now());
+      t.equal(await worker.flush(30_000), true);
+    }
+    if (seen.length === 5) ac.abort();
+  }
+  t.same(seen, ['c-1/scheduler a scheduler up', 'c-1/worker-1 b worker up', 'c-1/scheduler c task assigned', 'c-1/worker-1 d task done', 'c-1/worker-1 e followed line']);
+  const one = await collect(readLogs({ source: 'cloudwatch', client, group, streams: [logStreamFor('c-1', 'worker-1')], sinceMs: now + 2 }));
+  t.same(one.map((e) => e.message), ['d task done', 'e followed line'], 'one machine, from a time');
+  await t.rejects(collect(readLogs({ source: 'cloudwatch', client, group: '/skiff/nobody' })), { code: 'BRK_NOT_FOUND' });
 });
