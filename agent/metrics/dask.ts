@@ -47,5 +47,5 @@ export async function readDaskActivity(httpBase: string, o: { timeoutMs?: number
     throw new SkiffError('AGT_PROCESS_FAILED', `could not read Dask activity from ${httpBase}/json/counts.json: ${(cause as Error).message}; is the scheduler running?`, { cause, retryable: true });
   }
   if (typeof body !== 'object' || body === null) throw new SkiffError('AGT_PROCESS_FAILED', `${httpBase}/json/counts.json did not return a JSON object`);
-  return activityFromCounts(body as DaskCounts);
+  return activityFromCounts(body);
 }

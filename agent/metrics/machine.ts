@@ -14,7 +14,7 @@ export interface SystemInfo {
 
 const num = (n: number | null | undefined): number => (typeof n === 'number' && Number.isFinite(n) ? n : 0);
 
-export async function collectMachineMetrics(source: SystemInfo = si as unknown as SystemInfo): Promise<MachineMetrics> {
+export async function collectMachineMetrics(source: SystemInfo = si): Promise<MachineMetrics> {
   const [load, mem, disks, nets] = await Promise.all([source.currentLoad(), source.mem(), source.fsSize(), source.networkStats()]);
   // The root filesystem is where Dask spills; fall back to the largest if / is not listed.
   const root = disks.find((d) => d.mount === '/') ?? [...disks].sort((a, b) => b.size - a.size)[0];

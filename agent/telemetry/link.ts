@@ -74,7 +74,7 @@ export function createLink(o: LinkOptions): Link {
       o.log.info({ url: o.url, buffered: buffer.length }, 'telemetry link up');
       flush();
     });
-    sock.on('message', (data) => o.onMessage?.(String(data)));
+    sock.on('message', (data: Buffer) => o.onMessage?.(data.toString('utf8')));
     sock.on('error', (err) => o.log.debug({ url: o.url, err: err.message }, 'telemetry link error'));
     // Our own socket could have been replaced already; only the current one drives the state.
     sock.on('close', (code, reason) => {
