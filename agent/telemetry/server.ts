@@ -48,7 +48,9 @@ export async function createTelemetryServer(o: TelemetryServerOptions): Promise<
   wss.on('connection', (ws, req) => {
     const tls = req.socket as TLSSocket;
     const cn = tls.getPeerCertificate().subject?.CN;
-    const name = typeof cn === 'string' ? cn.slice(0, cn.lastIndexOf('.')) : '';
+    // Node certificates are issued as "<machine>.<clusterId>"; anything else is not a machine of ours.
+    const dot = typeof cn === 'string' ? cn.lastIndexOf('.') : -1;
+    const name = typeof cn === 'string' && dot > 0 ? cn.slice(0, dot) : '';
     const remote = req.socket.remoteAddress;
     if (!tls.authorized || name === '' || name === 'user') {
       o.log.warn({ remote, cn }, 'telemetry connection refused: not a machine certificate of this cluster');
