@@ -67,7 +67,8 @@ export function createCloudWatchLogsClient(config: CloudWatchLogsClientConfig): 
  */
 function putLogEventsCommand(target: LogStreamRef, events: readonly LogEvent[]): PutLogEventsCommand {
   const input = { logGroupName: target.group, logStreamName: target.stream };
-  const body = JSON.stringify({ ...input, logEvents: events.map((e) => ({ timestamp: e.timestamp, message: e.message })) });
+  // LogEvent is exactly CloudWatch's InputLogEvent shape ({ timestamp, message }): no copy needed.
+  const body = JSON.stringify({ ...input, logEvents: events });
   const command = new PutLogEventsCommand({ ...input, logEvents: [] });
   command.middlewareStack.add(
     (next) => (args) => {

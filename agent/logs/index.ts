@@ -1,4 +1,19 @@
 // The log pipeline's public API (see shipper.ts for the picture).
+//
+// Agent (entry point reads config/env, then):
+//   const sink = cfg.logs === 'cloudwatch'
+//     ? createCloudWatchSink({ client: createCloudWatchLogsClient({ region }), log, retentionDays })
+//     : createLocalSink({ dir: join(skiffHome, 'logs') });
+//   const shipper = createLogShipper({ spoolDir: join(stateDir, 'log-spool'), sink, log,
+//     group: logGroupFor(workspace), stream: logStreamFor(clusterId, machine) });   // machine: scheduler | worker-N
+//   const root = pino({}, pino.multistream([{ stream: process.stdout }, { stream: shipper.pinoDestination() }]));
+//   shipper.capture(dask.stdout, 'dask-worker:stdout'); shipper.capture(dask.stderr, 'dask-worker:stderr');
+//   shipper.follow('/var/log/skiff-boot.log', 'boot', { statePath: join(stateDir, 'boot-log.pos') });
+//   on shutdown: await shipper.close();
+// `skiff logs NAME [--follow] [--since 10m] [--filter TEXT] [--machine M]`:
+//   for await (const e of readLogs({ source, client | dir, group: logGroupFor(workspace),
+//       streamPrefix: clusterStreamPrefix(clusterId), streams: machine ? [logStreamFor(clusterId, machine)] : undefined,
+//       sinceMs, filter, follow, signal })) print(machineOf(e.stream), e.timestamp, e.message);
 export { createLogShipper, type LogShipper, type LogShipperOptions, type ShipperStats } from './shipper.js';
 export { readLogs, type ReadLogsOptions } from './reader.js';
 export {

@@ -201,6 +201,14 @@ async function compileForAgent(): Promise<string> {
   return join(out, relative(ROOT, SELF)).replace(/\.ts$/, '.js');
 }
 
+/** RSS of a process that only loads the SDK and the shipper module and idles: the runtime's own share. */
+async function runFloor(agentScript: string): Promise<number> {
+  const child = spawn(process.execPath, ['--no-warnings', agentScript, '--floor'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+  await once(child, 'exit');
+  return Number(line);
+}
+
 async function runRate(agentScript: string, endpoint: string, rate: number): Promise<{ vcpu: number; rssMb: number; shipped: number }> {
   const warmup = 2;
   const seconds = 5;
@@ -238,6 +246,8 @@ async function main(): Promise<void> {
     process.stdout.write('\nshipper process capturing a child at a steady rate (1 KB lines), beside Fluent Bit (published):\n');
     const fluent: Record<number, string> = { 100: '   n/a', 1000: '0.03 vCPU / 44 MB', 10000: '0.19 vCPU / 65 MB' };
     const agentScript = await compileForAgent();
+    const floor = await runFloor(agentScript);
+    process.stdout.write(`  floor: an idle Node ${process.version} with @aws-sdk/client-cloudwatch-logs loaded: ${floor.toFixed(0)} MB RSS (bare Node: ~41 MB)\n`);
     for (const rate of [100, 1000, 10000]) {
       const r = await runRate(agentScript, endpoint, rate);
       process.stdout.write(`${String(rate).padStart(6)} lines/s: ${r.vcpu.toFixed(3)} vCPU / ${r.rssMb.toFixed(0)} MB RSS   fluent-bit ${fluent[rate]}   (${r.shipped} lines shipped)\n`);
@@ -252,4 +262,5 @@ const [mode, a, b, c] = process.argv.slice(2);
 if (mode === '--endpoint') runEndpoint();
 else if (mode === '--generate') runGenerator(Number(a), Number(b));
 else if (mode === '--agent') await runAgent(a!, Number(b), Number(c));
+else if (mode === '--floor') setTimeout(() => process.stdout.write(`${process.memoryUsage().rss / 2 ** 20}\n`), 1000);
 else await main();
