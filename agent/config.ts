@@ -1,5 +1,6 @@
 // What a machine is told at boot: where the broker is and a single-use enrol token. Nothing else secret.
 import { readFileSync } from 'node:fs';
+import { decodeJwt } from 'jose';
 import { SkiffError } from '../broker/api/errors.js';
 import type { Role } from '../broker/api/wire.js';
 
@@ -31,4 +32,38 @@ export function loadAgentConfig(path: string): Readonly<AgentConfig> {
   if (missing.length > 0) throw new SkiffError('AGT_CONFIG', `agent configuration ${path} lacks ${missing.join(', ')}`);
   if (c.role !== 'scheduler' && c.role !== 'worker') throw new SkiffError('AGT_CONFIG', `role must be scheduler or worker, not ${String(c.role)}`);
   return Object.freeze(c as AgentConfig);
+}
+
+/**
+ * On a VM the user-data writes /etc/skiff/agent.env (broker URL, enrol token, instance id) and systemd
+ * passes it as the environment. The cluster and role are claims of the enrol token; the broker verifies
+ * the token, the agent only reads them to know what to run.
+ */
+export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<AgentConfig> {
+  const need = (k: string): string => {
+    const v = env[k];
+    if (v === undefined || v === '') throw new SkiffError('AGT_CONFIG', `${k} is not set; the agent needs --config FILE or SKIFF_BROKER_URL, SKIFF_ENROL_TOKEN and SKIFF_MACHINE_ID`);
+    return v;
+  };
+  const enrolToken = need('SKIFF_ENROL_TOKEN');
+  let claims: Record<string, unknown>;
+  try {
+    claims = decodeJwt(enrolToken);
+  } catch (cause) {
+    throw new SkiffError('AGT_CONFIG', 'SKIFF_ENROL_TOKEN is not a token the broker issued', { cause });
+  }
+  const { cluster, role } = claims;
+  if (typeof cluster !== 'string' || (role !== 'scheduler' && role !== 'worker')) {
+    throw new SkiffError('AGT_CONFIG', 'SKIFF_ENROL_TOKEN names no cluster or role');
+  }
+  return Object.freeze({
+    brokerUrl: need('SKIFF_BROKER_URL'),
+    enrolToken,
+    clusterId: cluster,
+    machineId: need('SKIFF_MACHINE_ID'),
+    role,
+    machineDir: env['SKIFF_AGENT_DIR'] ?? '/var/lib/skiff',
+    python: env['SKIFF_PYTHON'] ?? '/usr/bin/python3',
+    listenHost: env['SKIFF_LISTEN_HOST'] ?? '0.0.0.0',
+  });
 }

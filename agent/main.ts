@@ -7,11 +7,12 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { loadAgentConfig, type AgentConfig } from './config.js';
+import { agentConfigFromEnv, loadAgentConfig, type AgentConfig } from './config.js';
 import { enrol } from './enrol/enrol.js';
 import { createSupervisor, type Supervisor } from './supervisor/supervisor.js';
 import { buildSchedulerCommand, buildWorkerCommand } from './supervisor/dask-command.js';
 import { watchScheduler } from './scheduler-watch.js';
+import { ensureDask } from './prepare.js';
 import { callBroker } from './broker-client.js';
 import { createGateway } from './gateway/gateway.js';
 import { createTokenVerifier } from '../broker/tokens/verifier.js';
@@ -21,6 +22,8 @@ import type { AgentEvent } from '../broker/api/wire.js';
 interface Tuning {
   initialBackoffMs: number;
   maxCrashes: number;
+  /** Install Dask when it is missing (on a VM; never on someone's own computer). */
+  prepareDask: boolean;
 }
 
 async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<void> {
@@ -28,6 +31,14 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<vo
   const report = async (e: AgentEvent): Promise<void> => {
     await callBroker(config.brokerUrl, 'POST', '/v1/agent/events', e, { token: response.agentToken, timeoutMs: 10_000 });
   };
+  if (tuning.prepareDask) {
+    try {
+      await ensureDask({ python: config.python, log });
+    } catch (err) {
+      await report({ kind: 'failed', reason: `${response.machineName}: ${(err as Error).message}`, lastLogLines: [] }).catch(() => undefined);
+      throw err;
+    }
+  }
   const stops: Array<() => Promise<void> | void> = [];
   let supervisor: Supervisor;
   const giveUp = (reason: string, lastLines: string[]): void => {
@@ -61,7 +72,7 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<vo
           return false;
         }
       },
-      log: log.child({ component: 'gateway' }),
+      log,
     });
     stops.push(() => gateway.close());
     log.info({ gateway: gateway.address() }, 'gateway listening');
@@ -106,13 +117,11 @@ function main(): void {
   const i = process.argv.indexOf('--config');
   const path = i >= 0 ? process.argv[i + 1] : undefined;
   const log = pino({ base: { component: 'agent' }, redact: ['token', 'enrolToken', 'agentToken', '*.token', 'keyPem'] });
-  if (!path) {
-    log.fatal({}, 'usage: agent --config /path/to/agent.json');
-    process.exit(2);
-  }
   let config: Readonly<AgentConfig>;
   try {
-    config = loadAgentConfig(path);
+    // Local machines get a config file; a VM gets its environment from the user-data (agent.env).
+    config = path !== undefined ? loadAgentConfig(path) : agentConfigFromEnv(process.env);
+    mkdirSync(config.machineDir, { recursive: true, mode: 0o700 });
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'bad configuration');
     process.exit(2);
@@ -121,6 +130,7 @@ function main(): void {
   const tuning: Tuning = {
     initialBackoffMs: Number(process.env['SKIFF_AGENT_BACKOFF_MS'] ?? 500),
     maxCrashes: Number(process.env['SKIFF_AGENT_MAX_CRASHES'] ?? 5),
+    prepareDask: process.env['SKIFF_BACKEND'] === 'aws',
   };
   run(config, child, tuning).catch((err: unknown) => {
     child.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, 'agent failed');
@@ -128,4 +138,6 @@ function main(): void {
   });
 }
 
+// The SDK warns every Node 20 process about SDK releases of 2027; the versions skiff pins support Node 20.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 main();

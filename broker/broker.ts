@@ -14,6 +14,10 @@ import { openStore } from './store/store.js';
 import { createTokenIssuer } from './tokens/issuer.js';
 import { createLocalBackend } from '../provisioner/local/local-backend.js';
 import type { Backend } from '../provisioner/backend.js';
+import { createAwsBackend } from '../provisioner/aws/aws-backend.js';
+import { createPortCache } from '../provisioner/aws/sdk-clients.js';
+import { bundleSourceDir, packAgentBundle } from './bundle.js';
+import { join } from 'node:path';
 import { processAlive } from '../provisioner/local/processes.js';
 import type { BackendName } from './api/wire.js';
 
@@ -27,6 +31,10 @@ export interface BrokerOptions {
   version: string;
   /** Extra environment for local agents (tests shorten timers with it). */
   agentEnv?: Record<string, string>;
+  /** URL machines use to reach this broker, when not the one it listens on (behind a proxy or NAT). */
+  publicUrl?: string;
+  /** AWS_ENDPOINT_URL: an emulator endpoint (tests) allows a loopback broker URL for the aws backend. */
+  awsEndpointUrl?: string;
 }
 
 export interface RunningBroker {
@@ -98,11 +106,22 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     const port = (server.address() as AddressInfo).port;
     const url = `http://${host}:${port}`;
 
+    const publicUrl = o.publicUrl ?? url;
     const backends: Partial<Record<BackendName, Backend>> = {
       local: createLocalBackend({ machinesDir: p.machinesDir, python: o.python, ...(o.agentEnv ? { agentEnv: o.agentEnv } : {}) }),
     };
-    const clusters = createClusterService({ store, tokens, backends, caDir: p.caDir, brokerUrl: url, log: o.log.child({ component: 'clusters' }) });
-    server.on('request', createApiHandler({ clusters, tokens, apiKey, log: o.log.child({ component: 'api' }), version: o.version }));
+    // The aws backend needs the agent bundle VMs download; it exists once `npm run build` has run.
+    const bundleDir = bundleSourceDir();
+    const bundle = bundleDir ? packAgentBundle(bundleDir, join(p.brokerDir, 'bundle')) : undefined;
+    if (bundle) {
+      backends.aws = createAwsBackend({ portFor: createPortCache(), bundle: { path: bundle.path, sha256: bundle.sha256, entry: bundle.entry }, log: o.log });
+    } else {
+      o.log.warn({}, 'no agent bundle (run `npm run build`): the aws backend is not available');
+    }
+    const clusters = createClusterService({
+      store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, awsEmulated: !!o.awsEndpointUrl, log: o.log.child({ component: 'clusters' }),
+    });
+    server.on('request', createApiHandler({ clusters, tokens, apiKey, log: o.log.child({ component: 'api' }), version: o.version, ...(bundle ? { bundle } : {}) }));
 
     const info: BrokerInfo = { url, pid: process.pid, port, startedAt: new Date().toISOString() };
     writeFileSync(`${p.brokerInfo}.tmp`, JSON.stringify(info), { mode: 0o600 });

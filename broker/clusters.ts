@@ -26,7 +26,10 @@ export interface ClusterServiceOptions {
   tokens: TokenIssuer;
   backends: Partial<Record<BackendName, Backend>>;
   caDir: string;
+  /** URL the machines use to reach this broker. */
   brokerUrl: string;
+  /** True when the aws backend talks to an emulator (AWS_ENDPOINT_URL set): then a loopback broker URL is fine. */
+  awsEmulated?: boolean;
   log: Logger;
   now?: () => Date;
   /** Lifetimes, in seconds. */
@@ -91,11 +94,12 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     }
     return s;
   };
-  const specFor = async (c: ClusterRecord): Promise<ClusterSpec> => ({
+  const specFor = async (c: ClusterRecord, options?: Record<string, unknown>): Promise<ClusterSpec> => ({
     clusterId: c.id,
     name: c.name,
     workers: c.workers,
     brokerUrl: o.brokerUrl,
+    ...(options ? { options } : {}),
     enrolTokens: {
       scheduler: await o.tokens.mint('enrol', { sub: `${c.id}/scheduler`, cluster: c.id, role: 'scheduler' }, o.enrolTokenTtlS ?? 1800),
       worker: await o.tokens.mint('enrol', { sub: `${c.id}/worker`, cluster: c.id, role: 'worker' }, o.enrolTokenTtlS ?? 1800),
@@ -114,12 +118,29 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     if (b && c.plan) await b.destroy(c.plan).catch((err: unknown) => log.error({ clusterId, err: (err as Error).message }, 'cleanup after failure failed'));
   };
 
+  /** starting → running once the scheduler is up and every worker has joined it. */
+  const maybeRunning = (id: string): void => {
+    const cur = o.store.cluster(id);
+    if (cur && cur.state === 'starting' && cur.schedulerReady && cur.workersReady >= cur.workers) setState(cur, 'running');
+  };
+
+  // pending while the backend creates resources; starting once every machine is requested.
   const launch = async (c: ClusterRecord, spec: ClusterSpec): Promise<void> => {
     const b = backendFor(c.backend);
     try {
       if (!c.plan) throw new SkiffError('PRV_LAUNCH_FAILED', 'cluster has no plan');
-      const current = setState(c, 'starting');
-      await b.apply(spec, current.plan!, { progress: (m) => log.info({ clusterId: c.id }, m) });
+      const machines = await b.apply(spec, c.plan, { progress: (m) => log.info({ clusterId: c.id }, m) });
+      const cur = o.store.cluster(c.id);
+      if (!cur?.plan || cur.state !== 'pending') return; // stopped or failed meanwhile
+      // A cloud assigns addresses at launch: the scheduler's become known only now.
+      const sm = machines.find((m) => m.role === 'scheduler');
+      const scheduler = {
+        ...cur.plan.scheduler,
+        ...(cur.plan.scheduler.privateHost === '' && sm?.privateHost ? { privateHost: sm.privateHost } : {}),
+        ...(cur.plan.scheduler.publicHost === '' && sm?.publicHost ? { publicHost: sm.publicHost } : {}),
+      };
+      setState({ ...cur, plan: { ...cur.plan, scheduler } }, 'starting');
+      maybeRunning(c.id);
     } catch (err) {
       log.error({ clusterId: c.id, err: (err as Error).message }, 'launch failed');
       await fail(c.id, `launch failed: ${(err as Error).message}`);
@@ -138,13 +159,23 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     if (name !== undefined && (typeof name !== 'string' || !NAME.test(name))) {
       throw new SkiffError('BRK_BAD_REQUEST', `cluster name ${JSON.stringify(name)} is not valid: use lower-case letters, digits and -, starting with a letter (at most 63)`);
     }
-    return { workers, backend, ...(name !== undefined ? { name } : {}) };
+    const options = r['options'];
+    if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+      throw new SkiffError('BRK_BAD_REQUEST', 'options must be an object of backend options');
+    }
+    return { workers, backend, ...(name !== undefined ? { name } : {}), ...(options ? { options: options as Record<string, unknown> } : {}) };
   };
 
   return {
     async create(raw) {
       const req = parseCreate(raw);
       const b = backendFor(req.backend);
+      if (req.backend === 'aws' && isLoopbackUrl(o.brokerUrl) && !o.awsEmulated) {
+        throw new SkiffError(
+          'BRK_BAD_REQUEST',
+          `EC2 instances cannot reach this broker at ${o.brokerUrl} (a loopback address). Run \`skiff broker --host 0.0.0.0 --public-url https://HOST:PORT\` on a server the instances can reach, then pass --broker-url https://HOST:PORT to skiff`,
+        );
+      }
       const id = `c${randomBytes(5).toString('hex')}`;
       const name = req.name ?? `cluster-${id.slice(1, 7)}`;
       const clash = o.store.clusters().find((c) => c.name === name && ACTIVE_STATES.includes(c.state));
@@ -154,7 +185,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
         id, name, workspace: 'default', backend: req.backend, state: 'pending', workers: req.workers, workersReady: 0, schedulerReady: false,
         createdAt: at, updatedAt: at,
       };
-      const spec = await specFor(c);
+      const spec = await specFor(c, req.options);
       // Everything is validated (the backend's plan included) before the first resource exists.
       const plan: ClusterPlan = await b.plan(spec);
       mkdirSync(o.caDir, { recursive: true, mode: 0o700 });
@@ -207,6 +238,9 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       if (!machine || machine.role !== role) {
         throw new SkiffError('BRK_FORBIDDEN', `machine ${r.machineId} is not a ${role} of cluster ${c.id}`);
       }
+      if (c.plan.scheduler.privateHost === '') {
+        throw new SkiffError('BRK_NOT_READY', `cluster ${c.id} is still being launched; retry in a few seconds`, { retryable: true });
+      }
       if (o.store.enrolment(c.id, r.machineId)) {
         throw new SkiffError('BRK_ALREADY_ENROLLED', `machine ${r.machineId} of cluster ${c.id} has already enrolled; an enrol token is good for one enrolment per machine`);
       }
@@ -251,8 +285,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
         default:
           throw new SkiffError('BRK_BAD_REQUEST', 'unknown agent event');
       }
-      const cur = o.store.cluster(c.id);
-      if (cur && cur.state === 'starting' && cur.schedulerReady && cur.workersReady >= cur.workers) setState(cur, 'running');
+      maybeRunning(c.id);
     },
 
     userCredentials(ref, raw) {
@@ -287,4 +320,13 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       }
     },
   };
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  } catch {
+    return false;
+  }
 }

@@ -3,6 +3,8 @@
 // for agent events. Errors come back as { error: { code, message } } with a status that fits the code.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createReadStream } from 'node:fs';
+import { BUNDLE_ROUTE, type AgentBundle } from '../bundle.js';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SkiffError, type ErrorCode } from './errors.js';
@@ -19,12 +21,14 @@ export interface ApiOptions {
   userTokenTtlS?: number;
   log: Logger;
   version: string;
+  /** The agent bundle VMs download (aws backend); not secret, so not authenticated. */
+  bundle?: AgentBundle;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   BRK_BAD_REQUEST: 400, BRK_BAD_CSR: 400, PRV_INVALID_REQUEST: 400, PRV_UNKNOWN_BACKEND: 400,
   BRK_UNAUTHORIZED: 401, BRK_TOKEN_INVALID: 401, BRK_FORBIDDEN: 403, BRK_NOT_FOUND: 404,
-  BRK_CONFLICT: 409, BRK_ALREADY_ENROLLED: 409,
+  BRK_CONFLICT: 409, BRK_ALREADY_ENROLLED: 409, BRK_NOT_READY: 503,
 };
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
@@ -70,6 +74,12 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
     let match: RegExpMatchArray | null;
 
     if (m === 'GET' && path === '/v1/health') return send(res, 200, { ok: true, version: o.version, pid: process.pid });
+    if (m === 'GET' && BUNDLE_ROUTE.test(path)) {
+      if (!o.bundle || path !== o.bundle.path) throw new SkiffError('BRK_NOT_FOUND', 'no such agent bundle on this broker');
+      res.writeHead(200, { 'content-type': 'application/gzip', 'cache-control': 'public, max-age=31536000, immutable' });
+      createReadStream(o.bundle.file).pipe(res);
+      return;
+    }
     if (m === 'POST' && path === '/v1/token') {
       const body = (await readJson(req)) as { apiKey?: unknown } | undefined;
       const key = typeof body?.apiKey === 'string' ? body.apiKey : '';

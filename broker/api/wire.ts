@@ -42,6 +42,8 @@ export interface CreateClusterRequest {
   name?: string;
   workers: number;
   backend: BackendName;
+  /** Backend options (aws: region, zone, firewall, spot_policy, ...), validated by the backend's plan. */
+  options?: Record<string, unknown>;
 }
 
 export interface EnrolRequest {

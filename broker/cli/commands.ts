@@ -3,42 +3,16 @@
 import { join } from 'node:path';
 import { SkiffError } from '../api/errors.js';
 import type { ClusterView, DashboardTokenResponse } from '../api/wire.js';
-import { parseArgs, helpFor, formatDurationMs, type FlagSpec } from './args.js';
-import { connectBroker, type BrokerApi } from './connect.js';
+import { parseArgs, helpFor, formatDurationMs } from './args.js';
+import { api, BROKER_FLAG, JSON_FLAG, type CliContext, type Command } from './common.js';
+
+export type { CliContext } from './common.js';
 import { fetchCredentials, pythonSnippet } from './credentials.js';
 import { skiffPaths } from '../home.js';
+import { AWS_FLAGS, awsOptions } from './aws-flags.js';
+import { gcCommand, networkCommand, policyCommand, setupCommand } from './aws-commands.js';
 
-export interface CliContext {
-  home: string;
-  env: NodeJS.ProcessEnv;
-  out: (text: string) => void;
-  err: (text: string) => void;
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-}
-
-interface Command {
-  synopsis: string;
-  about: string;
-  flags: Record<string, FlagSpec>;
-  run(ctx: CliContext, positionals: string[], flags: Record<string, unknown>): Promise<number>;
-}
-
-const JSON_FLAG: FlagSpec = { kind: 'boolean', help: 'print JSON instead of text' };
-const BROKER_FLAG: FlagSpec = { kind: 'string', help: 'URL of a remote broker (else the local one of $SKIFF_HOME)' };
 const BACKENDS = ['local', 'aws'] as const;
-
-async function api(ctx: CliContext, flags: Record<string, unknown>, autoStart: boolean): Promise<BrokerApi> {
-  const brokerUrl = (flags['broker-url'] as string | undefined) ?? ctx.env['SKIFF_BROKER_URL'];
-  const apiKey = ctx.env['SKIFF_API_KEY'];
-  return connectBroker({
-    home: ctx.home,
-    autoStart,
-    progress: (m) => ctx.err(`skiff: ${m}\n`),
-    ...(brokerUrl ? { brokerUrl } : {}),
-    ...(apiKey ? { apiKey } : {}),
-  });
-}
 
 function oneRef(positionals: string[], command: string): string {
   if (positionals.length !== 1) throw new SkiffError('CLI_USAGE', `\`skiff ${command}\` takes one cluster name or id; see \`skiff ${command} --help\``);
@@ -60,8 +34,10 @@ const up: Command = {
     workers: { kind: 'int', help: 'number of Dask workers', default: 2 },
     backend: { kind: 'string', help: 'where machines run: local or aws', default: 'local' },
     'wait-timeout': { kind: 'duration', help: 'give up if not ready within this time (e.g. 90s, 5m); default 2m' },
+    'no-wait': { kind: 'boolean', help: 'return once the machines are requested (state starting)' },
     json: JSON_FLAG,
     'broker-url': BROKER_FLAG,
+    ...AWS_FLAGS,
   },
   async run(ctx, positionals, flags) {
     if (positionals.length > 0) throw new SkiffError('CLI_USAGE', `\`skiff up\` takes no positional arguments; got "${positionals.join(' ')}"`);
@@ -73,12 +49,13 @@ const up: Command = {
     if (name !== undefined && !/^[a-z][a-z0-9-]{0,62}$/.test(name)) {
       throw new SkiffError('CLI_USAGE', `cluster name "${name}" is not valid: use lower-case letters, digits and -, starting with a letter`);
     }
-    const waitMs = (flags['wait-timeout'] as number | undefined) ?? 120_000;
+    const options = awsOptions(flags, backend);
+    const waitMs = (flags['wait-timeout'] as number | undefined) ?? (backend === 'aws' ? 900_000 : 120_000);
     const now = ctx.now ?? Date.now;
     const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const started = now();
     const b = await api(ctx, flags, true);
-    let c = await b.call<ClusterView>('POST', '/v1/clusters', { workers, backend, ...(name ? { name } : {}) });
+    let c = await b.call<ClusterView>('POST', '/v1/clusters', { workers, backend, ...(name ? { name } : {}), ...(options ? { options } : {}) });
     ctx.err(`skiff: creating cluster ${c.name} (${c.id}) with ${workers} worker${workers === 1 ? '' : 's'} on ${backend}\n`);
     let last = '';
     const deadline = started + waitMs;
@@ -89,6 +66,11 @@ const up: Command = {
         last = line;
       }
       if (c.state === 'running') break;
+      if (flags['no-wait'] && c.state === 'starting') {
+        ctx.out(flags['json'] ? JSON.stringify({ id: c.id, name: c.name, state: c.state, scheduler: c.scheduler ?? null }) + '\n' : `${c.id}\n`);
+        ctx.err(`skiff: machines requested; \`skiff status ${c.name}\` follows them\n`);
+        return 0;
+      }
       if (c.state === 'failed' || c.state === 'stopped' || c.state === 'stopping') {
         ctx.err(`skiff: cluster ${c.name} ${c.state}: ${c.reason ?? 'no reason recorded'}\n`);
         for (const l of c.lastLogLines ?? []) ctx.err(`  ${l}\n`);
@@ -197,7 +179,9 @@ const credentials: Command = {
   },
 };
 
-export const COMMANDS: Record<string, Command> = { up, list, status, down, credentials };
+export const COMMANDS: Record<string, Command> = {
+  up, list, status, down, credentials, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand,
+};
 
 export async function runCommand(ctx: CliContext, name: string, argv: string[]): Promise<number> {
   const cmd = COMMANDS[name];

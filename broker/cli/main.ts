@@ -24,12 +24,19 @@ commands:
   credentials   get a client certificate for a cluster (key made locally)
   broker        run the control plane in the foreground (\`skiff broker stop\` stops the local one)
 
+aws:
+  setup aws     check credentials and permissions, create the shared network and log group
+  policy aws    print the IAM policy documents (setup | ongoing)
+  gc            list (and with --yes remove) skiff resources no live cluster owns
+  network       \`network delete\` removes the shared network
+
 State lives under $SKIFF_HOME (default ~/.skiff). \`skiff <command> --help\` tells more.
 `;
 
 const BROKER_FLAGS: Record<string, FlagSpec> = {
   host: { kind: 'string', help: 'interface to listen on', default: '127.0.0.1' },
   port: { kind: 'int', help: 'port (0: the last one used, else any free port)', default: 0 },
+  'public-url': { kind: 'string', help: 'URL machines use to reach this broker (default: the one it listens on)' },
   background: { kind: 'boolean', help: 'started by the CLI on demand (logs go to $SKIFF_HOME/broker/broker.log)' },
 };
 
@@ -49,6 +56,8 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     python: ctx.env['SKIFF_PYTHON'] ?? '/usr/bin/python3',
     log,
     version: VERSION,
+    ...(typeof flags['public-url'] === 'string' ? { publicUrl: flags['public-url'] } : {}),
+    ...(ctx.env['AWS_ENDPOINT_URL'] ? { awsEndpointUrl: ctx.env['AWS_ENDPOINT_URL'] } : {}),
   });
   if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);
   await new Promise<void>((resolve) => {
@@ -109,6 +118,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return 1;
   }
 }
+
+// The SDK warns every Node 20 process about SDK releases of 2027; the versions skiff pins support Node 20.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
 main(process.argv.slice(2), process.env).then(
   (code) => process.exit(code),

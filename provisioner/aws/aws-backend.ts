@@ -40,7 +40,7 @@ export function awsPlanOf(plan: ClusterPlan): AwsClusterPlan {
   return p;
 }
 
-export function makeContext(deps: AwsBackendDeps, region: string, hooks?: ApplyHooks): AwsContext {
+export function makeContext(deps: Omit<AwsBackendDeps, 'bundle' | 'node'>, region: string, hooks?: ApplyHooks): AwsContext {
   return {
     port: deps.portFor(region),
     log: deps.log,

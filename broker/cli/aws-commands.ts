@@ -1,0 +1,95 @@
+// `skiff setup aws`, `skiff policy aws`, `skiff gc`, `skiff network delete`: the account-level aws
+// commands. They talk to AWS from this machine with the SDK's usual credentials (environment, profiles,
+// SSO); gc asks the broker which clusters are still alive so it never touches theirs.
+import { pino } from 'pino';
+import { SkiffError } from '../api/errors.js';
+import type { ClusterView } from '../api/wire.js';
+import { makeContext } from '../../provisioner/aws/aws-backend.js';
+import { createPortCache } from '../../provisioner/aws/sdk-clients.js';
+import { collectGarbage } from '../../provisioner/aws/gc.js';
+import { deleteNetwork } from '../../provisioner/aws/network-delete.js';
+import { setupAws } from '../../provisioner/aws/setup.js';
+import { ongoingPolicy, setupPolicy } from '../../provisioner/aws/policies.js';
+import { DEFAULT_REGION } from '../../provisioner/plan/regions.js';
+import { ACTIVE_STATES } from '../store/store.js';
+import type { FlagSpec } from './args.js';
+import { api, BROKER_FLAG, JSON_FLAG, type CliContext, type Command } from './common.js';
+
+const REGION_FLAG: FlagSpec = { kind: 'string', help: 'AWS region', default: DEFAULT_REGION };
+const WORKSPACE = 'default';
+
+function awsContext(ctx: CliContext, region: string) {
+  const log = pino({ level: ctx.env['SKIFF_LOG_LEVEL'] ?? 'warn', base: { component: 'aws' } }, pino.destination(2));
+  return makeContext({ portFor: createPortCache(), log }, region, { progress: (m) => ctx.err(`skiff: ${m}\n`) });
+}
+
+function onlyArgs(positionals: string[], expected: string[], usage: string): void {
+  if (positionals.length !== expected.length || positionals.some((p, i) => p !== expected[i])) {
+    throw new SkiffError('CLI_USAGE', `usage: ${usage}`);
+  }
+}
+
+export const setupCommand: Command = {
+  synopsis: 'aws [--region R]',
+  about: 'Check AWS credentials and permissions (EC2 DryRun, nothing created by the checks), then create the shared network and the log group ahead of time.',
+  flags: { region: REGION_FLAG, json: JSON_FLAG },
+  async run(ctx, positionals, flags) {
+    onlyArgs(positionals, ['aws'], 'skiff setup aws [--region R]');
+    const region = flags['region'] as string;
+    const report = await setupAws(awsContext(ctx, region), { region, workspace: WORKSPACE });
+    if (flags['json']) {
+      ctx.out(JSON.stringify(report) + '\n');
+    } else {
+      ctx.out(`region ${report.region}, zones ${report.zones.join(', ')}\n`);
+      for (const p of report.permissions) ctx.out(`  ${p.result === 'allowed' ? 'ok  ' : 'FAIL'} ${p.action}${p.result === 'allowed' ? '' : ` (${p.result})`}\n`);
+      ctx.out(`network: ${typeof report.network === 'string' ? report.network : JSON.stringify(report.network)}\nlog group: ${report.logGroup}\n`);
+      for (const w of report.warnings) ctx.err(`skiff: warning: ${w}\n`);
+    }
+    return report.permissions.every((p) => p.result === 'allowed') ? 0 : 1;
+  },
+};
+
+export const policyCommand: Command = {
+  synopsis: 'aws setup|ongoing',
+  about: 'Print the IAM policy document skiff needs: "setup" (creating the network once) or "ongoing" (running clusters).',
+  flags: {},
+  run(ctx, positionals) {
+    if (positionals[0] !== 'aws' || positionals.length !== 2 || !['setup', 'ongoing'].includes(positionals[1] ?? '')) {
+      throw new SkiffError('CLI_USAGE', 'usage: skiff policy aws setup|ongoing');
+    }
+    ctx.out(JSON.stringify(positionals[1] === 'setup' ? setupPolicy() : ongoingPolicy(), null, 2) + '\n');
+    return Promise.resolve(0);
+  },
+};
+
+export const gcCommand: Command = {
+  synopsis: '[--region R] [--yes]',
+  about: 'List every skiff-tagged AWS resource (instances, launch templates, security groups) that no live cluster owns; with --yes, remove them.',
+  flags: { region: REGION_FLAG, yes: { kind: 'boolean', help: 'remove what is listed' }, json: JSON_FLAG, 'broker-url': BROKER_FLAG },
+  async run(ctx, positionals, flags) {
+    onlyArgs(positionals, [], 'skiff gc [--region R] [--yes]');
+    const clusters = await (await api(ctx, flags, true)).call<ClusterView[]>('GET', '/v1/clusters');
+    const liveClusterIds = clusters.filter((c) => ACTIVE_STATES.includes(c.state)).map((c) => c.id);
+    const confirm = flags['yes'] === true;
+    const items = await collectGarbage(awsContext(ctx, flags['region'] as string), { workspace: WORKSPACE, liveClusterIds, confirm });
+    if (flags['json']) ctx.out(JSON.stringify(items) + '\n');
+    else if (items.length === 0) ctx.out('nothing to collect\n');
+    else {
+      for (const i of items) ctx.out(`${confirm ? 'removed' : 'orphaned'} ${i.kind} ${i.id} (cluster ${i.clusterId})\n`);
+      if (!confirm) ctx.out('run again with --yes to remove them\n');
+    }
+    return 0;
+  },
+};
+
+export const networkCommand: Command = {
+  synopsis: 'delete [--region R]',
+  about: 'Remove the shared network skiff made in the region (refused while a cluster still runs there).',
+  flags: { region: REGION_FLAG },
+  async run(ctx, positionals, flags) {
+    onlyArgs(positionals, ['delete'], 'skiff network delete [--region R]');
+    const { deleted } = await deleteNetwork(awsContext(ctx, flags['region'] as string), WORKSPACE);
+    ctx.out(deleted.length === 0 ? 'no skiff network in this region\n' : deleted.map((d) => `deleted ${d}\n`).join(''));
+    return 0;
+  },
+};
