@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { SkiffError } from './api/errors.js';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createApiHandler } from './api/server.js';
 import { createClusterService } from './clusters.js';
 import { skiffPaths, type BrokerInfo } from './home.js';
@@ -33,6 +34,8 @@ export interface BrokerOptions {
   agentEnv?: Record<string, string>;
   /** URL machines use to reach this broker, when not the one it listens on (behind a proxy or NAT). */
   publicUrl?: string;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { certPem: string; keyPem: string };
   /** AWS_ENDPOINT_URL: an emulator endpoint (tests) allows a loopback broker URL for the aws backend. */
   awsEndpointUrl?: string;
 }
@@ -87,7 +90,8 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
 
     // The URL must be known before the cluster service exists (agents are told it), so bind first and
     // attach the API once it does.
-    const server = createServer();
+    // HTTPS when given a certificate (a broker that VMs reach over the internet); plain HTTP on loopback.
+    const server = o.tls ? createHttpsServer({ cert: o.tls.certPem, key: o.tls.keyPem }) : createServer();
     const listen = (port: number) =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -104,7 +108,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       await listen(0);
     }
     const port = (server.address() as AddressInfo).port;
-    const url = `http://${host}:${port}`;
+    const url = `${o.tls ? 'https' : 'http'}://${host}:${port}`;
 
     const publicUrl = o.publicUrl ?? url;
     const backends: Partial<Record<BackendName, Backend>> = {

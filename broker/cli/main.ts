@@ -37,6 +37,8 @@ const BROKER_FLAGS: Record<string, FlagSpec> = {
   host: { kind: 'string', help: 'interface to listen on', default: '127.0.0.1' },
   port: { kind: 'int', help: 'port (0: the last one used, else any free port)', default: 0 },
   'public-url': { kind: 'string', help: 'URL machines use to reach this broker (default: the one it listens on)' },
+  'tls-cert': { kind: 'string', help: 'serve HTTPS with this certificate (PEM file; with --tls-key)' },
+  'tls-key': { kind: 'string', help: 'private key of --tls-cert (PEM file)' },
   background: { kind: 'boolean', help: 'started by the CLI on demand (logs go to $SKIFF_HOME/broker/broker.log)' },
 };
 
@@ -48,6 +50,15 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
   const { positionals, flags } = parseArgs(argv, BROKER_FLAGS, 'broker');
   if (positionals[0] === 'stop') return stopBroker(ctx);
   if (positionals.length > 0) throw new SkiffError('CLI_USAGE', `unknown broker subcommand "${positionals[0]}"; try \`skiff broker stop\``);
+  const certFile = flags['tls-cert'] as string | undefined;
+  const keyFile = flags['tls-key'] as string | undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new SkiffError('CLI_USAGE', '--tls-cert and --tls-key go together');
+  let tls: { certPem: string; keyPem: string } | undefined;
+  try {
+    if (certFile && keyFile) tls = { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
+  } catch (err) {
+    throw new SkiffError('CLI_USAGE', `cannot read the broker's TLS files: ${(err as Error).message}`);
+  }
   const log = pino({ base: { component: 'broker' }, redact: ['token', '*.token', 'apiKey', 'keyPem', 'csrPem'] });
   const broker = await startBroker({
     home: ctx.home,
@@ -57,6 +68,7 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     log,
     version: VERSION,
     ...(typeof flags['public-url'] === 'string' ? { publicUrl: flags['public-url'] } : {}),
+    ...(tls ? { tls } : {}),
     ...(ctx.env['AWS_ENDPOINT_URL'] ? { awsEndpointUrl: ctx.env['AWS_ENDPOINT_URL'] } : {}),
   });
   if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);
