@@ -10,9 +10,10 @@
 //
 // Past `budgetBytes` on disk the oldest segments are deleted; the lines in them not yet read are counted as
 // dropped, logged once per drop, and a line saying so is appended to the spool (so it is shipped too).
-import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { comparePositions, openCheckpoint, type SpoolPosition } from './checkpoint.js';
+import { countRecords, createFdSyncer, listSegments, segName } from './segment-files.js';
 import { decodeAt, encodedSize, encodeInto } from './spool-format.js';
 import type { LogLine, PipelineLog } from './types.js';
 
@@ -77,7 +78,6 @@ const CHECKPOINT_SYNC_MS = 1000;
 const READ_BYTES = 1024 * 1024;
 export const DEFAULT_BUDGET_BYTES = 512 * 1024 * 1024;
 
-const segName = (seq: number): string => `seg-${String(seq).padStart(12, '0')}.log`;
 
 export function openSpool(opts: SpoolOptions): Spool {
   const { dir, log } = opts;
@@ -87,12 +87,7 @@ export function openSpool(opts: SpoolOptions): Spool {
   mkdirSync(dir, { recursive: true });
   const path = (seq: number): string => join(dir, segName(seq));
 
-  const segments: Segment[] = readdirSync(dir)
-    .map((f) => /^seg-(\d{12})\.log$/.exec(f))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b)
-    .map((seq) => ({ seq, size: statSync(path(seq)).size, lines: undefined }));
+  const segments: Segment[] = listSegments(dir).map((seq) => ({ seq, size: statSync(path(seq)).size, lines: undefined }));
 
   const checkpointFile = openCheckpoint(dir);
   const checkpoint: SpoolPosition = checkpointFile.position ?? { seq: segments[0]?.seq ?? 1, offset: 0 };
@@ -119,10 +114,10 @@ export function openSpool(opts: SpoolOptions): Spool {
   const readBuf = Buffer.allocUnsafe(READ_BYTES);
   const sourceBytes = new Map<string, Buffer>();
 
-  // The periodic fsync runs on the thread pool so a slow disk never stalls capture.
-  let syncing = false;
+  const { syncAsync, retire, inFlight } = createFdSyncer(log);
+
   const syncTimer = setInterval(() => {
-    if (syncing || closed) return;
+    if (closed || inFlight(activeFd)) return;
     try {
       writePending();
     } catch (err) {
@@ -131,14 +126,7 @@ export function openSpool(opts: SpoolOptions): Spool {
     }
     if (!dirty) return;
     dirty = false;
-    syncing = true;
-    fdatasync(activeFd, (err) => {
-      syncing = false;
-      if (err) {
-        dirty = true;
-        log.error({ err }, 'could not fsync the log spool');
-      }
-    });
+    syncAsync(activeFd);
   }, opts.syncIntervalMs ?? 200);
   syncTimer.unref();
 
@@ -161,8 +149,12 @@ export function openSpool(opts: SpoolOptions): Spool {
   }
 
   function roll(): void {
-    sync();
-    closeSync(activeFd);
+    writePending();
+    // fsync the finished segment on the thread pool, then close it: a roll every few MiB must not stall capture.
+    const finished = activeFd;
+    if (dirty) syncAsync(finished);
+    dirty = false;
+    retire(finished);
     active = { seq: active.seq + 1, size: 0, lines: 0 };
     activeFd = openSync(path(active.seq), 'a');
     segments.push(active);
@@ -173,25 +165,6 @@ export function openSpool(opts: SpoolOptions): Spool {
     reader = undefined;
   }
 
-  /** Counts whole records in a segment from `from` (only for segments left by an earlier run). */
-  function countLines(seg: Segment, from: number): number {
-    const fd = openSync(path(seg.seq), 'r');
-    try {
-      let n = 0;
-      let pos = from;
-      const head = Buffer.allocUnsafe(8);
-      while (pos + 8 <= seg.size && readSync(fd, head, 0, 8, pos) === 8) {
-        const end = pos + 8 + head.readUInt32LE(0);
-        if (end > seg.size) break;
-        n++;
-        pos = end;
-      }
-      return n;
-    } finally {
-      closeSync(fd);
-    }
-  }
-
   function enforceBudget(): void {
     if (dropping) return;
     let dropped = 0;
@@ -200,8 +173,8 @@ export function openSpool(opts: SpoolOptions): Spool {
       const seg = segments.shift()!;
       total -= seg.size;
       if (cursor.seq <= seg.seq) {
-        if (cursor.seq < seg.seq) dropped += seg.lines ?? countLines(seg, 0);
-        else dropped += seg.lines !== undefined ? seg.lines - cursorLinesInSeg : countLines(seg, cursor.offset);
+        if (cursor.seq < seg.seq) dropped += seg.lines ?? countRecords(path(seg.seq), 0, seg.size);
+        else dropped += seg.lines !== undefined ? seg.lines - cursorLinesInSeg : countRecords(path(seg.seq), cursor.offset, seg.size);
         cursor = { seq: segments[0]!.seq, offset: 0 };
         cursorLinesInSeg = 0;
       }
@@ -362,7 +335,7 @@ export function openSpool(opts: SpoolOptions): Spool {
       closed = true;
       clearInterval(syncTimer);
       closeReader();
-      closeSync(activeFd);
+      retire(activeFd);
       checkpointFile.close();
     },
   };
