@@ -255,6 +255,7 @@ async function main(): Promise<void> {
   } finally {
     endpointProc.kill();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(join(ROOT, 'node_modules', '.cache', 'skiff-logs-bench'), { recursive: true, force: true });
   }
 }
 
