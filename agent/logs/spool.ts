@@ -94,7 +94,7 @@ export function openSpool(opts: SpoolOptions): Spool {
   while (segments[0] && segments[0].seq < checkpoint.seq) unlinkSync(path(segments.shift()!.seq));
 
   // A restarted spool never appends to an old segment: its tail may be torn.
-  let active: Segment = { seq: Math.max(segments.at(-1)?.seq ?? 0, checkpoint.seq - 1) + 1, size: 0, lines: 0 };
+  let active: Segment = { seq: Math.max(segments.at(-1)?.seq ?? 0, checkpoint.seq) + 1, size: 0, lines: 0 };
   let activeFd = openSync(path(active.seq), 'a');
   segments.push(active);
 

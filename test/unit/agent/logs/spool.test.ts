@@ -1,5 +1,5 @@
 import t from 'tap';
-import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSpool, type Spool } from '../../../../agent/logs/spool.js';
 import { fakeLog } from './fixtures/fake-log.js';
@@ -168,5 +168,19 @@ void t.test('lines already read when their segment is dropped are not counted as
   t.ok(spool.stats().droppedLines > 0, 'some were dropped');
   t.ok(read + rest + spool.stats().droppedLines <= 2000 + notices, 'nothing read earlier is counted as dropped');
   t.ok(read + rest + spool.stats().droppedLines >= 2000, 'every line is read or counted');
+  t.end();
+});
+
+void t.test('a checkpoint pointing into a segment that is gone does not hide new lines', (t) => {
+  const dir = t.testdir();
+  let spool = openSpool({ dir, log: fakeLog() });
+  for (let i = 0; i < 5; i++) spool.append(line(i, 20));
+  spool.commit(spool.readChunk(1e6, 100)!.end);
+  spool.close();
+  for (const f of segments(dir)) rmSync(join(dir, f)); // someone cleaned the spool directory by hand
+  spool = openSpool({ dir, log: fakeLog() });
+  spool.append({ timestampMs: 1, source: 's', text: Buffer.from('fresh line') });
+  t.same(readAll(spool).texts, ['fresh line']);
+  spool.close();
   t.end();
 });
