@@ -12,7 +12,8 @@ import { enrol } from './enrol/enrol.js';
 import { createSupervisor, type Supervisor } from './supervisor/supervisor.js';
 import { buildSchedulerCommand, buildWorkerCommand } from './supervisor/dask-command.js';
 import { watchScheduler } from './scheduler-watch.js';
-import { ensureDask } from './prepare.js';
+import { defaultExec, ensureDask } from './prepare.js';
+import { startTelemetry } from './telemetry-run.js';
 import { callBroker } from './broker-client.js';
 import { createGateway } from './gateway/gateway.js';
 import { createTokenVerifier } from '../broker/tokens/verifier.js';
@@ -22,8 +23,10 @@ import type { AgentEvent } from '../broker/api/wire.js';
 interface Tuning {
   initialBackoffMs: number;
   maxCrashes: number;
-  /** Install Dask when it is missing (on a VM; never on someone's own computer). */
+  /** Install Dask when it is missing, and power off on a fail-safe stop (on a VM; never on someone's own computer). */
   prepareDask: boolean;
+  /** How often telemetry is collected and sent (default 5 s). */
+  telemetryIntervalMs: number;
 }
 
 async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<void> {
@@ -54,7 +57,7 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<vo
   if (response.role === 'scheduler') {
     const cmd = buildSchedulerCommand({ python: config.python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files });
     supervisor = createSupervisor({
-      name: 'dask-scheduler', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp, ...tuning,
+      name: 'dask-scheduler', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp, initialBackoffMs: tuning.initialBackoffMs, maxCrashes: tuning.maxCrashes,
     });
     supervisor.start();
     const verifier = createTokenVerifier(response.tokenKey);
@@ -85,14 +88,14 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<vo
       python: config.python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, name: response.machineName, localDirectory,
     });
     supervisor = createSupervisor({
-      name: 'dask-worker', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp, ...tuning,
+      name: 'dask-worker', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp, initialBackoffMs: tuning.initialBackoffMs, maxCrashes: tuning.maxCrashes,
     });
     supervisor.start();
   }
   stops.push(() => supervisor.stop());
 
   let stopping = false;
-  const shutdown = (signal: string): void => {
+  const shutdown = (signal: string, powerOff = false): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
@@ -105,9 +108,21 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<vo
         }
       }
       log.info({}, 'stopped');
+      // On a VM the fail-safe powers the machine off; with terminate-on-shutdown that ends its bill too.
+      if (powerOff) await defaultExec('shutdown', ['-h', 'now'], 30_000);
       process.exit(0);
     })();
   };
+  const telemetryStops = await startTelemetry({
+    brokerUrl: config.brokerUrl, listenHost: config.listenHost, enrolment: response, keyFile: files.key, intervalMs: tuning.telemetryIntervalMs,
+    daskUp: () => supervisor.pid() !== undefined,
+    shutdown: (reason) => {
+      log.warn({ reason }, 'fail-safe: stopping this machine');
+      shutdown('fail-safe', tuning.prepareDask);
+    },
+    log,
+  });
+  stops.push(...telemetryStops);
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
@@ -131,6 +146,7 @@ function main(): void {
     initialBackoffMs: Number(process.env['SKIFF_AGENT_BACKOFF_MS'] ?? 500),
     maxCrashes: Number(process.env['SKIFF_AGENT_MAX_CRASHES'] ?? 5),
     prepareDask: process.env['SKIFF_BACKEND'] === 'aws',
+    telemetryIntervalMs: Number(process.env['SKIFF_TELEMETRY_INTERVAL_MS'] ?? 5000),
   };
   run(config, child, tuning).catch((err: unknown) => {
     child.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, 'agent failed');

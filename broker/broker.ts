@@ -9,7 +9,10 @@ import { SkiffError } from './api/errors.js';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createApiHandler } from './api/server.js';
-import { createClusterService } from './clusters.js';
+import { createClusterService, type ClusterService } from './clusters.js';
+import { createWatchdog } from './watchdog/watchdog.js';
+import { createTelemetryEndpoint, TELEMETRY_PATH } from './watchdog/telemetry-endpoint.js';
+import { createWebhookNotifier, type NotificationEvent, type WebhookNotifier } from './watchdog/notify.js';
 import { skiffPaths, type BrokerInfo } from './home.js';
 import { openStore } from './store/store.js';
 import { createTokenIssuer } from './tokens/issuer.js';
@@ -36,6 +39,10 @@ export interface BrokerOptions {
   publicUrl?: string;
   /** Serve HTTPS with this certificate and key (PEM). */
   tls?: { certPem: string; keyPem: string };
+  /** How often the watchdog checks every cluster (default 5 s). */
+  watchdogIntervalMs?: number;
+  /** Default webhook for every cluster's notifications (a cluster may name its own). */
+  webhookUrl?: string;
   /** AWS_ENDPOINT_URL: an emulator endpoint (tests) allows a loopback broker URL for the aws backend. */
   awsEndpointUrl?: string;
 }
@@ -122,9 +129,41 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     } else {
       o.log.warn({}, 'no agent bundle (run `npm run build`): the aws backend is not available');
     }
+    const webhooks = createWebhooks(o.log.child({ component: 'webhook' }));
+    // The watchdog decides; the cluster service acts (stop with the reason, or store an alert).
+    const watchdogRef: { clusters?: ClusterService } = {};
+    const watchdog = createWatchdog({
+      checkIntervalMs: o.watchdogIntervalMs ?? 5000,
+      log: o.log.child({ component: 'watchdog' }),
+      onStop: (clusterId, reason) => {
+        watchdogRef.clusters?.down(clusterId, { reason }).catch((err: unknown) => o.log.error({ clusterId, err: (err as Error).message }, 'watchdog stop failed'));
+      },
+      onAlert: (clusterId, reason) => watchdogRef.clusters?.alert(clusterId, reason),
+    });
     const clusters = createClusterService({
       store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, awsEmulated: !!o.awsEndpointUrl, log: o.log.child({ component: 'clusters' }),
+      watchdog,
+      onNotification: (n, c) => {
+        const url = c.webhookUrl ?? o.webhookUrl;
+        if (url) webhooks.send(url, { at: n.at, clusterId: c.id, clusterName: c.name, kind: n.kind, reason: n.reason ?? n.state ?? '' });
+      },
     });
+    watchdogRef.clusters = clusters;
+    const telemetry = createTelemetryEndpoint({
+      verifyAgentToken: async (t) => {
+        const v = await tokens.verify('agent', t);
+        return { cluster: v.cluster ?? '', role: v.role ?? '' };
+      },
+      onSummary: (clusterId, summary) => {
+        watchdog.observe(clusterId, summary);
+      },
+      log: o.log.child({ component: 'telemetry' }),
+    });
+    server.on('upgrade', (req, socket, head) => {
+      if (new URL(req.url ?? '/', 'http://broker').pathname === TELEMETRY_PATH) telemetry.handleUpgrade(req, socket, head);
+      else socket.destroy();
+    });
+    watchdog.start();
     server.on('request', createApiHandler({ clusters, tokens, apiKey, log: o.log.child({ component: 'api' }), version: o.version, ...(bundle ? { bundle } : {}) }));
 
     const info: BrokerInfo = { url, pid: process.pid, port, startedAt: new Date().toISOString() };
@@ -136,6 +175,9 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     return {
       url,
       close: async () => {
+        watchdog.stop();
+        telemetry.close();
+        webhooks.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();
@@ -148,4 +190,19 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     releaseLock();
     throw err;
   }
+}
+
+/** One notifier per webhook URL, made on first use. */
+function createWebhooks(log: Logger): { send(url: string, e: NotificationEvent): void; close(): void } {
+  const notifiers = new Map<string, WebhookNotifier>();
+  return {
+    send(url, e) {
+      let n = notifiers.get(url);
+      if (!n) notifiers.set(url, (n = createWebhookNotifier({ url, log })));
+      n.send(e);
+    },
+    close() {
+      for (const n of notifiers.values()) n.close();
+    },
+  };
 }

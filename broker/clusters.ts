@@ -13,13 +13,14 @@ import type { Logger } from 'pino';
 import { SkiffError } from './api/errors.js';
 import type {
   AgentEvent, BackendName, ClusterState, ClusterView, CreateClusterRequest, CredentialsResponse, DashboardTokenResponse,
-  EnrolRequest, EnrolResponse,
+  EnrolRequest, EnrolResponse, NotificationView, WatchdogSettings,
 } from './api/wire.js';
 import type { Backend, ClusterPlan, ClusterSpec } from '../provisioner/backend.js';
 import { createCa, loadCaSigner, type CaSigner } from './pki/ca.js';
 import { signCsr } from './pki/sign.js';
 import type { TokenIssuer } from './tokens/types.js';
-import { ACTIVE_STATES, clusterView, type ClusterRecord, type Store } from './store/store.js';
+import { ACTIVE_STATES, clusterView, type ClusterRecord, type NotificationRecord, type Store } from './store/store.js';
+import { resolveWatchdogConfig } from './watchdog/config.js';
 
 export interface ClusterServiceOptions {
   store: Store;
@@ -38,6 +39,10 @@ export interface ClusterServiceOptions {
   dashboardTokenTtlS?: number;
   nodeCertValidityMs?: number;
   userCertValidityMs?: number;
+  /** Follows running clusters (telemetry) and decides stops and alerts. */
+  watchdog?: { track(clusterId: string, config?: WatchdogSettings): void; untrack(clusterId: string): void };
+  /** Every notification as it is stored (the broker sends them on to webhooks). */
+  onNotification?: (n: NotificationRecord, c: ClusterRecord) => void;
 }
 
 export interface ClusterService {
@@ -52,6 +57,9 @@ export interface ClusterService {
   dashboardToken(ref: string): Promise<DashboardTokenResponse>;
   /** After a broker restart: finish what a previous run left half-done. */
   recover(): Promise<void>;
+  /** A watchdog alert (the cluster keeps running). */
+  alert(clusterId: string, reason: string): void;
+  notifications(ref?: string, afterSeq?: number): NotificationView[];
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -79,8 +87,11 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     if (reason !== undefined) next.reason = reason;
     o.store.putCluster(next);
     if (state !== c.state) {
-      o.store.notify({ at: next.updatedAt, clusterId: c.id, kind: 'state', state, ...(reason !== undefined ? { reason } : {}) });
+      const n = o.store.notify({ at: next.updatedAt, clusterId: c.id, kind: 'state', state, ...(reason !== undefined ? { reason } : {}) });
       log.info({ clusterId: c.id, from: c.state, to: state, reason }, 'cluster state changed');
+      if (state === 'running') o.watchdog?.track(c.id, c.watchdog);
+      else if (state !== 'pending' && state !== 'starting') o.watchdog?.untrack(c.id);
+      o.onNotification?.(n, next);
     }
     return next;
   };
@@ -163,7 +174,15 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
       throw new SkiffError('BRK_BAD_REQUEST', 'options must be an object of backend options');
     }
-    return { workers, backend, ...(name !== undefined ? { name } : {}), ...(options ? { options: options as Record<string, unknown> } : {}) };
+    const watchdog = parseWatchdog(r['watchdog']);
+    const webhookUrl = r['webhookUrl'];
+    if (webhookUrl !== undefined && (typeof webhookUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(webhookUrl))) {
+      throw new SkiffError('BRK_BAD_REQUEST', `webhook URL must be an http(s) URL; got ${JSON.stringify(webhookUrl)}`);
+    }
+    return {
+      workers, backend, ...(name !== undefined ? { name } : {}), ...(options ? { options: options as Record<string, unknown> } : {}),
+      ...(watchdog ? { watchdog } : {}), ...(typeof webhookUrl === 'string' ? { webhookUrl } : {}),
+    };
   };
 
   return {
@@ -183,7 +202,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       const at = nowIso();
       let c: ClusterRecord = {
         id, name, workspace: 'default', backend: req.backend, state: 'pending', workers: req.workers, workersReady: 0, schedulerReady: false,
-        createdAt: at, updatedAt: at,
+        createdAt: at, updatedAt: at, ...(req.watchdog ? { watchdog: req.watchdog } : {}), ...(req.webhookUrl ? { webhookUrl: req.webhookUrl } : {}),
       };
       const spec = await specFor(c, req.options);
       // Everything is validated (the backend's plan included) before the first resource exists.
@@ -194,7 +213,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       writeFileSync(join(o.caDir, `${id}.pem`), ca.certPem, { mode: 0o644 });
       c = { ...c, plan };
       o.store.putCluster(c);
-      o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' });
+      o.onNotification?.(o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' }), c);
       log.info({ clusterId: id, name, workers: req.workers, backend: req.backend }, 'cluster created');
       void launch(c, spec);
       return clusterView(c);
@@ -259,6 +278,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
         agentToken: await o.tokens.mint('agent', { sub: r.machineId, cluster: c.id, role }, o.agentTokenTtlS ?? 24 * 3600),
         tokenKey: o.tokens.publicJwk,
         scheduler: c.plan.scheduler,
+        failSafe: (({ idleTimeoutMs, heartbeatTimeoutMs }) => ({ idleTimeoutMs, heartbeatTimeoutMs }))(resolveWatchdogConfig(c.watchdog)),
       };
     },
 
@@ -309,8 +329,39 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       return { token, url: `https://${s.publicHost}:${s.gatewayPort}/?token=${token}`, expiresAt: new Date(now().getTime() + ttl * 1000).toISOString() };
     },
 
+    alert(clusterId, reason) {
+      const c = o.store.cluster(clusterId);
+      if (!c) return;
+      const n = o.store.notify({ at: nowIso(), clusterId, kind: 'alert', reason });
+      log.warn({ clusterId, reason }, 'cluster alert');
+      o.onNotification?.(n, c);
+    },
+
+    notifications(ref, afterSeq = 0) {
+      const id = ref !== undefined ? find(ref).id : undefined;
+      const names = new Map(o.store.clusters().map((c) => [c.id, c.name]));
+      return o.store
+        .notifications(id)
+        .filter((n) => n.seq > afterSeq)
+        .map((n) => ({ ...n, clusterName: names.get(n.clusterId) ?? n.clusterId }));
+    },
+
     async recover() {
       for (const c of o.store.clusters()) {
+        if (c.state === 'running' || c.state === 'starting') {
+          // Machines may have stopped themselves (the fail-safe) while the broker was away.
+          const b = o.backends[c.backend];
+          const machines = b && c.plan ? await b.machines(c.plan).catch(() => undefined) : undefined;
+          if (machines && machines.length > 0 && machines.every((m) => m.state === 'stopped')) {
+            const lines = c.plan && b ? await b.lastLogLines(c.plan, 2000).catch(() => []) : [];
+            // The scheduler's own reason first (its machines are listed first), else a worker's.
+            const why = lines.map(failSafeReason).find((x) => x !== undefined);
+            setState({ ...c, lastLogLines: lines.slice(-LAST_LINES) }, 'stopped', `stopped itself while the broker was unreachable${why ? `: ${why}` : ''}`);
+            continue;
+          }
+          if (c.state === 'running') o.watchdog?.track(c.id, c.watchdog);
+          continue;
+        }
         if (c.state === 'stopping') {
           log.info({ clusterId: c.id }, 'finishing an interrupted stop');
           await this.down(c.id, { reason: c.reason ?? 'stopped by user' });
@@ -328,5 +379,29 @@ function isLoopbackUrl(url: string): boolean {
     return host === 'localhost' || host === '::1' || host.startsWith('127.');
   } catch {
     return false;
+  }
+}
+
+const WATCHDOG_KEYS = ['idleTimeoutMs', 'noClientTimeoutMs', 'heartbeatTimeoutMs', 'gpuAlertThresholdPct', 'gpuAlertWindowMs'] as const;
+
+function parseWatchdog(raw: unknown): WatchdogSettings | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SkiffError('BRK_BAD_REQUEST', 'watchdog must be an object of settings');
+  const out: WatchdogSettings = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (!(WATCHDOG_KEYS as readonly string[]).includes(k)) throw new SkiffError('BRK_BAD_REQUEST', `unknown watchdog setting "${k}"; valid: ${WATCHDOG_KEYS.join(', ')}`);
+    (out as Record<string, unknown>)[k] = v;
+  }
+  resolveWatchdogConfig(out); // throws BRK_BAD_REQUEST naming the bad value
+  return out;
+}
+
+/** The reason in an agent's "fail-safe: stopping this machine" log line (lines read "<machine>: <json>"). */
+function failSafeReason(line: string): string | undefined {
+  try {
+    const entry = JSON.parse(line.slice(line.indexOf('{'))) as { msg?: string; reason?: string };
+    return entry.msg === 'fail-safe: stopping this machine' ? entry.reason : undefined;
+  } catch {
+    return undefined;
   }
 }

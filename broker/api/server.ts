@@ -92,6 +92,12 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       await o.clusters.agentEvent(bearer(req), await readJson(req));
       return send(res, 204);
     }
+    if (m === 'GET' && path === '/v1/notifications') {
+      await user(req);
+      const cluster = url.searchParams.get('cluster') ?? undefined;
+      const after = Number(url.searchParams.get('after') ?? 0);
+      return send(res, 200, o.clusters.notifications(cluster, Number.isFinite(after) ? after : 0));
+    }
     if (path === '/v1/clusters') {
       await user(req);
       if (m === 'GET') return send(res, 200, o.clusters.list());

@@ -20,6 +20,17 @@ export interface SchedulerEndpoints {
   gatewayPort: number;
   /** The scheduler's HTTP server, bound to loopback on the scheduler machine only. */
   httpPort: number;
+  /** Worker agents report to the scheduler's agent here (WebSocket over mutual TLS, private network). */
+  telemetryPort: number;
+}
+
+/** Watchdog thresholds a cluster was created with (any left out take the defaults). */
+export interface WatchdogSettings {
+  idleTimeoutMs?: number;
+  noClientTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
+  gpuAlertThresholdPct?: number;
+  gpuAlertWindowMs?: number;
 }
 
 export interface ClusterView {
@@ -44,6 +55,9 @@ export interface CreateClusterRequest {
   backend: BackendName;
   /** Backend options (aws: region, zone, firewall, spot_policy, ...), validated by the backend's plan. */
   options?: Record<string, unknown>;
+  watchdog?: WatchdogSettings;
+  /** Where notifications of this cluster are POSTed (Slack-compatible JSON). */
+  webhookUrl?: string;
 }
 
 export interface EnrolRequest {
@@ -67,6 +81,18 @@ export interface EnrolResponse {
   /** Public key (JWK) the agent uses to verify dashboard tokens at the gateway. */
   tokenKey: Record<string, unknown>;
   scheduler: SchedulerEndpoints;
+  /** What the machine enforces on its own when the broker is unreachable (the fail-safe). */
+  failSafe: { idleTimeoutMs: number; heartbeatTimeoutMs: number };
+}
+
+export interface NotificationView {
+  seq: number;
+  at: string;
+  clusterId: string;
+  clusterName: string;
+  kind: 'state' | 'alert';
+  state?: ClusterState;
+  reason?: string;
 }
 
 export type AgentEvent =

@@ -2,7 +2,7 @@
 // input changes nothing.
 import { join } from 'node:path';
 import { SkiffError } from '../api/errors.js';
-import type { ClusterView, DashboardTokenResponse } from '../api/wire.js';
+import type { ClusterView, DashboardTokenResponse, NotificationView, WatchdogSettings } from '../api/wire.js';
 import { parseArgs, helpFor, formatDurationMs } from './args.js';
 import { api, BROKER_FLAG, JSON_FLAG, type CliContext, type Command } from './common.js';
 
@@ -13,6 +13,16 @@ import { AWS_FLAGS, awsOptions } from './aws-flags.js';
 import { gcCommand, networkCommand, policyCommand, setupCommand } from './aws-commands.js';
 
 const BACKENDS = ['local', 'aws'] as const;
+
+function watchdogSettings(flags: Record<string, unknown>): WatchdogSettings | undefined {
+  const map = {
+    'idle-timeout': 'idleTimeoutMs', 'no-client-timeout': 'noClientTimeoutMs', 'heartbeat-timeout': 'heartbeatTimeoutMs',
+    'gpu-alert-threshold': 'gpuAlertThresholdPct', 'gpu-alert-window': 'gpuAlertWindowMs',
+  } as const;
+  const out: WatchdogSettings = {};
+  for (const [flag, key] of Object.entries(map)) if (flags[flag] !== undefined) out[key] = flags[flag] as number;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
 
 function oneRef(positionals: string[], command: string): string {
   if (positionals.length !== 1) throw new SkiffError('CLI_USAGE', `\`skiff ${command}\` takes one cluster name or id; see \`skiff ${command} --help\``);
@@ -35,6 +45,12 @@ const up: Command = {
     backend: { kind: 'string', help: 'where machines run: local or aws', default: 'local' },
     'wait-timeout': { kind: 'duration', help: 'give up if not ready within this time (e.g. 90s, 5m); default 2m' },
     'no-wait': { kind: 'boolean', help: 'return once the machines are requested (state starting)' },
+    'idle-timeout': { kind: 'duration', help: 'stop after no task ran this long (default 20m)' },
+    'no-client-timeout': { kind: 'duration', help: 'stop after no Dask client was connected this long (default 2m)' },
+    'heartbeat-timeout': { kind: 'duration', help: 'stop when the cluster has not reported this long (default 20m)' },
+    'gpu-alert-threshold': { kind: 'int', help: 'alert when GPUs average below this utilization, percent (default 10)' },
+    'gpu-alert-window': { kind: 'duration', help: 'over this window (default 15m)' },
+    webhook: { kind: 'string', help: 'POST this cluster\'s notifications to this URL (Slack-compatible JSON)' },
     json: JSON_FLAG,
     'broker-url': BROKER_FLAG,
     ...AWS_FLAGS,
@@ -50,12 +66,18 @@ const up: Command = {
       throw new SkiffError('CLI_USAGE', `cluster name "${name}" is not valid: use lower-case letters, digits and -, starting with a letter`);
     }
     const options = awsOptions(flags, backend);
+    const pct = flags['gpu-alert-threshold'] as number | undefined;
+    if (pct !== undefined && (pct < 0 || pct > 100)) throw new SkiffError('CLI_USAGE', `--gpu-alert-threshold is a percentage from 0 to 100; got ${pct}`);
     const waitMs = (flags['wait-timeout'] as number | undefined) ?? (backend === 'aws' ? 900_000 : 120_000);
     const now = ctx.now ?? Date.now;
     const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const started = now();
     const b = await api(ctx, flags, true);
-    let c = await b.call<ClusterView>('POST', '/v1/clusters', { workers, backend, ...(name ? { name } : {}), ...(options ? { options } : {}) });
+    const watchdog = watchdogSettings(flags);
+    const webhookUrl = flags['webhook'] as string | undefined;
+    let c = await b.call<ClusterView>('POST', '/v1/clusters', {
+      workers, backend, ...(name ? { name } : {}), ...(options ? { options } : {}), ...(watchdog ? { watchdog } : {}), ...(webhookUrl ? { webhookUrl } : {}),
+    });
     ctx.err(`skiff: creating cluster ${c.name} (${c.id}) with ${workers} worker${workers === 1 ? '' : 's'} on ${backend}\n`);
     let last = '';
     const deadline = started + waitMs;
@@ -165,6 +187,28 @@ const down: Command = {
   },
 };
 
+const notifications: Command = {
+  synopsis: '[NAME|ID] [--follow] [--json]',
+  about: 'Every state change (with its reason: stopped by user, idle for 20m, ...) and alert (idle GPUs), oldest first.',
+  flags: { follow: { kind: 'boolean', help: 'keep printing new ones until interrupted' }, json: JSON_FLAG, 'broker-url': BROKER_FLAG },
+  async run(ctx, positionals, flags) {
+    if (positionals.length > 1) throw new SkiffError('CLI_USAGE', '`skiff notifications` takes at most one cluster name or id');
+    const b = await api(ctx, flags, true);
+    const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const query = positionals[0] !== undefined ? `cluster=${encodeURIComponent(positionals[0])}&` : '';
+    let after = 0;
+    for (;;) {
+      const list = await b.call<NotificationView[]>('GET', `/v1/notifications?${query}after=${after}`);
+      for (const n of list) {
+        ctx.out(flags['json'] ? JSON.stringify(n) + '\n' : `${n.at}  ${n.clusterName}  ${n.kind === 'alert' ? 'ALERT' : n.state}${n.reason ? `  ${n.reason}` : ''}\n`);
+        after = n.seq;
+      }
+      if (!flags['follow']) return 0;
+      await sleep(1000);
+    }
+  },
+};
+
 const credentials: Command = {
   synopsis: 'NAME|ID --out DIR',
   about: 'Make a key pair here and get a client certificate for the cluster: writes ca.pem, client.pem, client-key.pem (0600).',
@@ -180,7 +224,7 @@ const credentials: Command = {
 };
 
 export const COMMANDS: Record<string, Command> = {
-  up, list, status, down, credentials, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand,
+  up, list, status, down, credentials, notifications, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand,
 };
 
 export async function runCommand(ctx: CliContext, name: string, argv: string[]): Promise<number> {

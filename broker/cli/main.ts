@@ -22,6 +22,7 @@ commands:
   status        show one cluster (and a fresh dashboard URL)
   down          stop a cluster
   credentials   get a client certificate for a cluster (key made locally)
+  notifications state changes, watchdog stops and alerts (--follow to keep watching)
   broker        run the control plane in the foreground (\`skiff broker stop\` stops the local one)
 
 aws:
@@ -37,6 +38,7 @@ const BROKER_FLAGS: Record<string, FlagSpec> = {
   host: { kind: 'string', help: 'interface to listen on', default: '127.0.0.1' },
   port: { kind: 'int', help: 'port (0: the last one used, else any free port)', default: 0 },
   'public-url': { kind: 'string', help: 'URL machines use to reach this broker (default: the one it listens on)' },
+  'webhook-url': { kind: 'string', help: 'POST every cluster\'s notifications here (Slack-compatible JSON)' },
   'tls-cert': { kind: 'string', help: 'serve HTTPS with this certificate (PEM file; with --tls-key)' },
   'tls-key': { kind: 'string', help: 'private key of --tls-cert (PEM file)' },
   background: { kind: 'boolean', help: 'started by the CLI on demand (logs go to $SKIFF_HOME/broker/broker.log)' },
@@ -69,6 +71,8 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     version: VERSION,
     ...(typeof flags['public-url'] === 'string' ? { publicUrl: flags['public-url'] } : {}),
     ...(tls ? { tls } : {}),
+    ...(typeof flags['webhook-url'] === 'string' ? { webhookUrl: flags['webhook-url'] } : ctx.env['SKIFF_WEBHOOK_URL'] ? { webhookUrl: ctx.env['SKIFF_WEBHOOK_URL'] } : {}),
+    ...(ctx.env['SKIFF_WATCHDOG_INTERVAL_MS'] ? { watchdogIntervalMs: Number(ctx.env['SKIFF_WATCHDOG_INTERVAL_MS']) } : {}),
     ...(ctx.env['AWS_ENDPOINT_URL'] ? { awsEndpointUrl: ctx.env['AWS_ENDPOINT_URL'] } : {}),
   });
   if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);

@@ -1,7 +1,7 @@
 // The broker's records: clusters, enrolments (one per machine: the record that makes an enrol token
 // single-use), issued certificates, and notifications (every state change). All durable (see journal.ts).
 
-import type { BackendName, ClusterState, ClusterView, Role } from '../api/wire.js';
+import type { BackendName, ClusterState, ClusterView, Role, WatchdogSettings } from '../api/wire.js';
 import type { ClusterPlan } from '../../provisioner/backend.js';
 import { openJournal, type Journal } from './journal.js';
 
@@ -19,6 +19,8 @@ export interface ClusterRecord {
   updatedAt: string;
   plan?: ClusterPlan;
   lastLogLines?: string[];
+  watchdog?: WatchdogSettings;
+  webhookUrl?: string;
 }
 
 export interface EnrolmentRecord {
@@ -43,8 +45,9 @@ export interface NotificationRecord {
   seq: number;
   at: string;
   clusterId: string;
-  kind: 'state';
-  state: ClusterState;
+  /** A state change (the watchdog's stops included, with their reason) or an alert (e.g. idle GPUs). */
+  kind: 'state' | 'alert';
+  state?: ClusterState;
   reason?: string;
 }
 

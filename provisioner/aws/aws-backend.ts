@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { SkiffError } from '../../broker/api/errors.js';
 import type { ApplyHooks, Backend, ClusterPlan, ClusterSpec, Machine } from '../backend.js';
-import { DASK_PORT, GATEWAY_PORT, SCHEDULER_HTTP_PORT, planAwsCluster, type AwsClusterPlan } from '../plan/cluster-plan.js';
+import { DASK_PORT, GATEWAY_PORT, SCHEDULER_HTTP_PORT, TELEMETRY_PORT, planAwsCluster, type AwsClusterPlan } from '../plan/cluster-plan.js';
 import { CLUSTER_TAG, OWNER_TAG, OWNER_VALUE, WORKSPACE_TAG } from '../plan/tags.js';
 import { buildUserData, type AgentBundleRef, type NodeRuntime } from '../plan/user-data.js';
 import { awsErrorCode, type AwsPort } from './aws-port.js';
@@ -68,7 +68,7 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
     return {
       backend: 'aws',
       clusterId: spec.clusterId,
-      scheduler: { privateHost: '', publicHost: '', daskPort: DASK_PORT, gatewayPort: GATEWAY_PORT, httpPort: SCHEDULER_HTTP_PORT },
+      scheduler: { privateHost: '', publicHost: '', daskPort: DASK_PORT, gatewayPort: GATEWAY_PORT, httpPort: SCHEDULER_HTTP_PORT, telemetryPort: TELEMETRY_PORT },
       machines: [],
       detail: { aws },
     };

@@ -70,13 +70,13 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
       if (unknown.length > 0) {
         throw new SkiffError('PRV_INVALID_REQUEST', `the local backend takes no options; got ${unknown.join(', ')}`);
       }
-      const [daskPort, gatewayPort, httpPort] = [await freeLocalPort(), await freeLocalPort(), await freeLocalPort()];
+      const [daskPort, gatewayPort, httpPort, telemetryPort] = [await freeLocalPort(), await freeLocalPort(), await freeLocalPort(), await freeLocalPort()];
       const machines: MachinePlan[] = [{ id: 'scheduler', role: 'scheduler', name: 'scheduler' }];
       for (let i = 1; i <= spec.workers; i++) machines.push({ id: `worker-${i}`, role: 'worker', name: `worker-${i}` });
       return {
         backend: 'local',
         clusterId: spec.clusterId,
-        scheduler: { privateHost: '127.0.0.1', publicHost: '127.0.0.1', daskPort, gatewayPort, httpPort },
+        scheduler: { privateHost: '127.0.0.1', publicHost: '127.0.0.1', daskPort, gatewayPort, httpPort, telemetryPort },
         machines,
         detail: { machinesDir: opts.machinesDir },
       };

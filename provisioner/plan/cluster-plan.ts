@@ -10,6 +10,8 @@ import { baseTags, clusterTags, safeName, type Tags } from './tags.js';
 export const GATEWAY_PORT = 443;
 export const DASK_PORT = 8786;
 export const SCHEDULER_HTTP_PORT = 8787;
+/** Worker agents report to the scheduler agent here; the cluster security group (all traffic from itself) covers it. */
+export const TELEMETRY_PORT = 8788;
 export const SSH_PORT = 22;
 export const MAX_WORKERS = 5000;
 

@@ -20,7 +20,7 @@ function fakeBackend(o: { failPlan?: boolean; failApply?: boolean } = {}) {
       if (o.failPlan) return Promise.reject(new SkiffError('PRV_INVALID_REQUEST', 'zone us-east-1z is not in region us-east-1'));
       return Promise.resolve({
         backend: 'local', clusterId: spec.clusterId, detail: {},
-        scheduler: { privateHost: '127.0.0.1', publicHost: '127.0.0.1', daskPort: 1, gatewayPort: 2, httpPort: 3 },
+        scheduler: { privateHost: '127.0.0.1', publicHost: '127.0.0.1', daskPort: 1, gatewayPort: 2, httpPort: 3, telemetryPort: 4 },
         machines: [{ id: 'scheduler', role: 'scheduler', name: 'scheduler' }, ...Array.from({ length: spec.workers }, (_, i) => ({ id: `worker-${i + 1}`, role: 'worker' as const, name: `worker-${i + 1}` }))],
       } satisfies ClusterPlan);
     },

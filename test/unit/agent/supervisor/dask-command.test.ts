@@ -1,7 +1,7 @@
 import t from 'tap';
 import { buildSchedulerCommand, buildWorkerCommand } from '../../../../agent/supervisor/dask-command.js';
 
-const scheduler = { privateHost: '10.0.1.5', publicHost: '3.3.3.3', daskPort: 8786, gatewayPort: 443, httpPort: 8787 };
+const scheduler = { privateHost: '10.0.1.5', publicHost: '3.3.3.3', daskPort: 8786, gatewayPort: 443, httpPort: 8787, telemetryPort: 8788 };
 const tls = { ca: '/m/tls/ca.pem', cert: '/m/tls/cert.pem', key: '/m/tls/key.pem' };
 
 t.test('the scheduler speaks only TLS and keeps its HTTP server on loopback', async (t) => {
