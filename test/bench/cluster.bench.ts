@@ -21,7 +21,7 @@ function runPy(args: string[]): Promise<string> {
 async function skiffUpSeconds(): Promise<{ seconds: number[]; home: ReturnType<typeof makeHome>; up: { id: string; scheduler: string; credentials: { ca: string; cert: string; key: string } } }> {
   const h = makeHome('skiff-bench-');
   const seconds: number[] = [];
-  let up;
+  let up: { id: string; scheduler: string; credentials: { ca: string; cert: string; key: string } } | undefined;
   // The first `up` also starts the background broker; count it (a new user pays it once).
   for (let i = 0; i < RUNS; i++) {
     const t0 = performance.now();
@@ -31,7 +31,8 @@ async function skiffUpSeconds(): Promise<{ seconds: number[]; home: ReturnType<t
     up = JSON.parse(r.stdout) as { id: string; scheduler: string; credentials: { ca: string; cert: string; key: string } };
     if (i < RUNS - 1) await h.run(['down', `bench-${i}`]);
   }
-  return { seconds, home: h, up: up! };
+  if (!up) throw new Error('no run');
+  return { seconds, home: h, up };
 }
 
 /** Bare Dask with TLS: scheduler + 2 workers, until the scheduler reports 2 workers. */

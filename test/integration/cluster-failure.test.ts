@@ -12,7 +12,7 @@ t.test('a Dask that cannot start ends the cluster as failed, with the reason and
   const r = await h.run(['up', '--workers', '1', '--name', 'broken', '--wait-timeout', '60s']);
   t.equal(r.code, 1, 'up fails');
   t.match(r.stderr, /cluster broken failed: (scheduler|worker-1): dask-(scheduler|worker) exited 3 times within 60 s \(last: code 1\)/);
-  t.match(r.stderr, /\n  (scheduler|worker-1): /, 'the last log lines follow');
+  t.match(r.stderr, /\n {2}(scheduler|worker-1): /, 'the last log lines follow');
   const status = JSON.parse((await h.run(['status', 'broken', '--json'])).stdout) as { state: string; reason: string; lastLogLines: string[] };
   t.equal(status.state, 'failed');
   t.ok(status.lastLogLines.length > 0, 'the record keeps the last log lines');
