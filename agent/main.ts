@@ -14,6 +14,7 @@ import { buildSchedulerCommand, buildWorkerCommand } from './supervisor/dask-com
 import { watchScheduler } from './scheduler-watch.js';
 import { defaultExec, ensureDask } from './prepare.js';
 import { startTelemetry } from './telemetry-run.js';
+import { createHoldingDestination, startLogShipping } from './logs-run.js';
 import { callBroker } from './broker-client.js';
 import { createGateway } from './gateway/gateway.js';
 import { createTokenVerifier } from '../broker/tokens/verifier.js';
@@ -27,10 +28,17 @@ interface Tuning {
   prepareDask: boolean;
   /** How often telemetry is collected and sent (default 5 s). */
   telemetryIntervalMs: number;
+  /** The machine's boot log, shipped with everything else (on a VM). */
+  bootLog?: string;
 }
 
-async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<void> {
+async function run(config: AgentConfig, log: Logger, tuning: Tuning, held: ReturnType<typeof createHoldingDestination>): Promise<void> {
   const { response, files } = await enrol(config, { log });
+  const shipper = startLogShipping({
+    target: response.logs, clusterId: response.clusterId, machineId: config.machineId, spoolDir: join(config.machineDir, 'log-spool'), log,
+    ...(tuning.bootLog ? { follow: [{ path: tuning.bootLog, source: 'boot' }] } : {}),
+  });
+  held.attach(shipper.pinoDestination('agent'));
   const report = async (e: AgentEvent): Promise<void> => {
     await callBroker(config.brokerUrl, 'POST', '/v1/agent/events', e, { token: response.agentToken, timeoutMs: 10_000 });
   };
@@ -42,7 +50,8 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<vo
       throw err;
     }
   }
-  const stops: Array<() => Promise<void> | void> = [];
+  // Stops run last-first: the shipper closes after everything else, so the final lines ship too.
+  const stops: Array<() => Promise<void> | void> = [() => shipper.close()];
   let supervisor: Supervisor;
   const giveUp = (reason: string, lastLines: string[]): void => {
     report({ kind: 'failed', reason: `${response.machineName}: ${reason}`, lastLogLines: lastLines }).catch((err: unknown) =>
@@ -50,8 +59,9 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<vo
     );
   };
   const onLine = (source: 'stdout' | 'stderr', line: string): void => {
-    // Dask's own log lines, kept in the agent's log with their source until the log shipper takes them.
-    log.info({ source, dask: line }, 'dask');
+    // Dask's own lines, as printed: to the log target, and to this process's output (the machine's local log).
+    shipper.write(`dask-${response.role}:${source}`, line);
+    process.stdout.write(`${line}\n`);
   };
 
   if (response.role === 'scheduler') {
@@ -131,7 +141,11 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning): Promise<vo
 function main(): void {
   const i = process.argv.indexOf('--config');
   const path = i >= 0 ? process.argv[i + 1] : undefined;
-  const log = pino({ base: { component: 'agent' }, redact: ['token', 'enrolToken', 'agentToken', '*.token', 'keyPem'] });
+  const held = createHoldingDestination();
+  const log = pino(
+    { base: { component: 'agent' }, redact: ['token', 'enrolToken', 'agentToken', '*.token', 'keyPem'] },
+    pino.multistream([{ stream: process.stdout }, { stream: held }]),
+  );
   let config: Readonly<AgentConfig>;
   try {
     // Local machines get a config file; a VM gets its environment from the user-data (agent.env).
@@ -147,8 +161,9 @@ function main(): void {
     maxCrashes: Number(process.env['SKIFF_AGENT_MAX_CRASHES'] ?? 5),
     prepareDask: process.env['SKIFF_BACKEND'] === 'aws',
     telemetryIntervalMs: Number(process.env['SKIFF_TELEMETRY_INTERVAL_MS'] ?? 5000),
+    ...(process.env['SKIFF_BACKEND'] === 'aws' ? { bootLog: '/var/log/cloud-init-output.log' } : {}),
   };
-  run(config, child, tuning).catch((err: unknown) => {
+  run(config, child, tuning, held).catch((err: unknown) => {
     child.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, 'agent failed');
     process.exit(1);
   });

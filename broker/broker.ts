@@ -43,6 +43,8 @@ export interface BrokerOptions {
   watchdogIntervalMs?: number;
   /** Default webhook for every cluster's notifications (a cluster may name its own). */
   webhookUrl?: string;
+  /** Region for CloudWatch logs of local clusters (AWS_REGION). */
+  awsRegion?: string;
   /** AWS_ENDPOINT_URL: an emulator endpoint (tests) allows a loopback broker URL for the aws backend. */
   awsEndpointUrl?: string;
 }
@@ -142,7 +144,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     });
     const clusters = createClusterService({
       store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, awsEmulated: !!o.awsEndpointUrl, log: o.log.child({ component: 'clusters' }),
-      watchdog,
+      watchdog, logsDir: p.logsDir, ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
       onNotification: (n, c) => {
         const url = c.webhookUrl ?? o.webhookUrl;
         if (url) webhooks.send(url, { at: n.at, clusterId: c.id, clusterName: c.name, kind: n.kind, reason: n.reason ?? n.state ?? '' });

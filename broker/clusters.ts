@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { SkiffError } from './api/errors.js';
 import type {
   AgentEvent, BackendName, ClusterState, ClusterView, CreateClusterRequest, CredentialsResponse, DashboardTokenResponse,
-  EnrolRequest, EnrolResponse, NotificationView, WatchdogSettings,
+  EnrolRequest, EnrolResponse, LogTarget, NotificationView, WatchdogSettings,
 } from './api/wire.js';
 import type { Backend, ClusterPlan, ClusterSpec } from '../provisioner/backend.js';
 import { createCa, loadCaSigner, type CaSigner } from './pki/ca.js';
@@ -21,6 +21,7 @@ import { signCsr } from './pki/sign.js';
 import type { TokenIssuer } from './tokens/types.js';
 import { ACTIVE_STATES, clusterView, type ClusterRecord, type NotificationRecord, type Store } from './store/store.js';
 import { resolveWatchdogConfig } from './watchdog/config.js';
+import { logGroupFor } from '../agent/logs/naming.js';
 
 export interface ClusterServiceOptions {
   store: Store;
@@ -41,6 +42,10 @@ export interface ClusterServiceOptions {
   userCertValidityMs?: number;
   /** Follows running clusters (telemetry) and decides stops and alerts. */
   watchdog?: { track(clusterId: string, config?: WatchdogSettings): void; untrack(clusterId: string): void };
+  /** The local log store (for clusters whose logs stay on this machine). */
+  logsDir: string;
+  /** Region for CloudWatch when the backend has none of its own (local clusters shipping to CloudWatch). */
+  defaultRegion?: string;
   /** Every notification as it is stored (the broker sends them on to webhooks). */
   onNotification?: (n: NotificationRecord, c: ClusterRecord) => void;
 }
@@ -179,7 +184,11 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     if (webhookUrl !== undefined && (typeof webhookUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(webhookUrl))) {
       throw new SkiffError('BRK_BAD_REQUEST', `webhook URL must be an http(s) URL; got ${JSON.stringify(webhookUrl)}`);
     }
+    const logs = r['logs'];
+    if (logs !== undefined && logs !== 'local' && logs !== 'cloudwatch') throw new SkiffError('BRK_BAD_REQUEST', `logs must be local or cloudwatch; got ${JSON.stringify(logs)}`);
+    if (logs === 'local' && backend === 'aws') throw new SkiffError('BRK_BAD_REQUEST', 'an aws cluster ships its logs to CloudWatch; --logs local is for the local backend');
     return {
+      ...(logs !== undefined ? { logs } : {}),
       workers, backend, ...(name !== undefined ? { name } : {}), ...(options ? { options: options as Record<string, unknown> } : {}),
       ...(watchdog ? { watchdog } : {}), ...(typeof webhookUrl === 'string' ? { webhookUrl } : {}),
     };
@@ -207,11 +216,17 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       const spec = await specFor(c, req.options);
       // Everything is validated (the backend's plan included) before the first resource exists.
       const plan: ClusterPlan = await b.plan(spec);
+      const region = typeof (plan.detail['aws'] as { region?: unknown } | undefined)?.region === 'string'
+        ? (plan.detail['aws'] as { region: string }).region
+        : (o.defaultRegion ?? 'us-east-1');
+      const logs: LogTarget = req.backend === 'aws' || req.logs === 'cloudwatch'
+        ? { sink: 'cloudwatch', region, group: logGroupFor(c.workspace), retentionDays: 30 }
+        : { sink: 'local', dir: o.logsDir, group: logGroupFor(c.workspace) };
       mkdirSync(o.caDir, { recursive: true, mode: 0o700 });
       const ca = await createCa({ clusterId: id, validityMs: 30 * 24 * 3600_000, now });
       writeFileSync(join(o.caDir, `${id}.key`), ca.keyPem, { mode: 0o600 });
       writeFileSync(join(o.caDir, `${id}.pem`), ca.certPem, { mode: 0o644 });
-      c = { ...c, plan };
+      c = { ...c, plan, logs };
       o.store.putCluster(c);
       o.onNotification?.(o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' }), c);
       log.info({ clusterId: id, name, workers: req.workers, backend: req.backend }, 'cluster created');
@@ -279,6 +294,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
         tokenKey: o.tokens.publicJwk,
         scheduler: c.plan.scheduler,
         failSafe: (({ idleTimeoutMs, heartbeatTimeoutMs }) => ({ idleTimeoutMs, heartbeatTimeoutMs }))(resolveWatchdogConfig(c.watchdog)),
+        logs: c.logs ?? { sink: 'local', dir: o.logsDir, group: logGroupFor(c.workspace) },
       };
     },
 

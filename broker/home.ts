@@ -15,6 +15,8 @@ export interface SkiffPaths {
   brokerLog: string;
   machinesDir: string;
   clustersDir: string;
+  /** The local log store: <logsDir>/<group>/<stream>.jsonl */
+  logsDir: string;
 }
 
 export function skiffPaths(home: string): SkiffPaths {
@@ -32,6 +34,7 @@ export function skiffPaths(home: string): SkiffPaths {
     brokerLog: join(b, 'broker.log'),
     machinesDir: join(h, 'machines'),
     clustersDir: join(h, 'clusters'),
+    logsDir: join(h, 'logs'),
   };
 }
 

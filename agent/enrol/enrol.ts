@@ -51,7 +51,7 @@ export async function enrol(config: AgentConfig, opts: EnrolOptions): Promise<En
       writePrivate(files.cert, response.certPem);
       writePrivate(files.ca, response.caPem);
       writePrivate(savedPath, JSON.stringify(response));
-      opts.log.info({ machineId: config.machineId, role: response.role, attempt }, 'enrolled');
+      opts.log.info({ attempt }, 'enrolled');
       return { response, files };
     } catch (err) {
       const retryable = isSkiffError(err) && err.retryable;

@@ -33,6 +33,11 @@ export interface WatchdogSettings {
   gpuAlertWindowMs?: number;
 }
 
+/** Where a cluster's log lines go (and `skiff logs` reads them): group per workspace, stream per machine. */
+export type LogTarget =
+  | { sink: 'local'; dir: string; group: string }
+  | { sink: 'cloudwatch'; region: string; group: string; retentionDays: number };
+
 export interface ClusterView {
   id: string;
   name: string;
@@ -47,6 +52,7 @@ export interface ClusterView {
   scheduler?: string;
   /** Last lines the machines logged, kept for a failed cluster. */
   lastLogLines?: string[];
+  logs?: LogTarget;
 }
 
 export interface CreateClusterRequest {
@@ -58,6 +64,8 @@ export interface CreateClusterRequest {
   watchdog?: WatchdogSettings;
   /** Where notifications of this cluster are POSTed (Slack-compatible JSON). */
   webhookUrl?: string;
+  /** Where its logs go: the local log store (local default) or CloudWatch (always on aws). */
+  logs?: 'local' | 'cloudwatch';
 }
 
 export interface EnrolRequest {
@@ -83,6 +91,7 @@ export interface EnrolResponse {
   scheduler: SchedulerEndpoints;
   /** What the machine enforces on its own when the broker is unreachable (the fail-safe). */
   failSafe: { idleTimeoutMs: number; heartbeatTimeoutMs: number };
+  logs: LogTarget;
 }
 
 export interface NotificationView {

@@ -10,6 +10,7 @@ export type { CliContext } from './common.js';
 import { fetchCredentials, pythonSnippet } from './credentials.js';
 import { skiffPaths } from '../home.js';
 import { AWS_FLAGS, awsOptions } from './aws-flags.js';
+import { logsCommand } from './logs-command.js';
 import { gcCommand, networkCommand, policyCommand, setupCommand } from './aws-commands.js';
 
 const BACKENDS = ['local', 'aws'] as const;
@@ -51,6 +52,7 @@ const up: Command = {
     'gpu-alert-threshold': { kind: 'int', help: 'alert when GPUs average below this utilization, percent (default 10)' },
     'gpu-alert-window': { kind: 'duration', help: 'over this window (default 15m)' },
     webhook: { kind: 'string', help: 'POST this cluster\'s notifications to this URL (Slack-compatible JSON)' },
+    logs: { kind: 'string', help: 'where the machines\' logs go: local (default) or cloudwatch (always on aws)' },
     json: JSON_FLAG,
     'broker-url': BROKER_FLAG,
     ...AWS_FLAGS,
@@ -74,9 +76,12 @@ const up: Command = {
     const started = now();
     const b = await api(ctx, flags, true);
     const watchdog = watchdogSettings(flags);
+    const logs = flags['logs'] as string | undefined;
+    if (logs !== undefined && logs !== 'local' && logs !== 'cloudwatch') throw new SkiffError('CLI_USAGE', `--logs takes local or cloudwatch; got "${logs}"`);
     const webhookUrl = flags['webhook'] as string | undefined;
     let c = await b.call<ClusterView>('POST', '/v1/clusters', {
       workers, backend, ...(name ? { name } : {}), ...(options ? { options } : {}), ...(watchdog ? { watchdog } : {}), ...(webhookUrl ? { webhookUrl } : {}),
+      ...(logs ? { logs } : {}),
     });
     ctx.err(`skiff: creating cluster ${c.name} (${c.id}) with ${workers} worker${workers === 1 ? '' : 's'} on ${backend}\n`);
     let last = '';
@@ -224,7 +229,7 @@ const credentials: Command = {
 };
 
 export const COMMANDS: Record<string, Command> = {
-  up, list, status, down, credentials, notifications, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand,
+  up, list, status, down, credentials, notifications, logs: logsCommand, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand,
 };
 
 export async function runCommand(ctx: CliContext, name: string, argv: string[]): Promise<number> {

@@ -23,6 +23,7 @@ commands:
   down          stop a cluster
   credentials   get a client certificate for a cluster (key made locally)
   notifications state changes, watchdog stops and alerts (--follow to keep watching)
+  logs          a cluster's log lines (Dask, agents, boot), also after it stopped
   broker        run the control plane in the foreground (\`skiff broker stop\` stops the local one)
 
 aws:
@@ -74,6 +75,7 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     ...(typeof flags['webhook-url'] === 'string' ? { webhookUrl: flags['webhook-url'] } : ctx.env['SKIFF_WEBHOOK_URL'] ? { webhookUrl: ctx.env['SKIFF_WEBHOOK_URL'] } : {}),
     ...(ctx.env['SKIFF_WATCHDOG_INTERVAL_MS'] ? { watchdogIntervalMs: Number(ctx.env['SKIFF_WATCHDOG_INTERVAL_MS']) } : {}),
     ...(ctx.env['AWS_ENDPOINT_URL'] ? { awsEndpointUrl: ctx.env['AWS_ENDPOINT_URL'] } : {}),
+    ...(ctx.env['AWS_REGION'] ? { awsRegion: ctx.env['AWS_REGION'] } : {}),
   });
   if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);
   await new Promise<void>((resolve) => {

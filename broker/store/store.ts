@@ -1,7 +1,7 @@
 // The broker's records: clusters, enrolments (one per machine: the record that makes an enrol token
 // single-use), issued certificates, and notifications (every state change). All durable (see journal.ts).
 
-import type { BackendName, ClusterState, ClusterView, Role, WatchdogSettings } from '../api/wire.js';
+import type { BackendName, ClusterState, ClusterView, LogTarget, Role, WatchdogSettings } from '../api/wire.js';
 import type { ClusterPlan } from '../../provisioner/backend.js';
 import { openJournal, type Journal } from './journal.js';
 
@@ -21,6 +21,7 @@ export interface ClusterRecord {
   lastLogLines?: string[];
   watchdog?: WatchdogSettings;
   webhookUrl?: string;
+  logs?: LogTarget;
 }
 
 export interface EnrolmentRecord {
@@ -117,5 +118,6 @@ export function clusterView(c: ClusterRecord): ClusterView {
     updatedAt: c.updatedAt,
     ...(s ? { scheduler: `tls://${s.publicHost}:${s.gatewayPort}` } : {}),
     ...(c.lastLogLines ? { lastLogLines: c.lastLogLines } : {}),
+    ...(c.logs ? { logs: c.logs } : {}),
   };
 }

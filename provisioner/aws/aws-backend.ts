@@ -116,14 +116,14 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
       await destroyClusterResources(makeContext(depsWithLog, aws.region, hooks), { owner: OWNER_VALUE, [WORKSPACE_TAG]: aws.workspace }, aws.clusterId);
     },
     async lastLogLines(plan, maxLines) {
-      // The agent writes one stream per instance (named by the instance id) in the workspace's group.
+      // The agent writes one stream per machine, <clusterId>/<instance id>, in the workspace's group.
       const aws = awsPlanOf(plan);
       const ctx = makeContext(depsWithLog, aws.region);
       const all = await listInstances(ctx, clusterFilter(aws.clusterId, [...LIVE_STATES, 'terminated']));
       const scheduler = all.find((i) => fromAwsTags(i.Tags)['skiff:role'] === 'scheduler');
       if (!scheduler?.InstanceId) return [];
       try {
-        const out = await ctx.port.getLogEvents({ logGroupName: aws.logGroup.name, logStreamName: scheduler.InstanceId, startFromHead: false, limit: Math.max(1, Math.min(maxLines, 10_000)) });
+        const out = await ctx.port.getLogEvents({ logGroupName: aws.logGroup.name, logStreamName: `${aws.clusterId}/${scheduler.InstanceId}`, startFromHead: false, limit: Math.max(1, Math.min(maxLines, 10_000)) });
         return (out.events ?? []).map((e) => e.message ?? '').slice(-maxLines);
       } catch (err) {
         if (awsErrorCode(err) === 'ResourceNotFoundException') return [];

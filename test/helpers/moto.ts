@@ -22,6 +22,9 @@ export interface Moto {
   reset(): Promise<void>;
 }
 
+// Test processes make SDK clients too: the SDK's notice about its 2027 releases is noise here.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
 const MOTO_PYTHON = process.env['SKIFF_MOTO_PYTHON'] ?? 'python3';
 
 export async function startMoto(opts: { region?: string; port?: number } = {}): Promise<Moto> {

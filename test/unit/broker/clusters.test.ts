@@ -44,7 +44,7 @@ function service(t: Test, backend: Backend) {
   const store = openStore(join(dir, 'store.jsonl'));
   t.teardown(() => store.close());
   const tokens = createTokenIssuer({ keyDir: join(dir, 'keys') });
-  const clusters = createClusterService({ store, tokens, backends: { local: backend }, caDir: join(dir, 'ca'), brokerUrl: 'http://127.0.0.1:1', log: pino({ level: 'silent' }) });
+  const clusters = createClusterService({ store, tokens, backends: { local: backend }, caDir: join(dir, 'ca'), brokerUrl: 'http://127.0.0.1:1', logsDir: join(dir, 'logs'), log: pino({ level: 'silent' }) });
   return { clusters, store, tokens, dir };
 }
 const settle = () => new Promise((r) => setTimeout(r, 20));

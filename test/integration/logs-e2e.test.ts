@@ -1,0 +1,62 @@
+// Every line a Dask worker prints reaches CloudWatch (moto here) through the agent's shipper, and
+// `skiff logs` reads them back, in order, also after the cluster stopped.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { CloudWatchLogsClient, DescribeLogGroupsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { makeHome, DASK_PYTHON, ROOT } from '../helpers/skiff.js';
+import { startMoto } from '../helpers/moto.js';
+
+const N = 10_000;
+const expected = Array.from({ length: N }, (_, i) => `skiff-line ${String(i + 1).padStart(5, '0')} of ${N}`);
+
+t.test('10,000 lines printed by a task arrive in CloudWatch and in `skiff logs`, in order', async (t) => {
+  const moto = await startMoto();
+  t.teardown(() => moto.stop());
+  const h = makeHome();
+  Object.assign(h.env, moto.env);
+  t.teardown(() => h.cleanup());
+
+  const upRun = await h.run(['up', '--workers', '1', '--name', 'chatty', '--logs', 'cloudwatch', '--json']);
+  t.equal(upRun.code, 0, upRun.stderr);
+  const up = JSON.parse(upRun.stdout) as { id: string; scheduler: string; credentials: { ca: string; cert: string; key: string } };
+  const c = up.credentials;
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(DASK_PYTHON, [join(ROOT, 'test/integration/fixtures/dask_print.py'), up.scheduler, c.ca, c.cert, c.key, String(N)], { timeout: 120_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+  t.equal(out.trim(), String(N), 'the task ran');
+
+  const logs = new CloudWatchLogsClient(moto.clientConfig);
+  const stream = `${up.id}/worker-1`;
+  const readAll = async (): Promise<string[]> => {
+    const lines: string[] = [];
+    let token: string | undefined;
+    for (;;) {
+      const page = await logs.send(new GetLogEventsCommand({ logGroupName: '/skiff/default', logStreamName: stream, startFromHead: true, ...(token ? { nextToken: token } : {}) }));
+      for (const e of page.events ?? []) if (e.message?.includes('skiff-line')) lines.push(e.message);
+      if (!page.nextForwardToken || page.nextForwardToken === token || (page.events ?? []).length === 0) return lines;
+      token = page.nextForwardToken;
+    }
+  };
+  let inCloudWatch: string[] = [];
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    inCloudWatch = await readAll();
+    if (inCloudWatch.length >= N) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  t.same(inCloudWatch.map((m) => m.replace(/^\[[^\]]+\] /, '')), expected, 'GetLogEvents holds all 10,000, in order, in /skiff/default and the worker\'s stream');
+  t.match(inCloudWatch[0], /^\[dask-worker:stdout\] /, 'each line carries its source');
+  const groups = await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/skiff/default' }));
+  t.equal(groups.logGroups?.[0]?.retentionInDays, 30, 'the group keeps logs 30 days');
+
+  t.equal((await h.run(['down', 'chatty'])).code, 0);
+  const read = await h.run(['logs', 'chatty', '--machine', 'worker-1', '--filter', 'skiff-line']);
+  t.equal(read.code, 0, read.stderr);
+  const lines = read.stdout.trim().split('\n');
+  t.same(lines.map((l) => l.replace(/^worker-1 {2}\S+ {2}\[dask-worker:stdout\] /, '')), expected, '`skiff logs` after down prints all 10,000, in order');
+  const sched = await h.run(['logs', 'chatty', '--machine', 'scheduler', '--filter', 'Scheduler at']);
+  t.match(sched.stdout, /^scheduler {2}\S+ {2}\[dask-scheduler:stderr\] .*Scheduler at: +tls:\/\/127\.0\.0\.1:\d+/m, 'the scheduler\'s lines are there too');
+});
