@@ -1,6 +1,7 @@
 // Command-line parsing: flags are declared per command, so an unknown or malformed flag is a usage
 // error with a message naming it, before anything talks to the broker.
 import { SkiffError } from '../api/errors.js';
+import { parseDurationMs as parseWatchdogDuration } from '../watchdog/duration.js';
 
 export type FlagKind = 'string' | 'boolean' | 'int' | 'duration';
 export interface FlagSpec {
@@ -17,27 +18,21 @@ export interface Parsed {
 
 const usage = (msg: string) => new SkiffError('CLI_USAGE', msg);
 
-/** "90s", "2m", "1h", "500ms", or a bare number of seconds → milliseconds. */
+/** "90s", "2m", "1h30m", "500ms", or a bare number of seconds → milliseconds. */
 export function parseDurationMs(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw usage(`${flag} takes a duration like 90s, 5m or 1h; got "${text}"`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  const ms = n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
+  const t = text.trim();
+  let ms: number;
+  try {
+    ms = /^\d+(\.\d+)?$/.test(t) ? Number(t) * 1000 : parseWatchdogDuration(t);
+  } catch {
+    throw usage(`${flag} takes a duration like 90s, 5m or 1h; got "${text}"`);
+  }
   if (ms <= 0) throw usage(`${flag} must be longer than zero; got "${text}"`);
   return ms;
 }
 
-/** 300 → "300ms", 10_000 → "10s", 150_000 → "2m30s", 3_600_000 → "1h": the inverse of parseDurationMs. */
-export function formatDurationMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  let s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || (!h && !m) ? `${s}s` : ''}`;
-}
+/** The way skiff prints durations everywhere ("idle for 10s"): one formatter for the CLI and the watchdog. */
+export { formatDuration as formatDurationMs } from '../watchdog/duration.js';
 
 export function parseArgs(argv: string[], spec: Record<string, FlagSpec>, command: string): Parsed {
   const flags: Flags = {};

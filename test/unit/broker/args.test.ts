@@ -14,10 +14,10 @@ t.test('parses flags in both --k v and --k=v forms, with defaults', async (t) =>
   t.same(parseArgs(['--wait', '90s'], spec, 'up').flags['wait'], 90_000);
 });
 
-t.test('durations take ms, s, m, h or bare seconds', async (t) => {
-  const table: Array<[string, number]> = [['500ms', 500], ['10s', 10_000], ['2m', 120_000], ['1h', 3_600_000], ['5', 5000], ['1.5s', 1500]];
+t.test('durations take ms, s, m, h, d, combinations, or bare seconds', async (t) => {
+  const table: Array<[string, number]> = [['500ms', 500], ['10s', 10_000], ['2m', 120_000], ['1h', 3_600_000], ['5', 5000], ['1.5s', 1500], ['1h30m', 5_400_000], ['1d', 86_400_000]];
   for (const [text, ms] of table) t.equal(parseDurationMs(text, '--x'), ms, text);
-  for (const bad of ['', 'soon', '-1s', '0s', '1d']) t.throws(() => parseDurationMs(bad, '--x'), { code: 'CLI_USAGE' }, bad);
+  for (const bad of ['', 'soon', '-1s', '0s', '5 parsecs']) t.throws(() => parseDurationMs(bad, '--x'), { code: 'CLI_USAGE' }, bad);
 });
 
 t.test('malformed flags are usage errors naming the flag', async (t) => {
