@@ -36,6 +36,7 @@ export interface ClusterServiceOptions {
   now?: () => Date;
   /** Lifetimes, in seconds. */
   enrolTokenTtlS?: number;
+  /** Default 7 days, as the node certificates: a cluster outliving both needs renewal, which is not built yet. */
   agentTokenTtlS?: number;
   dashboardTokenTtlS?: number;
   nodeCertValidityMs?: number;
@@ -290,7 +291,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       log.info({ clusterId: c.id, machineId: r.machineId, role }, 'machine enrolled');
       return {
         clusterId: c.id, machineId: r.machineId, role, machineName: machine.name, certPem: cert.certPem, caPem: signer(c.id).certPem,
-        agentToken: await o.tokens.mint('agent', { sub: r.machineId, cluster: c.id, role }, o.agentTokenTtlS ?? 24 * 3600),
+        agentToken: await o.tokens.mint('agent', { sub: r.machineId, cluster: c.id, role }, o.agentTokenTtlS ?? 7 * 24 * 3600),
         tokenKey: o.tokens.publicJwk,
         scheduler: c.plan.scheduler,
         failSafe: (({ idleTimeoutMs, heartbeatTimeoutMs }) => ({ idleTimeoutMs, heartbeatTimeoutMs }))(resolveWatchdogConfig(c.watchdog)),
