@@ -4,6 +4,7 @@
 
 import * as ec2 from '@aws-sdk/client-ec2';
 import * as logs from '@aws-sdk/client-cloudwatch-logs';
+import * as iam from '@aws-sdk/client-iam';
 import { SkiffError } from '../../broker/api/errors.js';
 
 type Op<I, O> = (input: I) => Promise<O>;
@@ -55,6 +56,17 @@ export interface AwsPort {
   createLogGroup: Op<logs.CreateLogGroupCommandInput, logs.CreateLogGroupCommandOutput>;
   putRetentionPolicy: Op<logs.PutRetentionPolicyCommandInput, logs.PutRetentionPolicyCommandOutput>;
   getLogEvents: Op<logs.GetLogEventsCommandInput, logs.GetLogEventsCommandOutput>;
+  // IAM (global): the agents' role and instance profile, one per workspace
+  getRole: Op<iam.GetRoleCommandInput, iam.GetRoleCommandOutput>;
+  createRole: Op<iam.CreateRoleCommandInput, iam.CreateRoleCommandOutput>;
+  putRolePolicy: Op<iam.PutRolePolicyCommandInput, iam.PutRolePolicyCommandOutput>;
+  deleteRolePolicy: Op<iam.DeleteRolePolicyCommandInput, iam.DeleteRolePolicyCommandOutput>;
+  deleteRole: Op<iam.DeleteRoleCommandInput, iam.DeleteRoleCommandOutput>;
+  getInstanceProfile: Op<iam.GetInstanceProfileCommandInput, iam.GetInstanceProfileCommandOutput>;
+  createInstanceProfile: Op<iam.CreateInstanceProfileCommandInput, iam.CreateInstanceProfileCommandOutput>;
+  addRoleToInstanceProfile: Op<iam.AddRoleToInstanceProfileCommandInput, iam.AddRoleToInstanceProfileCommandOutput>;
+  removeRoleFromInstanceProfile: Op<iam.RemoveRoleFromInstanceProfileCommandInput, iam.RemoveRoleFromInstanceProfileCommandOutput>;
+  deleteInstanceProfile: Op<iam.DeleteInstanceProfileCommandInput, iam.DeleteInstanceProfileCommandOutput>;
 }
 
 export type AwsAction = keyof AwsPort;
@@ -62,7 +74,7 @@ export type AwsAction = keyof AwsPort;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyCommand = new (input: any) => any;
 
-const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction>, AnyCommand> = {
+const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction | IamAction>, AnyCommand> = {
   describeVpcs: ec2.DescribeVpcsCommand,
   createVpc: ec2.CreateVpcCommand,
   describeVpcAttribute: ec2.DescribeVpcAttributeCommand,
@@ -112,11 +124,35 @@ const LOGS_COMMANDS: Record<LogsAction, AnyCommand> = {
   getLogEvents: logs.GetLogEventsCommand,
 };
 
-export const AWS_ACTIONS = [...Object.keys(EC2_COMMANDS), ...Object.keys(LOGS_COMMANDS)] as AwsAction[];
+type IamAction =
+  | 'getRole'
+  | 'createRole'
+  | 'putRolePolicy'
+  | 'deleteRolePolicy'
+  | 'deleteRole'
+  | 'getInstanceProfile'
+  | 'createInstanceProfile'
+  | 'addRoleToInstanceProfile'
+  | 'removeRoleFromInstanceProfile'
+  | 'deleteInstanceProfile';
+const IAM_COMMANDS: Record<IamAction, AnyCommand> = {
+  getRole: iam.GetRoleCommand,
+  createRole: iam.CreateRoleCommand,
+  putRolePolicy: iam.PutRolePolicyCommand,
+  deleteRolePolicy: iam.DeleteRolePolicyCommand,
+  deleteRole: iam.DeleteRoleCommand,
+  getInstanceProfile: iam.GetInstanceProfileCommand,
+  createInstanceProfile: iam.CreateInstanceProfileCommand,
+  addRoleToInstanceProfile: iam.AddRoleToInstanceProfileCommand,
+  removeRoleFromInstanceProfile: iam.RemoveRoleFromInstanceProfileCommand,
+  deleteInstanceProfile: iam.DeleteInstanceProfileCommand,
+};
+
+export const AWS_ACTIONS = [...Object.keys(EC2_COMMANDS), ...Object.keys(LOGS_COMMANDS), ...Object.keys(IAM_COMMANDS)] as AwsAction[];
 
 /** The IAM action name of a port method, e.g. describeVpcs → ec2:DescribeVpcs. */
 export function iamActionOf(action: AwsAction): string {
-  const service = action in LOGS_COMMANDS ? 'logs' : 'ec2';
+  const service = action in LOGS_COMMANDS ? 'logs' : action in IAM_COMMANDS ? 'iam' : 'ec2';
   return `${service}:${action.charAt(0).toUpperCase()}${action.slice(1)}`;
 }
 
@@ -139,6 +175,9 @@ export function wrapAwsError(action: string, err: unknown): SkiffError {
 export interface SdkPortConfig {
   ec2: ec2.EC2Client;
   logs: logs.CloudWatchLogsClient;
+  /** IAM is global. Default: a client with the EC2 client's credentials and endpoint (so an emulator's
+   * AWS_ENDPOINT_URL, or a test's explicit endpoint, applies to IAM too), region us-east-1. */
+  iam?: iam.IAMClient;
   /** Deadline of each call, retries included. Default 60 s. */
   callTimeoutMs?: number;
 }
@@ -158,5 +197,13 @@ export function createSdkPort(cfg: SdkPortConfig): AwsPort {
   };
   for (const [action, Cmd] of Object.entries(EC2_COMMANDS)) bind(action, cfg.ec2 as never, Cmd);
   for (const [action, Cmd] of Object.entries(LOGS_COMMANDS)) bind(action, cfg.logs as never, Cmd);
+  const iamClient = cfg.iam ?? iamClientLike(cfg.ec2);
+  for (const [action, Cmd] of Object.entries(IAM_COMMANDS)) bind(action, iamClient as never, Cmd);
   return port as unknown as AwsPort;
+}
+
+/** An IAM client sharing an EC2 client's credentials and (custom) endpoint. */
+function iamClientLike(client: ec2.EC2Client): iam.IAMClient {
+  const { credentials, endpoint, isCustomEndpoint, maxAttempts } = client.config;
+  return new iam.IAMClient({ region: 'us-east-1', credentials, maxAttempts, ...(isCustomEndpoint && endpoint ? { endpoint } : {}) });
 }

@@ -1,8 +1,8 @@
 // apply for one cluster: read-only checks, then the shared network (find-or-create), the log group, the
-// cluster's security groups, launch template, scheduler and workers. Machines already launched by an earlier
+// agents' instance profile (find-or-create, unless the user named one), the cluster's security groups, launch template, scheduler and workers. Machines already launched by an earlier
 // run of the same cluster are kept, so a rerun converges. If a step fails after anything may have been
-// created, the cluster's own resources are removed before the error is rethrown (the shared network stays:
-// the next run completes it).
+// created, the cluster's own resources are removed before the error is rethrown (the shared network and the
+// agents' role stay: they belong to the workspace, and the next run completes them).
 
 import type { Machine } from '../backend.js';
 import type { AwsClusterPlan } from '../plan/cluster-plan.js';
@@ -10,6 +10,7 @@ import { ROLE_TAG } from '../plan/tags.js';
 import { buildUserData, type AgentBundleRef, type NodeRuntime } from '../plan/user-data.js';
 import { fromAwsTags, type AwsContext } from './context.js';
 import { clusterFilter, listInstances, toMachines } from './instances.js';
+import { agentProfileForLaunch } from './agent-role.js';
 import { ensureLaunchTemplate, launchScheduler, launchWorkers } from './launch.js';
 import { ensureLogGroup } from './log-group.js';
 import { ensureNetwork } from './network-apply.js';
@@ -59,12 +60,13 @@ export async function applyCluster(ctx: AwsContext, plan: AwsClusterPlan, secret
       throw new Error('unreachable');
     }
     await ensureLogGroup(ctx, plan.logGroup);
+    const instanceProfile = plan.launchTemplate.instanceProfile ?? (await agentProfileForLaunch(ctx, plan.workspace, plan.logGroup.tags));
     const groups =
       placement.groups ??
       (plan.securityGroups.kind === 'managed'
         ? await ensureSecurityGroups(ctx, placement.vpcId, plan.clusterTags, plan.securityGroups)
         : { scheduler: '', cluster: '' });
-    const launchTemplateId = await ensureLaunchTemplate(ctx, plan, { imageId, workerUserData, clusterGroupId: groups.cluster });
+    const launchTemplateId = await ensureLaunchTemplate(ctx, plan, { imageId, workerUserData, clusterGroupId: groups.cluster, instanceProfile });
 
     const existing = await listInstances(ctx, clusterFilter(plan.clusterId));
     const hasScheduler = existing.some((i) => fromAwsTags(i.Tags)[ROLE_TAG] === 'scheduler');

@@ -23,6 +23,8 @@ export interface LaunchTemplateInput {
   imageId: string;
   workerUserData: string;
   clusterGroupId: string;
+  /** The instance profile the machines run as (the user's instance_profile, else the workspace's agent profile). */
+  instanceProfile?: string;
 }
 
 export async function ensureLaunchTemplate(ctx: AwsContext, plan: AwsClusterPlan, input: LaunchTemplateInput): Promise<string> {
@@ -42,7 +44,7 @@ export async function ensureLaunchTemplate(ctx: AwsContext, plan: AwsClusterPlan
         { ResourceType: 'instance', Tags: toAwsTags(plan.workers.tags) },
         { ResourceType: 'volume', Tags: toAwsTags(plan.workers.tags) },
       ],
-      ...(plan.launchTemplate.instanceProfile ? { IamInstanceProfile: { Name: plan.launchTemplate.instanceProfile } } : {}),
+      ...(input.instanceProfile ? { IamInstanceProfile: { Name: input.instanceProfile } } : {}),
     },
     TagSpecifications: tagSpec('launch-template', plan.launchTemplate.tags),
   });

@@ -1,10 +1,14 @@
-// `skiff network delete`: removes the workspace's shared network in dependency order. Refuses while a live
-// instance is still in it. Leftover skiff security groups in the VPC go too. Idempotent.
+// `skiff network delete`: removes the workspace's shared network in dependency order, then the agents' IAM
+// role and instance profile (workspace-level like the network; IAM is global, so this also takes them from
+// the workspace's clusters in other regions: the next `skiff up` there recreates them). Refuses while a live
+// instance is still in the network or, for the role, anywhere in the workspace in this region. Leftover skiff
+// security groups in the VPC go too. Idempotent.
 
 import { SkiffError } from '../../broker/api/errors.js';
 import { baseTags, KEY_TAG, OWNER_TAG, OWNER_VALUE, WORKSPACE_TAG } from '../plan/tags.js';
 import { awsErrorCode } from './aws-port.js';
 import { fromAwsTags, tagFilters, waitUntil, type AwsContext } from './context.js';
+import { deleteAgentRole } from './agent-role.js';
 import { LIVE_STATES, listInstances } from './instances.js';
 
 async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
@@ -22,12 +26,16 @@ export async function deleteNetwork(ctx: AwsContext, workspace: string): Promise
   const deleted: string[] = [];
   const vpcs = (await port.describeVpcs({ Filters: filters })).Vpcs ?? [];
   const vpcIds = vpcs.map((v) => v.VpcId ?? '').filter(Boolean);
+  // Live instances in the network (whoever launched them), or skiff's anywhere in the workspace (a
+  // bring-your-own network's clusters run on the agents' role too).
+  const live = await listInstances(ctx, [...filters, { Name: 'instance-state-name', Values: LIVE_STATES }]);
   if (vpcIds.length > 0) {
-    const live = await listInstances(ctx, [{ Name: 'vpc-id', Values: vpcIds }, { Name: 'instance-state-name', Values: LIVE_STATES }]);
-    if (live.length > 0) {
-      const clusters = [...new Set(live.map((i) => fromAwsTags(i.Tags)['skiff:cluster'] ?? i.InstanceId ?? '?'))];
-      throw new SkiffError('PRV_INVALID_REQUEST', `the network still has ${live.length} live instance(s) (${clusters.join(', ')}); run skiff down (or skiff gc --yes) first`);
-    }
+    const known = new Set(live.map((i) => i.InstanceId));
+    for (const i of await listInstances(ctx, [{ Name: 'vpc-id', Values: vpcIds }, { Name: 'instance-state-name', Values: LIVE_STATES }])) if (!known.has(i.InstanceId)) live.push(i);
+  }
+  if (live.length > 0) {
+    const clusters = [...new Set(live.map((i) => fromAwsTags(i.Tags)['skiff:cluster'] ?? i.InstanceId ?? '?'))];
+    throw new SkiffError('PRV_INVALID_REQUEST', `workspace ${workspace} still has ${live.length} live instance(s) (${clusters.join(', ')}) using its network or its agents' role; run skiff down (or skiff gc --yes) first`);
   }
   const nats = (await port.describeNatGateways({ Filter: [...filters, { Name: 'state', Values: ['pending', 'available', 'deleting'] }] })).NatGateways ?? [];
   for (const n of nats) {
@@ -75,5 +83,8 @@ export async function deleteNetwork(ctx: AwsContext, workspace: string): Promise
     deleted.push(v.VpcId ?? '');
   }
   if (deleted.length > 0) ctx.progress(`deleted ${deleted.length} network resource(s) of workspace ${workspace}`);
+  const iam = await deleteAgentRole(ctx, workspace);
+  if (iam.length > 0) ctx.progress(`deleted the agents' ${iam.join(' and ')}`);
+  deleted.push(...iam);
   return { deleted: deleted.filter(Boolean) };
 }

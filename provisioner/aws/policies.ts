@@ -1,6 +1,6 @@
 // The two IAM policy documents skiff needs, shaped like Coiled's: "setup" (create and remove the shared
-// network; may be detached afterwards) and "ongoing" (run clusters). Destructive actions only on resources
-// tagged owner=skiff. A test runs every code path against moto with the port recording each action and
+// network and the agents' role; may be detached afterwards) and "ongoing" (run clusters). Destructive actions
+// only on resources tagged owner=skiff; IAM actions only on `skiff-agent-*` roles and instance profiles. A test runs every code path against moto with the port recording each action and
 // fails on one these documents do not allow.
 
 export interface PolicyStatement {
@@ -17,6 +17,10 @@ export interface PolicyDocument {
 }
 
 const OWNED_BY_SKIFF = { StringEquals: { 'ec2:ResourceTag/owner': 'skiff' } };
+// IAM's spelling of the same condition (aws:ResourceTag covers both roles and instance profiles).
+const IAM_OWNED_BY_SKIFF = { StringEquals: { 'aws:ResourceTag/owner': 'skiff' } };
+const AGENT_ROLES = 'arn:aws:iam::*:role/skiff-agent-*';
+const AGENT_PROFILES = 'arn:aws:iam::*:instance-profile/skiff-agent-*';
 
 const DESCRIBE = [
   'ec2:DescribeAddresses',
@@ -86,6 +90,35 @@ export function setupPolicy(): PolicyDocument {
         Action: ['iam:CreateServiceLinkedRole'],
         Condition: { StringEquals: { 'iam:AWSServiceName': ['ec2fleet.amazonaws.com', 'spot.amazonaws.com'] } },
       },
+      {
+        Sid: 'SetupAgentRoleRead',
+        Effect: 'Allow',
+        Resource: [AGENT_ROLES, AGENT_PROFILES],
+        Action: ['iam:GetInstanceProfile', 'iam:GetRole'],
+      },
+      {
+        // Created only carrying owner=skiff, so the statements below can hold them to it.
+        Sid: 'SetupAgentRoleCreate',
+        Effect: 'Allow',
+        Resource: [AGENT_ROLES, AGENT_PROFILES],
+        Action: ['iam:CreateInstanceProfile', 'iam:CreateRole', 'iam:TagInstanceProfile', 'iam:TagRole'],
+        Condition: { StringEquals: { 'aws:RequestTag/owner': 'skiff' } },
+      },
+      {
+        // AddRoleToInstanceProfile passes the role, hence PassRole here.
+        Sid: 'SetupAgentRoleModify',
+        Effect: 'Allow',
+        Resource: [AGENT_ROLES, AGENT_PROFILES],
+        Action: ['iam:AddRoleToInstanceProfile', 'iam:PassRole', 'iam:PutRolePolicy'],
+        Condition: IAM_OWNED_BY_SKIFF,
+      },
+      {
+        Sid: 'SetupAgentRoleDestructive',
+        Effect: 'Allow',
+        Resource: [AGENT_ROLES, AGENT_PROFILES],
+        Action: ['iam:DeleteInstanceProfile', 'iam:DeleteRole', 'iam:DeleteRolePolicy', 'iam:RemoveRoleFromInstanceProfile'],
+        Condition: IAM_OWNED_BY_SKIFF,
+      },
     ],
   };
 }
@@ -116,14 +149,16 @@ export function ongoingPolicy(): PolicyDocument {
       {
         Sid: 'OngoingInstanceProfile',
         Effect: 'Allow',
-        Resource: 'arn:aws:iam::*:instance-profile/skiff-*',
-        Action: ['iam:GetInstanceProfile'],
+        Resource: ['arn:aws:iam::*:instance-profile/skiff-*', 'arn:aws:iam::*:role/skiff-*'],
+        Action: ['iam:GetInstanceProfile', 'iam:GetRole'],
       },
       {
+        // Launching with the agents' instance profile passes its role to EC2, and to EC2 only.
         Sid: 'OngoingPassRole',
         Effect: 'Allow',
         Resource: 'arn:aws:iam::*:role/skiff-*',
-        Action: ['iam:GetRole', 'iam:PassRole'],
+        Action: ['iam:PassRole'],
+        Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
       },
       {
         Sid: 'OngoingDestructive',
@@ -147,7 +182,8 @@ export function allowedActions(...docs: PolicyDocument[]): Set<string> {
   return new Set(docs.flatMap((d) => d.Statement.flatMap((s) => s.Action)));
 }
 
-/** The destructive statements' actions, which must all carry the owner=skiff condition. */
+/** The actions of statements conditioned on the resource being tagged owner=skiff (EC2 or IAM spelling). */
 export function destructiveActions(doc: PolicyDocument): string[] {
-  return doc.Statement.filter((s) => s.Condition?.['StringEquals']?.['ec2:ResourceTag/owner'] === 'skiff').flatMap((s) => s.Action);
+  const owned = (s: PolicyStatement) => ['ec2:ResourceTag/owner', 'aws:ResourceTag/owner'].some((k) => s.Condition?.['StringEquals']?.[k] === 'skiff');
+  return doc.Statement.filter(owned).flatMap((s) => s.Action);
 }

@@ -1,15 +1,18 @@
-// Real SDK clients for a region, one pair per region and process. The SDK's default credential chain
+// Real SDK clients for a region, one set per region and process (IAM is global: one client, us-east-1). The SDK's default credential chain
 // (environment, profiles, SSO) and AWS_ENDPOINT_URL (an emulator in tests) apply as usual.
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { createSdkPort, type AwsPort } from './aws-port.js';
 
 export function createPortCache(): (region: string) => AwsPort {
   const ports = new Map<string, AwsPort>();
+  let iam: IAMClient | undefined;
   return (region) => {
     let port = ports.get(region);
     if (!port) {
-      port = createSdkPort({ ec2: new EC2Client({ region, maxAttempts: 3 }), logs: new CloudWatchLogsClient({ region, maxAttempts: 3 }) });
+      iam ??= new IAMClient({ region: 'us-east-1', maxAttempts: 3 });
+      port = createSdkPort({ ec2: new EC2Client({ region, maxAttempts: 3 }), logs: new CloudWatchLogsClient({ region, maxAttempts: 3 }), iam });
       ports.set(region, port);
     }
     return port;

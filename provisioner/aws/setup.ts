@@ -1,6 +1,7 @@
 // `skiff setup aws`: checks the credentials work in the region, checks permissions without creating
-// anything (EC2 DryRun: "DryRunOperation" means allowed), then creates the shared network and the log group
-// ahead of time so the first `skiff up` is quick.
+// anything (EC2 DryRun: "DryRunOperation" means allowed), then creates the shared network, the log group and
+// the agents' IAM role and instance profile ahead of time so the first `skiff up` is quick and needs only the
+// "ongoing" permissions.
 
 import { parseAwsOptions } from '../plan/aws-options.js';
 import { logGroupName } from '../plan/cluster-plan.js';
@@ -8,6 +9,7 @@ import { planNetwork } from '../plan/network-plan.js';
 import { zonesOf } from '../plan/regions.js';
 import { awsErrorCode, iamActionOf, type AwsAction } from './aws-port.js';
 import { tagSpec, type AwsContext } from './context.js';
+import { ensureAgentRole } from './agent-role.js';
 import { ensureLogGroup } from './log-group.js';
 import { ensureNetwork, type NetworkIds } from './network-apply.js';
 import { baseTags } from '../plan/tags.js';
@@ -21,6 +23,8 @@ export interface SetupReport {
   permissions: { action: string; result: PermissionResult }[];
   network: NetworkIds | 'bring-your-own';
   logGroup: string;
+  /** The agents' instance profile (and role) name, or undefined when permissions were missing. */
+  agentProfile?: string;
 }
 
 async function dryRun(ctx: AwsContext, action: AwsAction, call: () => Promise<unknown>): Promise<{ action: string; result: PermissionResult }> {
@@ -65,5 +69,7 @@ export async function setupAws(ctx: AwsContext, rawOptions: Readonly<Record<stri
   if (network.kind === 'managed' && opts.createNetwork && denied.length === 0) ids = await ensureNetwork(ctx, network);
   const group = { name: logGroupName(options.workspace), retentionDays: options.logRetentionDays, tags };
   if (denied.length === 0) await ensureLogGroup(ctx, group);
-  return { region: options.region, zones, warnings, permissions, network: ids, logGroup: group.name };
+  const report: SetupReport = { region: options.region, zones, warnings, permissions, network: ids, logGroup: group.name };
+  if (denied.length === 0) report.agentProfile = await ensureAgentRole(ctx, options.workspace, tags);
+  return report;
 }

@@ -2,7 +2,15 @@
 // 1 (topology, public IP, firewall, tags, network reuse), 2 (down, gc, network delete) and 4 (every action
 // called is in the policy documents).
 import t from 'tap';
-import { EC2Client, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, type Instance, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  EC2Client,
+  DescribeRouteTablesCommand,
+  DescribeSecurityGroupsCommand,
+  type Instance,
+  DescribeInstancesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+} from '@aws-sdk/client-ec2';
+import { IAMClient, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import pino from 'pino';
 import { startMoto } from '../helpers/moto.js';
@@ -19,7 +27,8 @@ import type { ClusterSpec } from '../../provisioner/backend.js';
 const moto = await startMoto();
 t.teardown(() => moto.stop());
 const ec2 = new EC2Client(moto.clientConfig);
-const ins = instrumentPort(createSdkPort({ ec2, logs: new CloudWatchLogsClient(moto.clientConfig) }));
+const iam = new IAMClient(moto.clientConfig);
+const ins = instrumentPort(createSdkPort({ ec2, logs: new CloudWatchLogsClient(moto.clientConfig), iam }));
 const deps = {
   portFor: () => ins.port,
   bundle: { path: '/v1/agent/bundle', sha256: 'ab'.repeat(32), entry: 'agent/main.js' },
@@ -50,6 +59,31 @@ async function instancesOf(clusterId: string): Promise<Instance[]> {
     new DescribeInstancesCommand({ Filters: [{ Name: 'tag:skiff:cluster', Values: [clusterId] }, { Name: 'instance-state-name', Values: ['pending', 'running'] }] }),
   );
   return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+}
+
+/** The instance profile the cluster's launch template names, if any. */
+async function profileOfCluster(clusterId: string): Promise<string | undefined> {
+  const out = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: `skiff-${clusterId}`, Versions: ['$Latest'] }));
+  return out.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.IamInstanceProfile?.Name;
+}
+
+/** The workspace's agent role as IAM has it: trust, inline policy, profile, tags; undefined parts are missing. */
+async function agentRoleOf(workspace: string) {
+  const name = `skiff-agent-${workspace}`;
+  const missing = (e: unknown) => {
+    if (e instanceof Error && /NoSuchEntity/.test(e.name)) return undefined;
+    throw e;
+  };
+  const role = await iam.send(new GetRoleCommand({ RoleName: name })).then((o) => o.Role, missing);
+  const policy = role ? await iam.send(new GetRolePolicyCommand({ RoleName: name, PolicyName: 'skiff-agent-logs' })).then((o) => o.PolicyDocument, missing) : undefined;
+  const profile = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name })).then((o) => o.InstanceProfile, missing);
+  const json = (doc: string | undefined) => (doc === undefined ? undefined : (JSON.parse(decodeURIComponent(doc)) as unknown));
+  return {
+    trust: json(role?.AssumeRolePolicyDocument),
+    policy: json(policy),
+    roleTags: Object.fromEntries((role?.Tags ?? []).map((x) => [x.Key, x.Value])),
+    profileRoles: profile ? (profile.Roles ?? []).map((r) => r.RoleName) : undefined,
+  };
 }
 
 async function defaultRouteOf(subnetId: string): Promise<string | undefined> {
@@ -133,8 +167,10 @@ t.test('down leaves no running instance; gc then finds nothing; network delete l
   t.same(await collectGarbage(ctx, { liveClusterIds: [], confirm: false }), [], 'gc finds nothing');
   const left = countByKind(await listSkiffResources(ctx));
   t.same(left, { vpc: 1, subnet: 12, 'internet-gateway': 1, 'route-table': 2, 'elastic-ip': 1, 'nat-gateway': 1 }, 'only the shared network is left');
+  t.same((await agentRoleOf('default')).profileRoles, ['skiff-agent-default'], 'down keeps the workspace\'s agent role, like the network');
   await deleteNetwork(ctx, 'default');
   t.same(await listSkiffResources(ctx), [], 'network delete leaves nothing');
+  t.same(await agentRoleOf('default'), { trust: undefined, policy: undefined, roleTags: {}, profileRoles: undefined }, 'network delete removed the agent role and instance profile');
   await deleteNetwork(ctx, 'default');
   t.pass('a second network delete is a no-op');
 });
@@ -167,6 +203,62 @@ t.test('setup checks permissions with DryRun and creates the network and log gro
   const s = spec('c-after-setup', 1);
   await backend.apply(s, await backend.plan(s));
   t.notOk(ins.actions.includes('ec2:CreateVpc'), 'up after setup reuses the network');
+});
+
+t.test('setup creates the agents\' role (EC2 trust, logs-only policy) and instance profile once; a cluster launches with it', async (t) => {
+  await moto.reset();
+  const report = await setupAws(ctx, { workspace: 'team', tags: { project: 'x' } });
+  t.equal(report.agentProfile, 'skiff-agent-team');
+  const role = await agentRoleOf('team');
+  t.match(role.trust, { Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+  t.match(role.policy, {
+    Statement: [
+      {
+        Effect: 'Allow',
+        Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents', 'logs:PutRetentionPolicy'],
+        Resource: ['arn:aws:logs:*:*:log-group:/skiff/team', 'arn:aws:logs:*:*:log-group:/skiff/team:*', 'arn:aws:logs:*:*:log-group:/skiff/team:log-stream:*'],
+      },
+    ],
+  });
+  t.match(role.roleTags, { owner: 'skiff', 'skiff:workspace': 'team', project: 'x' });
+  t.same(role.profileRoles, ['skiff-agent-team'], 'the instance profile holds the role');
+
+  ins.reset();
+  await setupAws(ctx, { workspace: 'team', tags: { project: 'x' } });
+  t.same(ins.actions.filter((a) => /^iam:(Create|AddRole)/.test(a)), [], 'a second setup creates no IAM resource');
+  t.same((await agentRoleOf('team')).profileRoles, ['skiff-agent-team']);
+
+  ins.reset();
+  const s = spec('c-role', 1, { workspace: 'team' });
+  await backend.apply(s, await backend.plan(s));
+  t.equal(await profileOfCluster('c-role'), 'skiff-agent-team', 'the launch template names the workspace\'s profile');
+  t.same(ins.actions.filter((a) => a.startsWith('iam:')), ['iam:GetInstanceProfile'], 'up after setup only reads the profile');
+  // (moto does not copy a launch template's profile onto the instances, so the template is what is checked.)
+  t.equal((await instancesOf('c-role')).length, 2);
+
+  const own = spec('c-own-profile', 0, { workspace: 'team', instance_profile: 'my-profile' });
+  await backend.apply(own, await backend.plan(own));
+  t.equal(await profileOfCluster('c-own-profile'), 'my-profile', 'a user-given instance_profile wins');
+
+  await backend.destroy(await backend.plan(s));
+  await backend.destroy(await backend.plan(own));
+  const deleted = (await deleteNetwork(ctx, 'team')).deleted;
+  t.ok(deleted.includes('role/skiff-agent-team') && deleted.includes('instance-profile/skiff-agent-team'), 'network delete reports the role and the profile');
+  t.equal((await agentRoleOf('team')).profileRoles, undefined, 'the profile is gone');
+});
+
+t.test('up without setup creates the agents\' instance profile; network delete refuses while a cluster of the workspace runs', async (t) => {
+  await moto.reset();
+  const s = spec('c-no-setup', 1, { workspace: 'fresh' });
+  await backend.apply(s, await backend.plan(s));
+  t.equal(await profileOfCluster('c-no-setup'), 'skiff-agent-fresh');
+  t.same((await agentRoleOf('fresh')).profileRoles, ['skiff-agent-fresh']);
+  await t.rejects(deleteNetwork(ctx, 'fresh'), { code: 'PRV_INVALID_REQUEST', message: /live instance.*c-no-setup/ });
+  t.same((await agentRoleOf('fresh')).profileRoles, ['skiff-agent-fresh'], 'the refused delete kept the role');
+  ins.reset();
+  const s2 = spec('c-no-setup-2', 0, { workspace: 'fresh' });
+  await backend.apply(s2, await backend.plan(s2));
+  t.same(ins.actions.filter((a) => a.startsWith('iam:')), ['iam:GetInstanceProfile'], 'the next up reuses it');
 });
 
 t.test('a bring-your-own network is checked and used; skiff creates no network resource in it', async (t) => {

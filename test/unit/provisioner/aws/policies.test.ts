@@ -2,8 +2,8 @@ import t from 'tap';
 import { AWS_ACTIONS, iamActionOf } from '../../../../provisioner/aws/aws-port.js';
 import { allowedActions, destructiveActions, ongoingPolicy, setupPolicy } from '../../../../provisioner/aws/policies.js';
 
-t.test('every destructive EC2 action is allowed only on resources tagged owner=skiff', async (t) => {
-  const destructive = /^ec2:(Delete|Terminate|Detach|Disassociate|Release)/;
+t.test('every destructive EC2 and IAM action is allowed only on resources tagged owner=skiff', async (t) => {
+  const destructive = /^(ec2:(Delete|Terminate|Detach|Disassociate|Release)|iam:(Delete|Remove|PutRolePolicy|AddRole))/;
   for (const doc of [setupPolicy(), ongoingPolicy()]) {
     const conditioned = new Set(destructiveActions(doc));
     for (const s of doc.Statement) {
@@ -33,4 +33,25 @@ t.test('documents are valid IAM JSON shaped like the reference (Version, Sid, Ef
   }
   t.match(setupPolicy().Statement.map((s) => s.Sid), ['Setup', 'SetupDestructive']);
   t.match(ongoingPolicy().Statement.map((s) => s.Sid), ['Ongoing']);
+});
+
+t.test('IAM actions other than the fleet service roles reach only skiff roles and instance profiles', async (t) => {
+  for (const doc of [setupPolicy(), ongoingPolicy()]) {
+    for (const s of doc.Statement.filter((x) => x.Action.some((a) => a.startsWith('iam:')) && x.Sid !== 'SetupFleetServiceRoles')) {
+      const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+      t.ok(resources.length > 0, `${s.Sid} names its resources`);
+      for (const r of resources) t.match(r, /^arn:aws:iam::\*:(role|instance-profile)\/skiff-/, `${s.Sid}: ${r}`);
+    }
+  }
+  const passRole = ongoingPolicy().Statement.find((s) => s.Action.includes('iam:PassRole'));
+  t.same(passRole?.Condition, { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } }, 'running clusters pass the role to EC2 only');
+  const create = setupPolicy().Statement.find((s) => s.Action.includes('iam:CreateRole'));
+  t.same(create?.Condition, { StringEquals: { 'aws:RequestTag/owner': 'skiff' } }, 'a role can only be created tagged owner=skiff');
+});
+
+t.test('the IAM actions the port calls are named in the iam: namespace', async (t) => {
+  t.equal(iamActionOf('getInstanceProfile'), 'iam:GetInstanceProfile');
+  t.equal(iamActionOf('addRoleToInstanceProfile'), 'iam:AddRoleToInstanceProfile');
+  t.equal(iamActionOf('putRetentionPolicy'), 'logs:PutRetentionPolicy');
+  t.equal(iamActionOf('createVpc'), 'ec2:CreateVpc');
 });
