@@ -6,7 +6,8 @@ import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { LogTarget } from '../broker/api/wire.js';
-import { createCloudWatchLogsClient, createCloudWatchSink, createLocalSink, createLogShipper, logStreamFor, type LogShipper } from './logs/index.js';
+import { createLocalSink, createLogShipper, logStreamFor, type LogShipper } from './logs/index.js';
+import type { LogSink } from './logs/types.js';
 
 const HOLD_MAX_LINES = 5000;
 
@@ -43,11 +44,16 @@ export interface LogShippingOptions {
   follow?: Array<{ path: string; source: string }>;
 }
 
-export function startLogShipping(o: LogShippingOptions): LogShipper {
+export async function startLogShipping(o: LogShippingOptions): Promise<LogShipper> {
   const log = o.log.child({ component: 'logs' });
-  const sink = o.target.sink === 'cloudwatch'
-    ? createCloudWatchSink({ client: createCloudWatchLogsClient({ region: o.target.region }), log, retentionDays: o.target.retentionDays })
-    : createLocalSink({ dir: o.target.dir });
+  let sink: LogSink;
+  if (o.target.sink === 'cloudwatch') {
+    // The AWS SDK loads only for machines that ship to CloudWatch.
+    const { createCloudWatchLogsClient, createCloudWatchSink } = await import('./logs/cloudwatch-sink.js');
+    sink = createCloudWatchSink({ client: createCloudWatchLogsClient({ region: o.target.region }), log, retentionDays: o.target.retentionDays });
+  } else {
+    sink = createLocalSink({ dir: o.target.dir });
+  }
   const shipper = createLogShipper({ spoolDir: o.spoolDir, sink, group: o.target.group, stream: logStreamFor(o.clusterId, o.machineId), log });
   for (const f of o.follow ?? []) shipper.follow(f.path, f.source, { statePath: join(o.spoolDir, `${f.source}.pos`) });
   return shipper;

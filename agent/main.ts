@@ -34,7 +34,7 @@ interface Tuning {
 
 async function run(config: AgentConfig, log: Logger, tuning: Tuning, held: ReturnType<typeof createHoldingDestination>): Promise<void> {
   const { response, files } = await enrol(config, { log });
-  const shipper = startLogShipping({
+  const shipper = await startLogShipping({
     target: response.logs, clusterId: response.clusterId, machineId: config.machineId, spoolDir: join(config.machineDir, 'log-spool'), log,
     ...(tuning.bootLog ? { follow: [{ path: tuning.bootLog, source: 'boot' }] } : {}),
   });

@@ -4,12 +4,9 @@
 import { pino } from 'pino';
 import { SkiffError } from '../api/errors.js';
 import type { ClusterView } from '../api/wire.js';
-import { makeContext } from '../../provisioner/aws/aws-backend.js';
-import { createPortCache } from '../../provisioner/aws/sdk-clients.js';
-import { collectGarbage } from '../../provisioner/aws/gc.js';
-import { deleteNetwork } from '../../provisioner/aws/network-delete.js';
-import { setupAws } from '../../provisioner/aws/setup.js';
-import { ongoingPolicy, setupPolicy } from '../../provisioner/aws/policies.js';
+// The AWS SDK is large: these modules load only when an aws command runs, so `skiff up` stays quick.
+const awsBackend = () => import('../../provisioner/aws/aws-backend.js');
+const sdkClients = () => import('../../provisioner/aws/sdk-clients.js');
 import { DEFAULT_REGION } from '../../provisioner/plan/regions.js';
 import { ACTIVE_STATES } from '../store/store.js';
 import type { FlagSpec } from './args.js';
@@ -18,8 +15,9 @@ import { api, BROKER_FLAG, JSON_FLAG, type CliContext, type Command } from './co
 const REGION_FLAG: FlagSpec = { kind: 'string', help: 'AWS region', default: DEFAULT_REGION };
 const WORKSPACE = 'default';
 
-function awsContext(ctx: CliContext, region: string) {
+async function awsContext(ctx: CliContext, region: string) {
   const log = pino({ level: ctx.env['SKIFF_LOG_LEVEL'] ?? 'warn', base: { component: 'aws' } }, pino.destination(2));
+  const [{ makeContext }, { createPortCache }] = await Promise.all([awsBackend(), sdkClients()]);
   return makeContext({ portFor: createPortCache(), log }, region, { progress: (m) => ctx.err(`skiff: ${m}\n`) });
 }
 
@@ -36,7 +34,8 @@ export const setupCommand: Command = {
   async run(ctx, positionals, flags) {
     onlyArgs(positionals, ['aws'], 'skiff setup aws [--region R]');
     const region = flags['region'] as string;
-    const report = await setupAws(awsContext(ctx, region), { region, workspace: WORKSPACE });
+    const { setupAws } = await import('../../provisioner/aws/setup.js');
+    const report = await setupAws(await awsContext(ctx, region), { region, workspace: WORKSPACE });
     if (flags['json']) {
       ctx.out(JSON.stringify(report) + '\n');
     } else {
@@ -53,12 +52,13 @@ export const policyCommand: Command = {
   synopsis: 'aws setup|ongoing',
   about: 'Print the IAM policy document skiff needs: "setup" (creating the network once) or "ongoing" (running clusters).',
   flags: {},
-  run(ctx, positionals) {
+  async run(ctx, positionals) {
     if (positionals[0] !== 'aws' || positionals.length !== 2 || !['setup', 'ongoing'].includes(positionals[1] ?? '')) {
       throw new SkiffError('CLI_USAGE', 'usage: skiff policy aws setup|ongoing');
     }
+    const { ongoingPolicy, setupPolicy } = await import('../../provisioner/aws/policies.js');
     ctx.out(JSON.stringify(positionals[1] === 'setup' ? setupPolicy() : ongoingPolicy(), null, 2) + '\n');
-    return Promise.resolve(0);
+    return 0;
   },
 };
 
@@ -71,7 +71,8 @@ export const gcCommand: Command = {
     const clusters = await (await api(ctx, flags, true)).call<ClusterView[]>('GET', '/v1/clusters');
     const liveClusterIds = clusters.filter((c) => ACTIVE_STATES.includes(c.state)).map((c) => c.id);
     const confirm = flags['yes'] === true;
-    const items = await collectGarbage(awsContext(ctx, flags['region'] as string), { workspace: WORKSPACE, liveClusterIds, confirm });
+    const { collectGarbage } = await import('../../provisioner/aws/gc.js');
+    const items = await collectGarbage(await awsContext(ctx, flags['region'] as string), { workspace: WORKSPACE, liveClusterIds, confirm });
     if (flags['json']) ctx.out(JSON.stringify(items) + '\n');
     else if (items.length === 0) ctx.out('nothing to collect\n');
     else {
@@ -88,7 +89,8 @@ export const networkCommand: Command = {
   flags: { region: REGION_FLAG },
   async run(ctx, positionals, flags) {
     onlyArgs(positionals, ['delete'], 'skiff network delete [--region R]');
-    const { deleted } = await deleteNetwork(awsContext(ctx, flags['region'] as string), WORKSPACE);
+    const { deleteNetwork } = await import('../../provisioner/aws/network-delete.js');
+    const { deleted } = await deleteNetwork(await awsContext(ctx, flags['region'] as string), WORKSPACE);
     ctx.out(deleted.length === 0 ? 'no skiff network in this region\n' : deleted.map((d) => `deleted ${d}\n`).join(''));
     return 0;
   },

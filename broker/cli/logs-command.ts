@@ -3,7 +3,7 @@
 // credentials; the broker only says where to look.
 import { SkiffError } from '../api/errors.js';
 import type { ClusterView } from '../api/wire.js';
-import { clusterStreamPrefix, createCloudWatchLogsClient, logStreamFor, machineOf, readLogs, type ReadLogsOptions } from '../../agent/logs/index.js';
+import type { ReadLogsOptions } from '../../agent/logs/index.js';
 import { api, BROKER_FLAG, JSON_FLAG, type Command } from './common.js';
 
 export const logsCommand: Command = {
@@ -22,6 +22,8 @@ export const logsCommand: Command = {
     const c = await (await api(ctx, flags, true)).call<ClusterView>('GET', `/v1/clusters/${encodeURIComponent(positionals[0] ?? '')}`);
     const target = c.logs;
     if (!target) throw new SkiffError('BRK_NOT_FOUND', `cluster ${c.name} has no log target recorded`);
+    // Loaded here: the CloudWatch SDK is large and only this command needs it.
+    const { clusterStreamPrefix, createCloudWatchLogsClient, logStreamFor, machineOf, readLogs } = await import('../../agent/logs/index.js');
     const machine = flags['machine'] as string | undefined;
     const since = flags['since'] as number | undefined;
     const filter = flags['filter'] as string | undefined;

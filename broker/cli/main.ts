@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { SkiffError, isSkiffError } from '../api/errors.js';
-import { startBroker } from '../broker.js';
 import { processAlive } from '../../provisioner/local/processes.js';
 import { defaultHome, skiffPaths, type BrokerInfo } from '../home.js';
 import { parseArgs, helpFor, type FlagSpec } from './args.js';
@@ -63,6 +62,8 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     throw new SkiffError('CLI_USAGE', `cannot read the broker's TLS files: ${(err as Error).message}`);
   }
   const log = pino({ base: { component: 'broker' }, redact: ['token', '*.token', 'apiKey', 'keyPem', 'csrPem'] });
+  // The broker loads every backend (and the AWS SDK): only `skiff broker` pays for that.
+  const { startBroker } = await import('../broker.js');
   const broker = await startBroker({
     home: ctx.home,
     host: flags['host'] as string,
