@@ -79,7 +79,7 @@ t.test('an idle cluster stops itself soon after the limit; a busy one does not',
   t.equal(stop.reason, 'idle for 10s', 'the notification says why');
   const lateMs = Date.parse(stop.at) - idleRun.task_done * 1000 - 10_000;
   // Within one check interval, plus one telemetry interval for the last activity to be seen.
-  t.ok(lateMs <= 2 * CHECK_MS + 1500, `stopped ${lateMs} ms after the limit`);
+  t.ok(lateMs <= 2 * CHECK_MS + 2000, `stopped ${lateMs} ms after the limit (one check plus one report interval)`);
   t.ok(lateMs > -1500, 'not before the limit');
 
   t.equal(busyRun.result, 14, 'the long task finished');
