@@ -65,7 +65,7 @@ export async function ensureAgentRole(ctx: AwsContext, workspace: string, tags: 
   // Always written: a newer skiff may have changed the document; PutRolePolicy replaces it in place.
   await port.putRolePolicy({ RoleName: name, PolicyName: AGENT_POLICY_NAME, PolicyDocument: agentLogsPolicy(workspace) });
 
-  let profile = await getProfile(ctx, name);
+  const profile = await getProfile(ctx, name);
   if (profile && !ownedBySkiff(profile.Tags)) throw notOurs('instance profile', name);
   if (!profile) {
     try {
@@ -78,9 +78,8 @@ export async function ensureAgentRole(ctx: AwsContext, workspace: string, tags: 
     try {
       await port.addRoleToInstanceProfile({ InstanceProfileName: name, RoleName: name });
     } catch (err) {
-      // LimitExceeded: the profile already holds a role (ours, added by a run whose answer was lost).
-      profile = await getProfile(ctx, name);
-      if (!holdsRole(profile, name)) throw err;
+      // LimitExceeded: the profile already holds a role since we read it (a concurrent run): fine if it is ours.
+      if (!isCode(err, /^LimitExceeded/) || !holdsRole(await getProfile(ctx, name), name)) throw err;
     }
   }
   ctx.progress(`agent role and instance profile ${name} ready`);

@@ -1,6 +1,6 @@
 // Wraps an AwsPort to record every action called (as IAM action names) and, for tests, to fail the k-th
 // call: 'before' fails without calling AWS, 'after' lets AWS act and then loses the answer (the harder case:
-// the resource exists but the caller never learnt its id).
+// the resource exists but the caller never learnt its id). Every port action is wrapped, EC2, Logs and IAM.
 
 import { SkiffError } from '../../broker/api/errors.js';
 import { AWS_ACTIONS, iamActionOf, type AwsPort } from './aws-port.js';
@@ -27,9 +27,10 @@ export function instrumentPort(inner: AwsPort): Instrumented {
       const fail = countdown > 0 && --countdown === 0;
       const injected = () => new SkiffError('PRV_CLOUD_ERROR', `injected failure in ${name}`, { retryable: true });
       if (fail && mode === 'before') throw injected();
-      const out = await fn.call(inner, input);
-      if (fail) throw injected();
-      return out;
+      if (!fail) return fn.call(inner, input);
+      // 'after': whatever AWS answered (a result, or an error such as IAM's NoSuchEntity) is lost.
+      await fn.call(inner, input).catch(() => undefined);
+      throw injected();
     };
   }
   return {

@@ -58,10 +58,19 @@ export interface SchedulerInput {
   userData: string;
 }
 
+// IAM is eventually consistent: EC2 may not see an instance profile created seconds ago and answers
+// InvalidParameterValue naming iamInstanceProfile. Retried for this long (at pollIntervalMs), then reported.
+const PROFILE_PROPAGATION_MS = 120_000;
+const isProfileNotYetVisible = (err: unknown): boolean =>
+  awsErrorCode(err) === 'InvalidParameterValue' && err instanceof Error && /iamInstanceProfile|instance profile/i.test(err.message);
+
 /** Launches the scheduler, trying each scheduler type in order on a capacity error. Returns its id. */
 export async function launchScheduler(ctx: AwsContext, plan: AwsClusterPlan, input: SchedulerInput): Promise<string> {
   const tried: string[] = [];
-  for (const type of plan.scheduler.vmTypes) {
+  const profileDeadline = ctx.now() + Math.min(PROFILE_PROPAGATION_MS, ctx.waitTimeoutMs);
+  let profileRetries = 0;
+  for (let i = 0; i < plan.scheduler.vmTypes.length; i++) {
+    const type = plan.scheduler.vmTypes[i] ?? '';
     try {
       const out = await ctx.port.runInstances({
         LaunchTemplate: { LaunchTemplateId: input.launchTemplateId, Version: '$Latest' },
@@ -72,12 +81,20 @@ export async function launchScheduler(ctx: AwsContext, plan: AwsClusterPlan, inp
         InstanceInitiatedShutdownBehavior: 'terminate',
         NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: input.subnetId, AssociatePublicIpAddress: true, Groups: input.groupIds, DeleteOnTermination: true }],
         TagSpecifications: tagSpec('instance', plan.scheduler.tags),
-        ClientToken: clientToken(ctx, `scheduler-${type}`),
+        // A fresh token per retry: EC2 may remember the token of the refused request with its error.
+        ClientToken: clientToken(ctx, profileRetries === 0 ? `scheduler-${type}` : `scheduler-${type}-${profileRetries}`),
       });
       const id = requireId(out.Instances?.[0]?.InstanceId, 'scheduler instance');
       ctx.progress(`launched scheduler ${id} (${type})`);
       return id;
     } catch (err) {
+      if (isProfileNotYetVisible(err) && ctx.now() < profileDeadline) {
+        ctx.log.info({ clusterId: plan.clusterId }, 'instance profile not visible to EC2 yet; retrying');
+        await ctx.sleep(ctx.pollIntervalMs);
+        profileRetries++;
+        i--;
+        continue;
+      }
       const code = awsErrorCode(err) ?? 'error';
       if (!CAPACITY_ERRORS.has(code)) throw err;
       tried.push(`${type}: ${code}`);

@@ -81,7 +81,7 @@ async function agentRoleOf(workspace: string) {
   return {
     trust: json(role?.AssumeRolePolicyDocument),
     policy: json(policy),
-    roleTags: Object.fromEntries((role?.Tags ?? []).map((x) => [x.Key, x.Value])),
+    roleTags: Object.fromEntries((role?.Tags ?? []).map((x): [string, string] => [x.Key ?? '', x.Value ?? ''])),
     profileRoles: profile ? (profile.Roles ?? []).map((r) => r.RoleName) : undefined,
   };
 }

@@ -1,11 +1,14 @@
 // Must-show 3: a run that fails at the k-th API call, for every k, leaves after the next `up` (or `gc`) no
 // orphaned resource and no duplicate. Both failure modes: the call never reaches AWS ('before'), and AWS
 // acts but the answer is lost ('after', so the resource exists and the caller never learnt its id).
+// The agents' IAM role is a workspace resource like the shared network: a failed apply keeps what it made of
+// it, and the next up completes it (checked below: the profile holds the role, the role has its policy).
 // This file runs the 'before' mode; aws-faults-after.test.ts imports it with SKIFF_FAULT_MODE=after, so the
 // two halves run as separate tap files (in parallel, each well inside the per-file timeout).
 import t from 'tap';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { IAMClient, GetRolePolicyCommand } from '@aws-sdk/client-iam';
 import pino from 'pino';
 import { startMoto } from '../helpers/moto.js';
 import { createSdkPort } from '../../provisioner/aws/aws-port.js';
@@ -18,7 +21,8 @@ import type { ClusterSpec } from '../../provisioner/backend.js';
 
 const moto = await startMoto();
 t.teardown(() => moto.stop());
-const raw = createSdkPort({ ec2: new EC2Client(moto.clientConfig), logs: new CloudWatchLogsClient(moto.clientConfig) });
+const iam = new IAMClient(moto.clientConfig);
+const raw = createSdkPort({ ec2: new EC2Client(moto.clientConfig), logs: new CloudWatchLogsClient(moto.clientConfig), iam });
 const ins = instrumentPort(raw);
 const deps = {
   portFor: () => ins.port,
@@ -76,6 +80,16 @@ const mode = process.env['SKIFF_FAULT_MODE'] === 'after' ? 'after' : 'before';
       const next = spec(`c-next-${k}`);
       await backend.apply(next, await backend.plan(next));
       allCalls.push(...ins.actions);
+      // The workspace's agent role converged too: the profile holds the role, the role has its logs policy.
+      const profile = await raw.getInstanceProfile({ InstanceProfileName: 'skiff-agent-default' });
+      const roles = (profile.InstanceProfile?.Roles ?? []).map((r) => r.RoleName);
+      const policy = await iam.send(new GetRolePolicyCommand({ RoleName: 'skiff-agent-default', PolicyName: 'skiff-agent-logs' })).then(
+        (o) => decodeURIComponent(o.PolicyDocument ?? ''),
+        () => undefined,
+      );
+      if (JSON.stringify(roles) !== '["skiff-agent-default"]' || !policy?.includes('logs:PutLogEvents')) {
+        problems.push(`k=${k} (${failedAt}): agent profile holds ${JSON.stringify(roles)}, policy ${policy ?? 'missing'}`);
+      }
       const counts = countByKind(await listSkiffResources(ctx));
       const want = { ...NETWORK, 'security-group': 2, 'launch-template': 1, instance: 3 };
       if (JSON.stringify(counts, Object.keys(want).sort()) !== JSON.stringify(want, Object.keys(want).sort())) {

@@ -113,6 +113,42 @@ t.test('capacity: when nothing fits, the error names every type and capacity tri
   t.same(left, [], 'the scheduler and the cluster resources were removed');
 });
 
+function denied(action: string): SkiffError {
+  const cause = Object.assign(new Error(`User is not authorized to perform: ${action}`), { name: 'AccessDenied' });
+  return new SkiffError('PRV_CLOUD_ERROR', `AWS ${action} failed: AccessDenied`, { cause });
+}
+
+t.test('up with only the ongoing permissions and no agent profile yet says to run setup, and leaves no cluster resource', async (t) => {
+  await moto.reset();
+  const backend = createAwsBackend({ ...baseDeps, portFor: () => ({ ...raw, createRole: () => Promise.reject(denied('iam:CreateRole')) }) });
+  const s = spec('c-denied', 1, { workspace: 'locked' });
+  await t.rejects(backend.apply(s, await backend.plan(s)), {
+    code: 'PRV_CLOUD_ERROR',
+    message: /instance profile skiff-agent-locked does not exist and these credentials may not create it \(AccessDenied\); run skiff setup aws/,
+  });
+  t.same((await listSkiffResources(ctx)).filter((r) => r.tags['skiff:cluster'] === 'c-denied'), [], 'nothing of the cluster is left');
+});
+
+t.test('the scheduler launch waits while EC2 cannot see a new instance profile yet, then succeeds', async (t) => {
+  await moto.reset();
+  let refusals = 2;
+  const ins = instrumentPort({
+    ...raw,
+    runInstances: async (input) => {
+      if (refusals-- > 0) {
+        const msg = 'Value (skiff-agent-default) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name';
+        throw new SkiffError('PRV_CLOUD_ERROR', `AWS ec2:RunInstances failed: InvalidParameterValue: ${msg}`, { cause: Object.assign(new Error(msg), { name: 'InvalidParameterValue' }) });
+      }
+      return raw.runInstances(input);
+    },
+  });
+  const backend = createAwsBackend({ ...baseDeps, portFor: () => ins.port });
+  const s = spec('c-propagation', 1);
+  const machines = await backend.apply(s, await backend.plan(s));
+  t.equal(machines.filter((m) => m.role === 'scheduler').length, 1, 'the scheduler runs');
+  t.equal(ins.actions.filter((a) => a === 'ec2:RunInstances').length, 3, 'two refusals, then the launch');
+});
+
 t.test('user-data passes shellcheck and carries no key or certificate', async (t) => {
   const script = buildUserData({ brokerUrl: 'https://broker.example.com:8443', enrolToken: 'eyJhbGciOiJFUzI1NiJ9.eyJhdWQiOiJlbnJvbCJ9.c2ln', bundle });
   const r = spawnSync('/usr/bin/shellcheck', ['--shell=bash', '--severity=style', '-'], { input: script, encoding: 'utf8', timeout: 60_000 });
