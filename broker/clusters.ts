@@ -229,7 +229,8 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       writeFileSync(join(o.caDir, `${id}.pem`), ca.certPem, { mode: 0o644 });
       c = { ...c, plan, logs };
       o.store.putCluster(c);
-      o.onNotification?.(o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' }), c);
+      const created = o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' });
+      o.onNotification?.(created, c);
       log.info({ clusterId: id, name, workers: req.workers, backend: req.backend }, 'cluster created');
       void launch(c, spec);
       return clusterView(c);
