@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SkiffError } from './api/errors.js';
 import type {
-  AgentEvent, BackendName, ClusterState, ClusterView, CreateClusterRequest, CredentialsResponse, DashboardTokenResponse,
+  AgentEvent, BackendName, ClusterState, ClusterView, CredentialsResponse, DashboardTokenResponse,
   EnrolRequest, EnrolResponse, LogTarget, NotificationView, WatchdogSettings,
 } from './api/wire.js';
 import type { Backend, ClusterPlan, ClusterSpec } from '../provisioner/backend.js';
@@ -21,6 +21,7 @@ import { signCsr } from './pki/sign.js';
 import type { TokenIssuer } from './tokens/types.js';
 import { ACTIVE_STATES, clusterView, type ClusterRecord, type NotificationRecord, type Store } from './store/store.js';
 import { resolveWatchdogConfig } from './watchdog/config.js';
+import { isLoopbackUrl, parseCreateRequest } from './cluster-request.js';
 import { logGroupFor } from '../agent/logs/naming.js';
 
 export interface ClusterServiceOptions {
@@ -68,8 +69,6 @@ export interface ClusterService {
   notifications(ref?: string, afterSeq?: number): NotificationView[];
 }
 
-const NAME = /^[a-z][a-z0-9-]{0,62}$/;
-const MAX_WORKERS = 1000;
 const LAST_LINES = 20;
 
 export function createClusterService(o: ClusterServiceOptions): ClusterService {
@@ -164,40 +163,9 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     }
   };
 
-  const parseCreate = (req: unknown): CreateClusterRequest => {
-    const r = (req ?? {}) as Record<string, unknown>;
-    const workers = r['workers'];
-    if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 0 || workers > MAX_WORKERS) {
-      throw new SkiffError('BRK_BAD_REQUEST', `workers must be a whole number from 0 to ${MAX_WORKERS}; got ${JSON.stringify(workers)}`);
-    }
-    const backend = r['backend'] ?? 'local';
-    if (backend !== 'local' && backend !== 'aws') throw new SkiffError('PRV_UNKNOWN_BACKEND', `unknown backend ${JSON.stringify(backend)}; choose local or aws`);
-    const name = r['name'];
-    if (name !== undefined && (typeof name !== 'string' || !NAME.test(name))) {
-      throw new SkiffError('BRK_BAD_REQUEST', `cluster name ${JSON.stringify(name)} is not valid: use lower-case letters, digits and -, starting with a letter (at most 63)`);
-    }
-    const options = r['options'];
-    if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
-      throw new SkiffError('BRK_BAD_REQUEST', 'options must be an object of backend options');
-    }
-    const watchdog = parseWatchdog(r['watchdog']);
-    const webhookUrl = r['webhookUrl'];
-    if (webhookUrl !== undefined && (typeof webhookUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(webhookUrl))) {
-      throw new SkiffError('BRK_BAD_REQUEST', `webhook URL must be an http(s) URL; got ${JSON.stringify(webhookUrl)}`);
-    }
-    const logs = r['logs'];
-    if (logs !== undefined && logs !== 'local' && logs !== 'cloudwatch') throw new SkiffError('BRK_BAD_REQUEST', `logs must be local or cloudwatch; got ${JSON.stringify(logs)}`);
-    if (logs === 'local' && backend === 'aws') throw new SkiffError('BRK_BAD_REQUEST', 'an aws cluster ships its logs to CloudWatch; --logs local is for the local backend');
-    return {
-      ...(logs !== undefined ? { logs } : {}),
-      workers, backend, ...(name !== undefined ? { name } : {}), ...(options ? { options: options as Record<string, unknown> } : {}),
-      ...(watchdog ? { watchdog } : {}), ...(typeof webhookUrl === 'string' ? { webhookUrl } : {}),
-    };
-  };
-
   return {
     async create(raw) {
-      const req = parseCreate(raw);
+      const req = parseCreateRequest(raw);
       const b = backendFor(req.backend);
       if (req.backend === 'aws' && isLoopbackUrl(o.brokerUrl) && !o.awsEmulated) {
         throw new SkiffError(
@@ -389,29 +357,6 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       }
     },
   };
-}
-
-function isLoopbackUrl(url: string): boolean {
-  try {
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-    return host === 'localhost' || host === '::1' || host.startsWith('127.');
-  } catch {
-    return false;
-  }
-}
-
-const WATCHDOG_KEYS = ['idleTimeoutMs', 'noClientTimeoutMs', 'heartbeatTimeoutMs', 'gpuAlertThresholdPct', 'gpuAlertWindowMs'] as const;
-
-function parseWatchdog(raw: unknown): WatchdogSettings | undefined {
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SkiffError('BRK_BAD_REQUEST', 'watchdog must be an object of settings');
-  const out: WatchdogSettings = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (!(WATCHDOG_KEYS as readonly string[]).includes(k)) throw new SkiffError('BRK_BAD_REQUEST', `unknown watchdog setting "${k}"; valid: ${WATCHDOG_KEYS.join(', ')}`);
-    (out as Record<string, unknown>)[k] = v;
-  }
-  resolveWatchdogConfig(out); // throws BRK_BAD_REQUEST naming the bad value
-  return out;
 }
 
 /** The reason in an agent's "fail-safe: stopping this machine" log line (lines read "<machine>: <json>"). */
