@@ -14,6 +14,7 @@ import { createWatchdog } from './watchdog/watchdog.js';
 import { createTelemetryEndpoint, TELEMETRY_PATH } from './watchdog/telemetry-endpoint.js';
 import { createWebhookNotifier, type NotificationEvent, type WebhookNotifier } from './watchdog/notify.js';
 import { skiffPaths, type BrokerInfo } from './home.js';
+import { loadWorkspaceConfig } from './config.js';
 import { openStore } from './store/store.js';
 import { createTokenIssuer } from './tokens/issuer.js';
 import { createLocalBackend } from '../provisioner/local/local-backend.js';
@@ -84,6 +85,7 @@ function loadOrCreateApiKey(path: string): string {
 export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
   const p = skiffPaths(o.home);
   mkdirSync(p.brokerDir, { recursive: true, mode: 0o700 });
+  const workspace = loadWorkspaceConfig(p.config); // a bad config stops the broker here, with the reason
   const releaseLock = takeLock(p.brokerLock);
   try {
     const host = o.host ?? '127.0.0.1';
@@ -145,8 +147,9 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     const clusters = createClusterService({
       store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, awsEmulated: !!o.awsEndpointUrl, log: o.log.child({ component: 'clusters' }),
       watchdog, logsDir: p.logsDir, ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
+      ...(workspace.watchdog ? { workspaceWatchdog: workspace.watchdog } : {}),
       onNotification: (n, c) => {
-        const url = c.webhookUrl ?? o.webhookUrl;
+        const url = c.webhookUrl ?? o.webhookUrl ?? workspace.webhookUrl;
         if (url) webhooks.send(url, { at: n.at, clusterId: c.id, clusterName: c.name, kind: n.kind, reason: n.reason ?? n.state ?? '' });
       },
     });

@@ -48,6 +48,8 @@ export interface ClusterServiceOptions {
   logsDir: string;
   /** Region for CloudWatch when the backend has none of its own (local clusters shipping to CloudWatch). */
   defaultRegion?: string;
+  /** The workspace's watchdog thresholds ($SKIFF_HOME/config.json); a cluster's own settings win. */
+  workspaceWatchdog?: WatchdogSettings;
   /** Every notification as it is stored (the broker sends them on to webhooks). */
   onNotification?: (n: NotificationRecord, c: ClusterRecord) => void;
 }
@@ -77,6 +79,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
   const log = o.log;
 
   const nowIso = () => now().toISOString();
+  const watchdogOf = (c: ClusterRecord): WatchdogSettings => ({ ...o.workspaceWatchdog, ...c.watchdog });
   const find = (ref: string): ClusterRecord => {
     const c = o.store.findCluster(ref);
     if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id "${ref}"; \`skiff list\` shows them`);
@@ -94,7 +97,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     if (state !== c.state) {
       const n = o.store.notify({ at: next.updatedAt, clusterId: c.id, kind: 'state', state, ...(reason !== undefined ? { reason } : {}) });
       log.info({ clusterId: c.id, from: c.state, to: state, reason }, 'cluster state changed');
-      if (state === 'running') o.watchdog?.track(c.id, c.watchdog);
+      if (state === 'running') o.watchdog?.track(c.id, watchdogOf(c));
       else if (state !== 'pending' && state !== 'starting') o.watchdog?.untrack(c.id);
       o.onNotification?.(n, next);
     }
@@ -263,7 +266,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
         agentToken: await o.tokens.mint('agent', { sub: r.machineId, cluster: c.id, role }, o.agentTokenTtlS ?? 7 * 24 * 3600),
         tokenKey: o.tokens.publicJwk,
         scheduler: c.plan.scheduler,
-        failSafe: (({ idleTimeoutMs, heartbeatTimeoutMs }) => ({ idleTimeoutMs, heartbeatTimeoutMs }))(resolveWatchdogConfig(c.watchdog)),
+        failSafe: (({ idleTimeoutMs, heartbeatTimeoutMs }) => ({ idleTimeoutMs, heartbeatTimeoutMs }))(resolveWatchdogConfig(watchdogOf(c))),
         logs: c.logs ?? { sink: 'local', dir: o.logsDir, group: logGroupFor(c.workspace) },
       };
     },
@@ -345,7 +348,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
             setState({ ...c, lastLogLines: lines.slice(-LAST_LINES) }, 'stopped', `stopped itself while the broker was unreachable${why ? `: ${why}` : ''}`);
             continue;
           }
-          if (c.state === 'running') o.watchdog?.track(c.id, c.watchdog);
+          if (c.state === 'running') o.watchdog?.track(c.id, watchdogOf(c));
           continue;
         }
         if (c.state === 'stopping') {

@@ -17,6 +17,8 @@ export interface SkiffPaths {
   clustersDir: string;
   /** The local log store: <logsDir>/<group>/<stream>.jsonl */
   logsDir: string;
+  /** The workspace's settings (watchdog thresholds, webhook), optional. */
+  config: string;
 }
 
 export function skiffPaths(home: string): SkiffPaths {
@@ -35,6 +37,7 @@ export function skiffPaths(home: string): SkiffPaths {
     machinesDir: join(h, 'machines'),
     clustersDir: join(h, 'clusters'),
     logsDir: join(h, 'logs'),
+    config: join(h, 'config.json'),
   };
 }
 

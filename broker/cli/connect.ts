@@ -65,17 +65,22 @@ async function startLocalBroker(home: string, progress?: (msg: string) => void):
   while (Date.now() < deadline) {
     const info = readInfo(p.brokerInfo);
     if (info && info.startedAt !== before && (await healthy(info.url))) return info.url;
-    // Another CLI may have started it at the same moment: its broker holds the lock and ours exits.
-    if (child.exitCode !== null && info && (await healthy(info.url))) return info.url;
+    if (child.exitCode !== null) {
+      // Another CLI may have started one at the same moment: its broker holds the lock and ours exits.
+      if (info && (await healthy(info.url))) return info.url;
+      throw new SkiffError('CLI_BROKER_UNREACHABLE', `the local broker exited at start (code ${child.exitCode}); last lines of ${p.brokerLog}:\n${logTail(p.brokerLog)}`);
+    }
     await sleep(50);
   }
-  let tail = '';
+  throw new SkiffError('CLI_BROKER_UNREACHABLE', `the local broker did not start within 15 s; last lines of ${p.brokerLog}:\n${logTail(p.brokerLog)}`);
+}
+
+function logTail(path: string): string {
   try {
-    tail = readFileSync(p.brokerLog, 'utf8').split('\n').slice(-10).join('\n');
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-10).join('\n');
   } catch {
-    // no log
+    return '(no log)';
   }
-  throw new SkiffError('CLI_BROKER_UNREACHABLE', `the local broker did not start within 15 s; last lines of ${p.brokerLog}:\n${tail}`);
 }
 
 export async function connectBroker(o: ConnectOptions): Promise<BrokerApi> {

@@ -1,6 +1,6 @@
 // Bad input gets one clear message and a non-zero exit, and changes nothing.
 import t from 'tap';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeHome } from '../helpers/skiff.js';
 
@@ -49,4 +49,15 @@ t.test('skiff --help and each command\'s --help say how to use them', async (t) 
   t.match(up.stdout, /usage: skiff up/);
   t.match(up.stdout, /--workers N\s+number of Dask workers \(default 2\)/);
   t.match(up.stdout, /--wait-timeout DURATION/);
+});
+
+t.test('a broken $SKIFF_HOME/config.json stops the broker at once, with the reason', async (t) => {
+  const h = makeHome();
+  t.teardown(() => h.cleanup());
+  writeFileSync(join(h.home, 'config.json'), '{"watchdog":{"idleTimeout":"soon"}}');
+  const started = Date.now();
+  const r = await h.run(['list']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /config\.json: watchdog\.idleTimeout must be a duration like "20m", got "soon"/);
+  t.ok(Date.now() - started < 10_000, 'without waiting for a broker that will never answer');
 });
