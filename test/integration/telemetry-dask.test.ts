@@ -1,22 +1,13 @@
 // readDaskActivity against a real Dask scheduler (Debian's distributed, /usr/bin/python3): what the
 // watchdog's idle and no-client rules see when nobody is connected, while a client computes, after it left.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freeLocalPort as freePort } from '../../provisioner/local/ports.js';
 import t, { type Test } from 'tap';
 import { readDaskActivity } from '../../agent/metrics/dask.js';
 import type { DaskActivity } from '../../agent/telemetry/types.js';
 
-const PYTHON = '/usr/bin/python3';
+const PYTHON = process.env['SKIFF_PYTHON'] ?? '/usr/bin/python3';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function run(t: Test, args: string[]): ChildProcess {
   const child = spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] });
