@@ -259,6 +259,8 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       });
       const at = nowIso();
       o.store.putEnrolment({ clusterId: c.id, machineId: r.machineId, role, name: machine.name, serialHex: cert.serialHex, enrolledAt: at });
+      const latest = o.store.cluster(c.id) ?? c;
+      o.store.putCluster({ ...latest, machinesEnrolled: o.store.enrolments(c.id).length, updatedAt: at });
       o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'node', subject: machine.name, notAfter: cert.notAfter.toISOString(), issuedAt: at });
       log.info({ clusterId: c.id, machineId: r.machineId, role }, 'machine enrolled');
       return {

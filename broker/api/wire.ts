@@ -46,6 +46,8 @@ export interface ClusterView {
   reason?: string;
   workers: number;
   workersReady: number;
+  /** Machines (scheduler included) that have enrolled: their agent runs and holds a certificate. */
+  machinesEnrolled?: number;
   createdAt: string;
   updatedAt: string;
   /** tls://host:port of the gateway, once known. */

@@ -87,7 +87,7 @@ const up: Command = {
     let last = '';
     const deadline = started + waitMs;
     for (;;) {
-      const line = `${c.state}${c.state === 'starting' ? `, ${c.workersReady}/${c.workers} workers connected` : ''}`;
+      const line = `${c.state}${c.state === 'starting' ? `, ${c.machinesEnrolled ?? 0}/${c.workers + 1} machines enrolled, ${c.workersReady}/${c.workers} workers connected` : ''}`;
       if (line !== last) {
         ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] ${line}\n`);
         last = line;

@@ -14,6 +14,7 @@ export interface ClusterRecord {
   reason?: string;
   workers: number;
   workersReady: number;
+  machinesEnrolled?: number;
   schedulerReady: boolean;
   createdAt: string;
   updatedAt: string;
@@ -114,6 +115,7 @@ export function clusterView(c: ClusterRecord): ClusterView {
     ...(c.reason !== undefined ? { reason: c.reason } : {}),
     workers: c.workers,
     workersReady: c.workersReady,
+    ...(c.machinesEnrolled !== undefined ? { machinesEnrolled: c.machinesEnrolled } : {}),
     createdAt: c.createdAt,
     updatedAt: c.updatedAt,
     ...(s ? { scheduler: `tls://${s.publicHost}:${s.gatewayPort}` } : {}),
