@@ -1,18 +1,10 @@
 import t from 'tap';
-import { startMoto } from '../helpers/moto.js';
-import { createCloudWatchLogsClient, createCloudWatchSink, createLogShipper } from '../../agent/logs/index.js';
-import { startCloudWatchProxy } from './logs-fixtures/cloudwatch-proxy.js';
+import { createCloudWatchSink, createLogShipper } from '../../agent/logs/index.js';
 import { allEvents, numbers } from './logs-fixtures/moto-events.js';
-import { fakeLog } from '../unit/agent/logs/fixtures/fake-log.js';
+import { cloudWatchSetup } from './logs-fixtures/cloudwatch-setup.js';
 
 void t.test('past the spool budget the oldest lines are dropped, and the count is logged and shipped', async (t) => {
-  const moto = await startMoto();
-  t.teardown(() => moto.stop());
-  const proxy = await startCloudWatchProxy(moto.endpoint);
-  t.teardown(() => proxy.close());
-  const client = createCloudWatchLogsClient({ ...moto.clientConfig, endpoint: proxy.endpoint });
-  t.teardown(() => client.destroy());
-  const log = fakeLog();
+  const { proxy, client, log } = await cloudWatchSetup(t);
   const budgetBytes = 2 * 1024 * 1024;
   const shipper = createLogShipper({
     spoolDir: t.testdir(),

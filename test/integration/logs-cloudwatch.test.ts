@@ -1,24 +1,13 @@
 import t from 'tap';
 import { DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { startMoto } from '../helpers/moto.js';
-import { clusterStreamPrefix, createCloudWatchLogsClient, createCloudWatchSink, createLogShipper, logGroupFor, logStreamFor, readLogs } from '../../agent/logs/index.js';
+import { clusterStreamPrefix, createCloudWatchSink, createLogShipper, logGroupFor, logStreamFor, readLogs } from '../../agent/logs/index.js';
 import type { ReadEvent } from '../../agent/logs/index.js';
-import { startCloudWatchProxy } from './logs-fixtures/cloudwatch-proxy.js';
 import { allEvents, numbers } from './logs-fixtures/moto-events.js';
-import { fakeLog } from '../unit/agent/logs/fixtures/fake-log.js';
+import { cloudWatchSetup } from './logs-fixtures/cloudwatch-setup.js';
 
 const HOUR = 3_600_000;
 
-async function setup(t: { teardown: (fn: () => unknown) => void }) {
-  const moto = await startMoto();
-  t.teardown(() => moto.stop());
-  const proxy = await startCloudWatchProxy(moto.endpoint);
-  t.teardown(() => proxy.close());
-  const client = createCloudWatchLogsClient({ ...moto.clientConfig, endpoint: proxy.endpoint });
-  t.teardown(() => client.destroy());
-  const log = fakeLog();
-  return { moto, proxy, client, log };
-}
+const setup = cloudWatchSetup;
 
 async function collect(it: AsyncIterable<ReadEvent>): Promise<ReadEvent[]> {
   const out: ReadEvent[] = [];

@@ -5,8 +5,8 @@ import { runInNewContext } from 'node:vm';
 import { DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { startMoto } from '../helpers/moto.js';
 import { createCloudWatchLogsClient, createCloudWatchSink, createLogShipper } from '../../agent/logs/index.js';
-import { startCloudWatchProxy } from './logs-fixtures/cloudwatch-proxy.js';
 import { allEvents, numbers } from './logs-fixtures/moto-events.js';
+import { cloudWatchSetup } from './logs-fixtures/cloudwatch-setup.js';
 import { fakeLog } from '../unit/agent/logs/fixtures/fake-log.js';
 
 const MB = 1024 * 1024;
@@ -29,13 +29,7 @@ async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
 }
 
 void t.test('through 503s and throttling every line arrives once CloudWatch is back, and memory stays bounded', async (t) => {
-  const moto = await startMoto();
-  t.teardown(() => moto.stop());
-  const proxy = await startCloudWatchProxy(moto.endpoint);
-  t.teardown(() => proxy.close());
-  const client = createCloudWatchLogsClient({ ...moto.clientConfig, endpoint: proxy.endpoint });
-  t.teardown(() => client.destroy());
-  const log = fakeLog();
+  const { proxy, client, log } = await cloudWatchSetup(t);
   const shipper = createLogShipper({
     spoolDir: t.testdir(),
     sink: createCloudWatchSink({ client, log }),
