@@ -106,7 +106,8 @@ export async function connectBroker(o: ConnectOptions): Promise<BrokerApi> {
   };
   return {
     url: base,
+    // Stopping a cloud cluster waits for its instances to terminate: minutes, not seconds.
     call: async <T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) =>
-      callBroker<T>(base, method, path, body, { token: await userToken(), code: 'CLI_BROKER_UNREACHABLE', timeoutMs: 60_000 }),
+      callBroker<T>(base, method, path, body, { token: await userToken(), code: 'CLI_BROKER_UNREACHABLE', timeoutMs: method === 'DELETE' ? 15 * 60_000 : 60_000 }),
   };
 }
