@@ -9,11 +9,20 @@ export interface SchedulerWatchOptions {
   httpBase: string;
   report: (e: AgentEvent) => Promise<void>;
   log: Logger;
+  /** While the cluster is forming (default 200 ms): `skiff up` returns as soon as the workers are in. */
   intervalMs?: number;
+  /** Once nothing has changed for `settleMs` (default 30 s): a running cluster needs no fast polling. */
+  settledIntervalMs?: number;
+  settleMs?: number;
+  now?: () => number;
 }
 
 export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
   const intervalMs = opts.intervalMs ?? 200;
+  const settledIntervalMs = opts.settledIntervalMs ?? 5000;
+  const settleMs = opts.settleMs ?? 30_000;
+  const now = opts.now ?? Date.now;
+  let lastChangeMs = now();
   let ready = false;
   let lastWorkers = -1;
   let stopped = false;
@@ -26,6 +35,7 @@ export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
         if (!res.ok) return;
         await opts.report({ kind: 'ready' });
         ready = true;
+        lastChangeMs = now();
         opts.log.info({}, 'scheduler ready');
       }
       const res = await fetch(`${opts.httpBase}/json/counts.json`, { signal: AbortSignal.timeout(2000) });
@@ -35,6 +45,7 @@ export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
       if (workers !== lastWorkers) {
         await opts.report({ kind: 'workers', count: workers });
         lastWorkers = workers;
+        lastChangeMs = now();
         opts.log.info({ workers }, 'workers connected');
       }
     } catch {
@@ -46,7 +57,7 @@ export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
     if (stopped) return;
     void tick().finally(() => {
       if (!stopped) {
-        timer = setTimeout(loop, intervalMs);
+        timer = setTimeout(loop, ready && now() - lastChangeMs > settleMs ? settledIntervalMs : intervalMs);
         timer.unref();
       }
     });
