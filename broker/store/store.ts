@@ -1,28 +1,18 @@
 // The broker's records: clusters, enrolments (one per machine: the record that makes an enrol token
 // single-use), issued certificates, and notifications (every state change). All durable (see journal.ts).
 
-import type { BackendName, ClusterState, ClusterView, LogTarget, Role, WatchdogSettings } from '../api/wire.js';
+import type { ClusterState, ClusterView, Role, WatchdogSettings } from '../api/wire.js';
 import type { ClusterPlan } from '../../provisioner/backend.js';
 import { openJournal, type Journal } from './journal.js';
 
-export interface ClusterRecord {
-  id: string;
-  name: string;
+/** What the API shows of a cluster, plus what only the broker keeps (the plan, settings, the webhook). */
+export interface ClusterRecord extends Omit<ClusterView, 'scheduler'> {
   workspace: string;
-  backend: BackendName;
-  state: ClusterState;
-  reason?: string;
-  workers: number;
-  workersReady: number;
-  machinesEnrolled?: number;
   schedulerReady: boolean;
-  createdAt: string;
-  updatedAt: string;
   plan?: ClusterPlan;
-  lastLogLines?: string[];
   watchdog?: WatchdogSettings;
+  /** Not shown by the API: a webhook URL (Slack's, say) is a secret of its own. */
   webhookUrl?: string;
-  logs?: LogTarget;
 }
 
 export interface EnrolmentRecord {
@@ -106,20 +96,7 @@ export function openStore(path: string): Store {
 }
 
 export function clusterView(c: ClusterRecord): ClusterView {
-  const s = c.plan?.scheduler;
-  return {
-    id: c.id,
-    name: c.name,
-    backend: c.backend,
-    state: c.state,
-    ...(c.reason !== undefined ? { reason: c.reason } : {}),
-    workers: c.workers,
-    workersReady: c.workersReady,
-    ...(c.machinesEnrolled !== undefined ? { machinesEnrolled: c.machinesEnrolled } : {}),
-    createdAt: c.createdAt,
-    updatedAt: c.updatedAt,
-    ...(s ? { scheduler: `tls://${s.publicHost}:${s.gatewayPort}` } : {}),
-    ...(c.lastLogLines ? { lastLogLines: c.lastLogLines } : {}),
-    ...(c.logs ? { logs: c.logs } : {}),
-  };
+  const { workspace: _w, schedulerReady: _r, plan, watchdog: _d, webhookUrl: _h, ...view } = c;
+  const s = plan?.scheduler;
+  return { ...view, ...(s ? { scheduler: `tls://${s.publicHost}:${s.gatewayPort}` } : {}) };
 }

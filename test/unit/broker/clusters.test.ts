@@ -111,3 +111,12 @@ t.test('enrolment signs a node certificate once per machine and hands out the sc
   const userToken = await tokens.mint('user', { sub: 'user' }, 60);
   await t.rejects(clusters.enrol({ token: userToken, clusterId: c.id, machineId: 'worker-1', csrPem }), { code: 'BRK_TOKEN_INVALID' });
 });
+
+t.test('the API view of a cluster keeps the plan, settings and webhook URL to the broker', async (t) => {
+  const { backend } = fakeBackend();
+  const { clusters } = service(t, backend);
+  const c = await clusters.create({ workers: 1, backend: 'local', name: 'quiet', webhookUrl: 'https://hooks.example/secret', watchdog: { idleTimeoutMs: 60_000 } });
+  const view = clusters.get(c.id) as unknown as Record<string, unknown>;
+  for (const key of ['plan', 'webhookUrl', 'watchdog', 'workspace', 'schedulerReady']) t.notOk(key in view, `no ${key}`);
+  t.match(view, { id: c.id, name: 'quiet', state: /pending|starting/, workers: 1, scheduler: 'tls://127.0.0.1:2' });
+});
