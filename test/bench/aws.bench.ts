@@ -3,33 +3,22 @@
 // not grow with the worker count (only with instance types × capacity types tried).
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import pino from 'pino';
 import { startMoto } from '../helpers/moto.js';
 import { createSdkPort } from '../../provisioner/aws/aws-port.js';
 import { instrumentPort } from '../../provisioner/aws/instrument-port.js';
 import { createAwsBackend } from '../../provisioner/aws/aws-backend.js';
+import { awsTestDeps, awsTestSpec } from '../helpers/aws.js';
 
 const moto = await startMoto();
 try {
   const ins = instrumentPort(createSdkPort({ ec2: new EC2Client(moto.clientConfig), logs: new CloudWatchLogsClient(moto.clientConfig) }));
-  const backend = createAwsBackend({
-    portFor: () => ins.port,
-    bundle: { path: '/v1/agent/bundle', sha256: 'ab'.repeat(32), entry: 'agent/main.js' },
-    log: pino({ level: 'silent' }),
-    sleep: () => Promise.resolve(),
-    pollIntervalMs: 1,
-  });
+  // Terminating 1000 instances takes moto a while: the backend's own wait bound, not the tests' 30 s.
+  const backend = createAwsBackend({ ...awsTestDeps(ins.port), waitTimeoutMs: 600_000 });
   const rows: { workers: number; upCalls: number; upMs: number; downCalls: number; downMs: number }[] = [];
   // The first pass (1 worker) warms up moto and the SDK and is not reported.
   for (const workers of [1, 1, 100, 1000]) {
     await moto.reset();
-    const spec = {
-      clusterId: `bench-${workers}`,
-      name: `bench-${workers}`,
-      workers,
-      brokerUrl: 'http://127.0.0.1:8443',
-      enrolTokens: { scheduler: 'aaa.bbb.ccc', worker: 'ddd.eee.fff' },
-    };
+    const spec = awsTestSpec(`bench-${workers}`, workers);
     const plan = await backend.plan(spec);
     ins.reset();
     let t0 = performance.now();

@@ -12,8 +12,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { IAMClient, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import pino from 'pino';
 import { startMoto } from '../helpers/moto.js';
+import { awsTestDeps, awsTestSpec } from '../helpers/aws.js';
 import { createSdkPort } from '../../provisioner/aws/aws-port.js';
 import { instrumentPort } from '../../provisioner/aws/instrument-port.js';
 import { createAwsBackend, makeContext } from '../../provisioner/aws/aws-backend.js';
@@ -29,14 +29,7 @@ t.teardown(() => moto.stop());
 const ec2 = new EC2Client(moto.clientConfig);
 const iam = new IAMClient(moto.clientConfig);
 const ins = instrumentPort(createSdkPort({ ec2, logs: new CloudWatchLogsClient(moto.clientConfig), iam }));
-const deps = {
-  portFor: () => ins.port,
-  bundle: { path: '/v1/agent/bundle', sha256: 'ab'.repeat(32), entry: 'agent/main.js' },
-  log: pino({ level: 'silent' }),
-  sleep: () => Promise.resolve(),
-  pollIntervalMs: 1,
-  waitTimeoutMs: 30_000,
-};
+const deps = awsTestDeps(ins.port);
 const backend = createAwsBackend(deps);
 const ctx = makeContext(deps, 'us-east-1');
 const allCalls: string[] = [];
@@ -45,14 +38,8 @@ t.afterEach(() => {
   ins.reset();
 });
 
-const spec = (clusterId: string, workers: number, options: Record<string, unknown> = {}): ClusterSpec => ({
-  clusterId,
-  name: clusterId,
-  workers,
-  brokerUrl: 'http://127.0.0.1:8443',
-  enrolTokens: { scheduler: 'aaa.bbb.ccc', worker: 'ddd.eee.fff' },
-  options: { ssh_from: '203.0.113.7', firewall: { ports: [22, 443], cidr: '198.51.100.0/24' }, ...options },
-});
+const spec = (clusterId: string, workers: number, options: Record<string, unknown> = {}): ClusterSpec =>
+  awsTestSpec(clusterId, workers, { ssh_from: '203.0.113.7', firewall: { ports: [22, 443], cidr: '198.51.100.0/24' }, ...options });
 
 async function instancesOf(clusterId: string): Promise<Instance[]> {
   const out = await ec2.send(

@@ -9,8 +9,8 @@ import t from 'tap';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { IAMClient, GetRolePolicyCommand } from '@aws-sdk/client-iam';
-import pino from 'pino';
 import { startMoto } from '../helpers/moto.js';
+import { awsTestDeps, awsTestSpec } from '../helpers/aws.js';
 import { createSdkPort } from '../../provisioner/aws/aws-port.js';
 import { instrumentPort } from '../../provisioner/aws/instrument-port.js';
 import { createAwsBackend, makeContext } from '../../provisioner/aws/aws-backend.js';
@@ -24,26 +24,12 @@ t.teardown(() => moto.stop());
 const iam = new IAMClient(moto.clientConfig);
 const raw = createSdkPort({ ec2: new EC2Client(moto.clientConfig), logs: new CloudWatchLogsClient(moto.clientConfig), iam });
 const ins = instrumentPort(raw);
-const deps = {
-  portFor: () => ins.port,
-  bundle: { path: '/v1/agent/bundle', sha256: 'ab'.repeat(32), entry: 'agent/main.js' },
-  log: pino({ level: 'silent' }),
-  sleep: () => Promise.resolve(),
-  pollIntervalMs: 1,
-  waitTimeoutMs: 30_000,
-};
+const deps = awsTestDeps(ins.port);
 const backend = createAwsBackend(deps);
 // Inventory through the raw port so it neither counts as a call nor trips an armed failure.
 const ctx = makeContext({ ...deps, portFor: () => raw }, 'us-east-1');
 
-const spec = (clusterId: string): ClusterSpec => ({
-  clusterId,
-  name: clusterId,
-  workers: 2,
-  brokerUrl: 'http://127.0.0.1:8443',
-  enrolTokens: { scheduler: 'aaa.bbb.ccc', worker: 'ddd.eee.fff' },
-  options: { ssh_from: '203.0.113.7' },
-});
+const spec = (clusterId: string): ClusterSpec => awsTestSpec(clusterId, 2, { ssh_from: '203.0.113.7' });
 
 const NETWORK = { vpc: 1, subnet: 12, 'internet-gateway': 1, 'route-table': 2, 'elastic-ip': 1, 'nat-gateway': 1 };
 

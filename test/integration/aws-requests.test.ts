@@ -5,31 +5,23 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import pino from 'pino';
 import { startMoto } from '../helpers/moto.js';
+import { awsTestDeps, awsTestSpec } from '../helpers/aws.js';
 import { createSdkPort, type AwsPort } from '../../provisioner/aws/aws-port.js';
 import { instrumentPort } from '../../provisioner/aws/instrument-port.js';
 import { createAwsBackend, makeContext } from '../../provisioner/aws/aws-backend.js';
 import { listSkiffResources } from '../../provisioner/aws/inventory.js';
 import { buildUserData } from '../../provisioner/plan/user-data.js';
 import { SkiffError } from '../../broker/api/errors.js';
-import type { ClusterSpec } from '../../provisioner/backend.js';
 
 const moto = await startMoto();
 t.teardown(() => moto.stop());
 const raw = createSdkPort({ ec2: new EC2Client(moto.clientConfig), logs: new CloudWatchLogsClient(moto.clientConfig) });
-const bundle = { path: '/v1/agent/bundle', sha256: 'ab'.repeat(32), entry: 'agent/main.js' };
-const baseDeps = { bundle, log: pino({ level: 'silent' }), sleep: () => Promise.resolve(), pollIntervalMs: 1, waitTimeoutMs: 30_000 };
-const ctx = makeContext({ ...baseDeps, portFor: () => raw }, 'us-east-1');
+const baseDeps = awsTestDeps(raw);
+const bundle = baseDeps.bundle;
+const ctx = makeContext(baseDeps, 'us-east-1');
 
-const spec = (clusterId: string, workers: number, options: Record<string, unknown> = {}): ClusterSpec => ({
-  clusterId,
-  name: clusterId,
-  workers,
-  brokerUrl: 'http://127.0.0.1:8443',
-  enrolTokens: { scheduler: 'aaa.bbb.ccc', worker: 'ddd.eee.fff' },
-  options,
-});
+const spec = awsTestSpec;
 
 const CREATES = /:(Create|Run|Allocate|Attach|Associate|Authorize|Modify|Put)/;
 
