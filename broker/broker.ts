@@ -1,7 +1,7 @@
 // Runs the control plane: store, token issuer, cluster service, HTTP API. One broker per $SKIFF_HOME,
 // guarded by a lock file; it remembers its port so agents started before a restart find it again.
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -38,8 +38,8 @@ export interface BrokerOptions {
   agentEnv?: Record<string, string>;
   /** URL machines use to reach this broker, when not the one it listens on (behind a proxy or NAT). */
   publicUrl?: string;
-  /** Serve HTTPS with this certificate and key (PEM). */
-  tls?: { certPem: string; keyPem: string };
+  /** Serve HTTPS with this certificate and key (PEM); `caPem` is the CA it chains to, pinned on the machines. */
+  tls?: { certPem: string; keyPem: string; caPem?: string };
   /** How often the watchdog checks every cluster (default 5 s). */
   watchdogIntervalMs?: number;
   /** Default webhook for every cluster's notifications (a cluster may name its own). */
@@ -145,7 +145,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       onAlert: (clusterId, reason) => watchdogRef.clusters?.alert(clusterId, reason),
     });
     const clusters = createClusterService({
-      store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, awsEmulated: !!o.awsEndpointUrl, log: o.log.child({ component: 'clusters' }),
+      store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, ...(o.tls ? pinnedCa(o.tls) : {}), awsEmulated: !!o.awsEndpointUrl, log: o.log.child({ component: 'clusters' }),
       watchdog, logsDir: p.logsDir, ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
       ...(workspace.watchdog ? { workspaceWatchdog: workspace.watchdog } : {}),
       onNotification: (n, c) => {
@@ -181,6 +181,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       url,
       close: async () => {
         watchdog.stop();
+        clusters.close();
         telemetry.close();
         webhooks.close();
         await new Promise<void>((resolve) => {
@@ -195,6 +196,18 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     releaseLock();
     throw err;
   }
+}
+
+/**
+ * The certificate the machines pin to reach this broker: the CA given, else the broker's own certificate when
+ * it is self-signed. A certificate from a public CA needs no pin (the machines trust the system's CAs).
+ */
+function pinnedCa(tls: { certPem: string; caPem?: string }): { brokerCaPem?: string } {
+  if (tls.caPem !== undefined) return { brokerCaPem: tls.caPem.trim() + '\n' };
+  const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(tls.certPem)?.[0];
+  if (!first) return {};
+  const cert = new X509Certificate(first);
+  return cert.checkIssued(cert) && cert.verify(cert.publicKey) ? { brokerCaPem: first + '\n' } : {};
 }
 
 /** One notifier per webhook URL, made on first use. */

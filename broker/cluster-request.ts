@@ -5,6 +5,11 @@ import { resolveWatchdogConfig } from './watchdog/config.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const MAX_WORKERS = 1000;
+const MAX_START_TIMEOUT_MS = 24 * 3600_000;
+const MAX_WORKER_THREADS = 1024;
+
+/** How long a cluster may take to reach running before the broker fails it, when the request does not say. */
+export const DEFAULT_START_TIMEOUT_MS = { aws: 15 * 60_000, local: 2 * 60_000 } as const;
 
 export function parseCreateRequest(req: unknown): CreateClusterRequest {
   const r = (req ?? {}) as Record<string, unknown>;
@@ -30,7 +35,16 @@ export function parseCreateRequest(req: unknown): CreateClusterRequest {
   const logs = r['logs'];
   if (logs !== undefined && logs !== 'local' && logs !== 'cloudwatch') throw new SkiffError('BRK_BAD_REQUEST', `logs must be local or cloudwatch; got ${JSON.stringify(logs)}`);
   if (logs === 'local' && backend === 'aws') throw new SkiffError('BRK_BAD_REQUEST', 'an aws cluster ships its logs to CloudWatch; --logs local is for the local backend');
+  const startTimeoutMs = r['startTimeoutMs'];
+  if (startTimeoutMs !== undefined && (typeof startTimeoutMs !== 'number' || !Number.isInteger(startTimeoutMs) || startTimeoutMs < 1000 || startTimeoutMs > MAX_START_TIMEOUT_MS)) {
+    throw new SkiffError('BRK_BAD_REQUEST', `the start timeout must be from 1s to 24h; got ${JSON.stringify(startTimeoutMs)} ms`);
+  }
+  const workerThreads = r['workerThreads'];
+  if (workerThreads !== undefined && (typeof workerThreads !== 'number' || !Number.isInteger(workerThreads) || workerThreads < 1 || workerThreads > MAX_WORKER_THREADS)) {
+    throw new SkiffError('BRK_BAD_REQUEST', `worker threads must be a whole number from 1 to ${MAX_WORKER_THREADS}; got ${JSON.stringify(workerThreads)}`);
+  }
   return {
+    ...(startTimeoutMs !== undefined ? { startTimeoutMs } : {}), ...(workerThreads !== undefined ? { workerThreads } : {}),
     ...(logs !== undefined ? { logs } : {}),
     workers, backend, ...(name !== undefined ? { name } : {}), ...(options ? { options: options as Record<string, unknown> } : {}),
     ...(watchdog ? { watchdog } : {}), ...(typeof webhookUrl === 'string' ? { webhookUrl } : {}),

@@ -21,8 +21,10 @@ import { signCsr } from './pki/sign.js';
 import type { TokenIssuer } from './tokens/types.js';
 import { ACTIVE_STATES, clusterView, type ClusterRecord, type NotificationRecord, type Store } from './store/store.js';
 import { resolveWatchdogConfig } from './watchdog/config.js';
-import { isLoopbackUrl, parseCreateRequest } from './cluster-request.js';
+import { DEFAULT_START_TIMEOUT_MS, isLoopbackUrl, parseCreateRequest } from './cluster-request.js';
 import { logGroupFor } from '../agent/logs/naming.js';
+import { createStartDeadlines } from './clusters/start-deadline.js';
+import { formatDuration } from './watchdog/duration.js';
 
 export interface ClusterServiceOptions {
   store: Store;
@@ -31,6 +33,8 @@ export interface ClusterServiceOptions {
   caDir: string;
   /** URL the machines use to reach this broker. */
   brokerUrl: string;
+  /** The CA certificate the broker's HTTPS certificate chains to (public), pinned on the machines. */
+  brokerCaPem?: string;
   /** True when the aws backend talks to an emulator (AWS_ENDPOINT_URL set): then a loopback broker URL is fine. */
   awsEmulated?: boolean;
   log: Logger;
@@ -61,6 +65,10 @@ export interface ClusterService {
   /** Stop every machine; the cluster ends `stopped`, or `failed` when `failed` is set (e.g. never became ready). */
   down(ref: string, opts?: { reason?: string; failed?: boolean }): Promise<ClusterView>;
   enrol(req: unknown): Promise<EnrolResponse>;
+  /** A machine's boot script failed (authenticated by the machine's enrol token): the cluster fails with the step and lines. */
+  bootFailed(token: string, report: { machineId: string; step: string; text: string }): Promise<void>;
+  /** Stop the start-deadline timers (the broker is closing). */
+  close(): void;
   agentEvent(token: string, event: unknown): Promise<void>;
   userCredentials(ref: string, body: unknown): Promise<CredentialsResponse>;
   dashboardToken(ref: string): Promise<DashboardTokenResponse>;
@@ -72,6 +80,7 @@ export interface ClusterService {
 }
 
 const LAST_LINES = 20;
+const STEP_RE = /^[A-Za-z0-9 _.:-]{1,60}$/;
 
 export function createClusterService(o: ClusterServiceOptions): ClusterService {
   const now = o.now ?? (() => new Date());
@@ -90,10 +99,17 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     if (!b) throw new SkiffError('PRV_UNKNOWN_BACKEND', `backend "${name}" is not configured on this broker; available: ${Object.keys(o.backends).join(', ')}`);
     return b;
   };
+  // A cluster that leaves pending/starting no longer has a start deadline, and an apply still running for
+  // it is told to stop (its signal), so nothing is launched for a cluster that is already over.
+  const launches = new Map<string, AbortController>();
   const setState = (c: ClusterRecord, state: ClusterState, reason?: string): ClusterRecord => {
     const next: ClusterRecord = { ...c, state, updatedAt: nowIso() };
     if (reason !== undefined) next.reason = reason;
     o.store.putCluster(next);
+    if (state !== 'pending' && state !== 'starting') {
+      deadlines.disarm(c.id);
+      if (state !== 'running') launches.get(c.id)?.abort(new SkiffError('PRV_LAUNCH_FAILED', `cluster ${c.id} is ${state}`));
+    }
     if (state !== c.state) {
       const n = o.store.notify({ at: next.updatedAt, clusterId: c.id, kind: 'state', state, ...(reason !== undefined ? { reason } : {}) });
       log.info({ clusterId: c.id, from: c.state, to: state, reason }, 'cluster state changed');
@@ -118,6 +134,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     name: c.name,
     workers: c.workers,
     brokerUrl: o.brokerUrl,
+    ...(o.brokerCaPem ? { brokerCaPem: o.brokerCaPem } : {}),
     ...(options ? { options } : {}),
     enrolTokens: {
       scheduler: await o.tokens.mint('enrol', { sub: `${c.id}/scheduler`, cluster: c.id, role: 'scheduler' }, o.enrolTokenTtlS ?? 1800),
@@ -137,20 +154,47 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
     if (b && c.plan) await b.destroy(c.plan).catch((err: unknown) => log.error({ clusterId, err: (err as Error).message }, 'cleanup after failure failed'));
   };
 
-  /** starting → running once the scheduler is up and every worker has joined it. */
+  /** starting → running once the scheduler is up and every launched worker has joined it. */
   const maybeRunning = (id: string): void => {
     const cur = o.store.cluster(id);
-    if (cur && cur.state === 'starting' && cur.schedulerReady && cur.workersReady >= cur.workers) setState(cur, 'running');
+    if (cur && cur.state === 'starting' && cur.schedulerReady && cur.workersReady >= (cur.workersLaunched ?? cur.workers)) setState(cur, 'running');
   };
+
+  /** The start deadline has come: a cluster not running by now fails, saying what was missing. */
+  const expire = async (id: string): Promise<void> => {
+    const c = o.store.cluster(id);
+    if (!c || (c.state !== 'pending' && c.state !== 'starting')) return;
+    const enrolled = o.store.enrolments(id);
+    const expected = c.workersLaunched ?? c.workers;
+    const missing =
+      c.state === 'pending' ? 'the machines were still being requested'
+      : !enrolled.some((e) => e.role === 'scheduler') ? 'the scheduler never enrolled'
+      : !c.schedulerReady ? 'the scheduler enrolled but its Dask never answered'
+      : `${c.workersReady}/${expected} workers connected`;
+    const timeoutMs = c.startDeadline ? Date.parse(c.startDeadline) - Date.parse(c.createdAt) : 0;
+    await fail(id, `not running within ${formatDuration(timeoutMs)}: ${missing} (${enrolled.length}/${expected + 1} machines enrolled)`);
+  };
+  const deadlines = createStartDeadlines({
+    now: () => now().getTime(),
+    onExpire: (id) => {
+      expire(id).catch((err: unknown) => log.error({ clusterId: id, err }, 'failing a cluster at its start deadline failed'));
+    },
+  });
 
   // pending while the backend creates resources; starting once every machine is requested.
   const launch = async (c: ClusterRecord, spec: ClusterSpec): Promise<void> => {
     const b = backendFor(c.backend);
+    const abort = new AbortController();
+    launches.set(c.id, abort);
     try {
       if (!c.plan) throw new SkiffError('PRV_LAUNCH_FAILED', 'cluster has no plan');
-      const machines = await b.apply(spec, c.plan, { progress: (m) => log.info({ clusterId: c.id }, m) });
+      const machines = await b.apply(spec, c.plan, { progress: (m) => log.info({ clusterId: c.id }, m), signal: abort.signal });
       const cur = o.store.cluster(c.id);
-      if (!cur?.plan || cur.state !== 'pending') return; // stopped or failed meanwhile
+      if (!cur?.plan || cur.state !== 'pending') {
+        // Stopped or failed while the apply ran: what it launched after that stop must not outlive it.
+        await b.destroy(c.plan).catch((err: unknown) => log.error({ clusterId: c.id, err }, 'removing machines launched after a stop failed; run skiff gc'));
+        return;
+      }
       // A cloud assigns addresses at launch: the scheduler's become known only now.
       const sm = machines.find((m) => m.role === 'scheduler');
       const scheduler = {
@@ -158,11 +202,20 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
         ...(cur.plan.scheduler.privateHost === '' && sm?.privateHost ? { privateHost: sm.privateHost } : {}),
         ...(cur.plan.scheduler.publicHost === '' && sm?.publicHost ? { publicHost: sm.publicHost } : {}),
       };
-      setState({ ...cur, plan: { ...cur.plan, scheduler } }, 'starting');
+      const launched = machines.filter((m) => m.role === 'worker').length;
+      const short = launched < cur.workers ? `${launched} of ${cur.workers} workers could be launched; the cluster runs with those` : undefined;
+      setState({ ...cur, plan: { ...cur.plan, scheduler }, workersLaunched: launched }, 'starting', short);
       maybeRunning(c.id);
     } catch (err) {
-      log.error({ clusterId: c.id, err: (err as Error).message }, 'launch failed');
+      const cur = o.store.cluster(c.id);
+      if (cur && cur.state !== 'pending' && c.plan) {
+        await b.destroy(c.plan).catch((e: unknown) => log.error({ clusterId: c.id, err: e }, 'removing machines launched after a stop failed; run skiff gc'));
+        return;
+      }
+      log.error({ clusterId: c.id, err }, 'launch failed');
       await fail(c.id, `launch failed: ${(err as Error).message}`);
+    } finally {
+      launches.delete(c.id);
     }
   };
 
@@ -176,14 +229,23 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
           `EC2 instances cannot reach this broker at ${o.brokerUrl} (a loopback address). Run \`skiff broker --host 0.0.0.0 --public-url https://HOST:PORT\` on a server the instances can reach, then pass --broker-url https://HOST:PORT to skiff`,
         );
       }
+      if (req.backend === 'aws' && !o.brokerUrl.startsWith('https://') && !o.awsEmulated) {
+        throw new SkiffError(
+          'BRK_BAD_REQUEST',
+          `EC2 instances would reach this broker at ${o.brokerUrl} over the internet without TLS. Run \`skiff broker --tls-cert FILE --tls-key FILE\` (a private CA works: its certificate is pinned on the machines, see --tls-ca) and give its https:// URL`,
+        );
+      }
       const id = `c${randomBytes(5).toString('hex')}`;
       const name = req.name ?? `cluster-${id.slice(1, 7)}`;
       const clash = o.store.clusters().find((c) => c.name === name && ACTIVE_STATES.includes(c.state));
       if (clash) throw new SkiffError('BRK_CONFLICT', `a cluster named "${name}" is already ${clash.state}; pick another name or \`skiff down ${name}\` first`);
       const at = nowIso();
+      const startTimeoutMs = req.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS[req.backend];
       let c: ClusterRecord = {
         id, name, workspace: 'default', backend: req.backend, state: 'pending', workers: req.workers, workersReady: 0, schedulerReady: false,
-        createdAt: at, updatedAt: at, ...(req.watchdog ? { watchdog: req.watchdog } : {}), ...(req.webhookUrl ? { webhookUrl: req.webhookUrl } : {}),
+        createdAt: at, updatedAt: at, startDeadline: new Date(Date.parse(at) + startTimeoutMs).toISOString(),
+        ...(req.workerThreads !== undefined ? { workerThreads: req.workerThreads } : {}),
+        ...(req.watchdog ? { watchdog: req.watchdog } : {}), ...(req.webhookUrl ? { webhookUrl: req.webhookUrl } : {}),
       };
       const spec = await specFor(c, req.options);
       // Everything is validated (the backend's plan included) before the first resource exists.
@@ -202,7 +264,8 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       o.store.putCluster(c);
       const created = o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' });
       o.onNotification?.(created, c);
-      log.info({ clusterId: id, name, workers: req.workers, backend: req.backend }, 'cluster created');
+      log.info({ clusterId: id, name, workers: req.workers, backend: req.backend, startDeadline: c.startDeadline }, 'cluster created');
+      deadlines.arm(id, Date.parse(c.startDeadline ?? at));
       void launch(c, spec);
       return clusterView(c);
     },
@@ -270,8 +333,28 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
         scheduler: c.plan.scheduler,
         failSafe: (({ idleTimeoutMs, heartbeatTimeoutMs }) => ({ idleTimeoutMs, heartbeatTimeoutMs }))(resolveWatchdogConfig(watchdogOf(c))),
         logs: c.logs ?? { sink: 'local', dir: o.logsDir, group: logGroupFor(c.workspace) },
+        ...(role === 'worker' && (c.workerThreads ?? machine.vcpus) !== undefined ? { nthreads: c.workerThreads ?? machine.vcpus } : {}),
       };
     },
+
+    async bootFailed(token, report) {
+      const claims = await o.tokens.verify('enrol', token);
+      const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
+      if (!c?.plan || claims.role === undefined) throw new SkiffError('BRK_FORBIDDEN', 'enrol token does not name a known cluster');
+      if (!['pending', 'starting', 'running'].includes(c.state)) return; // already over: nothing to fail
+      let who = `a ${claims.role}`;
+      if (report.machineId !== '') {
+        const machine = await backendFor(c.backend).attest(c.plan, report.machineId);
+        if (!machine || machine.role !== claims.role) throw new SkiffError('BRK_FORBIDDEN', `machine ${report.machineId} is not a ${claims.role} of cluster ${c.id}`);
+        who = `${machine.name} (${report.machineId})`;
+      }
+      const step = STEP_RE.test(report.step) ? report.step : 'unknown';
+      const lines = report.text.split('\n').map((l) => l.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 1000)).filter(Boolean).slice(-LAST_LINES);
+      log.warn({ clusterId: c.id, machineId: report.machineId, step }, 'machine failed to boot');
+      await fail(c.id, `${who} failed to boot at step "${step}"`, lines);
+    },
+
+    close: () => deadlines.close(),
 
     async agentEvent(token, raw) {
       const claims = await o.tokens.verify('agent', token);
@@ -351,6 +434,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
             continue;
           }
           if (c.state === 'running') o.watchdog?.track(c.id, watchdogOf(c));
+          else if (c.startDeadline) deadlines.arm(c.id, Date.parse(c.startDeadline));
           continue;
         }
         if (c.state === 'stopping') {

@@ -15,6 +15,8 @@ export interface ClusterSpec {
   workers: number;
   /** URL the agents use to reach the broker. */
   brokerUrl: string;
+  /** The CA certificate (PEM, public) the broker's HTTPS certificate chains to, pinned on the machines. */
+  brokerCaPem?: string;
   /** Single-purpose, short-lived enrolment tokens, one per role. The only secret a machine is given. */
   enrolTokens: Record<Role, string>;
   /** Backend-specific options, validated by plan(). */
@@ -41,6 +43,10 @@ export interface ClusterPlan {
 
 export interface Machine extends MachinePlan {
   state: 'starting' | 'running' | 'stopped';
+  /** The cloud's machine type, e.g. m6i.xlarge (absent locally). */
+  instanceType?: string;
+  /** CPUs this machine gives Dask: the type's vCPUs on a cloud, a share of this computer's locally. */
+  vcpus?: number;
   privateHost?: string;
   publicHost?: string;
 }

@@ -10,8 +10,11 @@ import type { Logger } from 'pino';
 import { SkiffError, type ErrorCode } from './errors.js';
 import type { ClusterService } from '../clusters.js';
 import type { TokenIssuer } from '../tokens/types.js';
+import { BOOT_FAILED_PATH } from './wire.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** A boot failure report: the boot log's last lines, as text. */
+const MAX_BOOT_REPORT_BYTES = 64 * 1024;
 
 export interface ApiOptions {
   clusters: ClusterService;
@@ -31,17 +34,22 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   BRK_CONFLICT: 409, BRK_ALREADY_ENROLLED: 409, BRK_NOT_READY: 503,
 };
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new SkiffError('BRK_BAD_REQUEST', `request body over ${MAX_BODY_BYTES} bytes`);
+    if (size > maxBytes) throw new SkiffError('BRK_BAD_REQUEST', `request body over ${maxBytes} bytes`);
     chunks.push(chunk as Buffer);
   }
-  if (size === 0) return undefined;
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const text = await readBody(req, MAX_BODY_BYTES);
+  if (text === '') return undefined;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(text);
   } catch {
     throw new SkiffError('BRK_BAD_REQUEST', 'request body is not valid JSON');
   }
@@ -88,6 +96,19 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       return send(res, 200, { token: await o.tokens.mint('user', { sub: 'user' }, ttl), expiresInS: ttl });
     }
     if (m === 'POST' && path === '/v1/enrol') return send(res, 200, await o.clusters.enrol(await readJson(req)));
+    if (m === 'POST' && path === BOOT_FAILED_PATH) {
+      // Sent by the boot script's error trap with curl: plain text, the step and machine in headers.
+      const header = (name: string): string => {
+        const v = req.headers[name];
+        return (Array.isArray(v) ? v[0] : v) ?? '';
+      };
+      await o.clusters.bootFailed(bearer(req), {
+        machineId: header('x-skiff-machine-id'),
+        step: header('x-skiff-step'),
+        text: await readBody(req, MAX_BOOT_REPORT_BYTES),
+      });
+      return send(res, 204);
+    }
     if (m === 'POST' && path === '/v1/agent/events') {
       await o.clusters.agentEvent(bearer(req), await readJson(req));
       return send(res, 204);

@@ -55,6 +55,12 @@ export interface ClusterView {
   /** Last lines the machines logged, kept for a failed cluster. */
   lastLogLines?: string[];
   logs?: LogTarget;
+  /** When the broker fails the cluster if it is not running yet (ISO time). */
+  startDeadline?: string;
+  /** Workers the backend could launch (fewer than `workers` when capacity ran short, down to the minimum asked). */
+  workersLaunched?: number;
+  /** Dask threads per worker when the user chose them (--worker-threads). */
+  workerThreads?: number;
 }
 
 export interface CreateClusterRequest {
@@ -68,6 +74,10 @@ export interface CreateClusterRequest {
   webhookUrl?: string;
   /** Where its logs go: the local log store (local default) or CloudWatch (always on aws). */
   logs?: 'local' | 'cloudwatch';
+  /** Fail the cluster (and stop its machines) if it is not running this long after creation. Default: 15 min on aws, 2 min locally. */
+  startTimeoutMs?: number;
+  /** Dask threads per worker. Default: the worker's vCPUs (aws), a share of this computer's CPUs (local). */
+  workerThreads?: number;
 }
 
 export interface EnrolRequest {
@@ -94,7 +104,12 @@ export interface EnrolResponse {
   /** What the machine enforces on its own when the broker is unreachable (the fail-safe). */
   failSafe: { idleTimeoutMs: number; heartbeatTimeoutMs: number };
   logs: LogTarget;
+  /** Dask threads for a worker: the vCPUs of its instance type, or the user's --worker-threads. Absent: all CPUs. */
+  nthreads?: number;
 }
+
+/** Where a VM's boot script reports the step that failed (text body: the boot log's last lines). */
+export const BOOT_FAILED_PATH = '/v1/boot/failed';
 
 export interface NotificationView {
   seq: number;

@@ -18,7 +18,8 @@ export const AWS_FLAGS: Record<string, FlagSpec> = {
   'worker-subnet-id': { kind: 'string', help: 'aws: your subnet for workers' },
   'scheduler-firewall-id': { kind: 'string', help: 'aws: your security group for the scheduler' },
   'firewall-id': { kind: 'string', help: 'aws: your security group for the cluster' },
-  ami: { kind: 'string', help: 'aws: machine image (default: a current Ubuntu for the region)' },
+  ami: { kind: 'string', help: 'aws: machine image (default: the newest Debian 12 of the region for the types\' architecture; GPU: the Deep Learning Base GPU AMI, Ubuntu 24.04)' },
+  'min-workers': { kind: 'int', help: 'aws: run with fewer workers when capacity is short, down to this many (default: all of --workers)' },
   options: { kind: 'string', help: 'aws: further backend options as JSON, e.g. {"tags":{"team":"x"}}' },
 };
 

@@ -38,14 +38,16 @@ function describe(c: ClusterView): string {
 }
 
 const up: Command = {
-  synopsis: '[--name NAME] [--workers N] [--backend local|aws] [--wait-timeout DURATION] [--json]',
-  about: 'Create a Dask cluster and wait until its scheduler and workers are connected. Prints how to connect.',
+  synopsis: '[--name NAME] [--workers N] [--backend local|aws] [--wait-timeout DURATION] [--no-wait] [--json]',
+  about: 'Create a Dask cluster and wait until its scheduler and workers are connected. Prints how to connect. ' +
+    'A cluster not running within --wait-timeout is failed by the broker and its machines stopped, also with --no-wait.',
   flags: {
     name: { kind: 'string', help: 'cluster name (lower-case letters, digits, -)' },
     workers: { kind: 'int', help: 'number of Dask workers', default: 2 },
     backend: { kind: 'string', help: 'where machines run: local or aws', default: 'local' },
-    'wait-timeout': { kind: 'duration', help: 'give up if not ready within this time (e.g. 90s, 5m); default 2m' },
-    'no-wait': { kind: 'boolean', help: 'return once the machines are requested (state starting)' },
+    'wait-timeout': { kind: 'duration', help: 'fail the cluster (and stop its machines) if not running within this time; default 15m on aws, 2m locally' },
+    'no-wait': { kind: 'boolean', help: 'return once the machines are requested (state starting); the deadline still holds' },
+    'worker-threads': { kind: 'int', help: 'Dask threads per worker (default: the worker\'s vCPUs on aws, a share of this computer\'s CPUs locally)' },
     'idle-timeout': { kind: 'duration', help: 'stop after no task ran this long (default 20m)' },
     'no-client-timeout': { kind: 'duration', help: 'stop after no Dask client was connected this long (default 2m)' },
     'heartbeat-timeout': { kind: 'duration', help: 'stop when the cluster has not reported this long (default 20m)' },
@@ -70,7 +72,10 @@ const up: Command = {
     const options = awsOptions(flags, backend);
     const pct = flags['gpu-alert-threshold'] as number | undefined;
     if (pct !== undefined && (pct < 0 || pct > 100)) throw new SkiffError('CLI_USAGE', `--gpu-alert-threshold is a percentage from 0 to 100; got ${pct}`);
-    const waitMs = (flags['wait-timeout'] as number | undefined) ?? (backend === 'aws' ? 900_000 : 120_000);
+    const waitMs = flags['wait-timeout'] as number | undefined;
+    if (waitMs !== undefined && (waitMs < 1000 || waitMs > 24 * 3600_000)) throw new SkiffError('CLI_USAGE', `--wait-timeout must be from 1s to 24h; got ${formatDurationMs(waitMs)}`);
+    const threads = flags['worker-threads'] as number | undefined;
+    if (threads !== undefined && (threads < 1 || threads > 1024)) throw new SkiffError('CLI_USAGE', `--worker-threads must be from 1 to 1024; got ${threads}`);
     const now = ctx.now ?? Date.now;
     const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const started = now();
@@ -81,13 +86,16 @@ const up: Command = {
     const webhookUrl = flags['webhook'] as string | undefined;
     let c = await b.call<ClusterView>('POST', '/v1/clusters', {
       workers, backend, ...(name ? { name } : {}), ...(options ? { options } : {}), ...(watchdog ? { watchdog } : {}), ...(webhookUrl ? { webhookUrl } : {}),
-      ...(logs ? { logs } : {}),
+      ...(logs ? { logs } : {}), ...(waitMs !== undefined ? { startTimeoutMs: waitMs } : {}), ...(threads !== undefined ? { workerThreads: threads } : {}),
     });
     ctx.err(`skiff: creating cluster ${c.name} (${c.id}) with ${workers} worker${workers === 1 ? '' : 's'} on ${backend}\n`);
     let last = '';
-    const deadline = started + waitMs;
+    // The broker owns the deadline and fails the cluster there; the CLI only follows, with a margin for a broker
+    // that is busy stopping machines.
+    const deadline = (c.startDeadline ? Date.parse(c.startDeadline) - Date.parse(c.createdAt) : 900_000) + started + 120_000;
     for (;;) {
-      const line = `${c.state}${c.state === 'starting' ? `, ${c.machinesEnrolled ?? 0}/${c.workers + 1} machines enrolled, ${c.workersReady}/${c.workers} workers connected` : ''}`;
+      const expected = c.workersLaunched ?? c.workers;
+      const line = `${c.state}${c.state === 'starting' ? `, ${c.machinesEnrolled ?? 0}/${expected + 1} machines enrolled, ${c.workersReady}/${expected} workers connected` : ''}${c.reason && c.state === 'starting' ? ` (${c.reason})` : ''}`;
       if (line !== last) {
         ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] ${line}\n`);
         last = line;
@@ -95,22 +103,19 @@ const up: Command = {
       if (c.state === 'running') break;
       if (flags['no-wait'] && c.state === 'starting') {
         ctx.out(flags['json'] ? JSON.stringify({ id: c.id, name: c.name, state: c.state, scheduler: c.scheduler ?? null }) + '\n' : `${c.id}\n`);
-        ctx.err(`skiff: machines requested; \`skiff status ${c.name}\` follows them\n`);
+        ctx.err(`skiff: machines requested; \`skiff status ${c.name}\` follows them. Not running by ${c.startDeadline ?? 'its deadline'}, it is failed and its machines stopped\n`);
         return 0;
       }
       if (c.state === 'failed' || c.state === 'stopped' || c.state === 'stopping') {
-        ctx.err(`skiff: cluster ${c.name} ${c.state}: ${c.reason ?? 'no reason recorded'}\n`);
+        ctx.err(`skiff: cluster ${c.name} ${c.state}: ${c.reason ?? 'no reason recorded'}${c.state === 'failed' ? '; its machines were stopped' : ''}\n`);
         for (const l of c.lastLogLines ?? []) ctx.err(`  ${l}\n`);
         return 1;
       }
       if (now() > deadline) {
-        const reason = `not ready within ${formatDurationMs(waitMs)} (${c.workersReady}/${c.workers} workers connected)`;
-        const failed = await b.call<ClusterView>('DELETE', `/v1/clusters/${c.id}?failed=${encodeURIComponent(reason)}`);
-        ctx.err(`skiff: cluster ${c.name} failed: ${reason}; its machines were stopped\n`);
-        for (const l of failed.lastLogLines ?? []) ctx.err(`  ${l}\n`);
+        ctx.err(`skiff: cluster ${c.name} is still ${c.state} past its deadline ${c.startDeadline ?? ''}; the broker did not fail it (see its log). \`skiff down ${c.name}\` stops it\n`);
         return 1;
       }
-      await sleep(200);
+      await sleep(c.state === 'pending' ? 200 : 500);
       c = await b.call<ClusterView>('GET', `/v1/clusters/${c.id}`);
     }
     const creds = await fetchCredentials(b, c.id, join(skiffPaths(ctx.home).clustersDir, c.name));

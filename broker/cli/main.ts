@@ -41,6 +41,7 @@ const BROKER_FLAGS: Record<string, FlagSpec> = {
   'webhook-url': { kind: 'string', help: 'POST every cluster\'s notifications here (Slack-compatible JSON)' },
   'tls-cert': { kind: 'string', help: 'serve HTTPS with this certificate (PEM file; with --tls-key)' },
   'tls-key': { kind: 'string', help: 'private key of --tls-cert (PEM file)' },
+  'tls-ca': { kind: 'string', help: 'CA certificate --tls-cert chains to, pinned on the machines (PEM; default: --tls-cert itself when self-signed, else the system\'s CAs)' },
   background: { kind: 'boolean', help: 'started by the CLI on demand (logs go to $SKIFF_HOME/broker/broker.log)' },
 };
 
@@ -55,9 +56,11 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
   const certFile = flags['tls-cert'] as string | undefined;
   const keyFile = flags['tls-key'] as string | undefined;
   if ((certFile === undefined) !== (keyFile === undefined)) throw new SkiffError('CLI_USAGE', '--tls-cert and --tls-key go together');
-  let tls: { certPem: string; keyPem: string } | undefined;
+  let tls: { certPem: string; keyPem: string; caPem?: string } | undefined;
+  const caFile = flags['tls-ca'] as string | undefined;
+  if (caFile !== undefined && certFile === undefined) throw new SkiffError('CLI_USAGE', '--tls-ca goes with --tls-cert and --tls-key');
   try {
-    if (certFile && keyFile) tls = { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
+    if (certFile && keyFile) tls = { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8'), ...(caFile ? { caPem: readFileSync(caFile, 'utf8') } : {}) };
   } catch (err) {
     throw new SkiffError('CLI_USAGE', `cannot read the broker's TLS files: ${(err as Error).message}`);
   }

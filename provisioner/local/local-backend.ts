@@ -8,6 +8,7 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SkiffError } from '../../broker/api/errors.js';
@@ -60,7 +61,10 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
     const dir = machineDir(plan.clusterId, m.id);
     const pid = readPid(dir);
     const state = pid !== undefined && processAlive(pid) ? 'running' : existsSync(dir) ? 'stopped' : 'starting';
-    return { ...m, state, privateHost: '127.0.0.1', publicHost: '127.0.0.1' };
+    // The workers share this computer's CPUs, as Dask's LocalCluster shares them.
+    const workers = plan.machines.filter((x) => x.role === 'worker').length;
+    const vcpus = Math.max(1, Math.floor(availableParallelism() / Math.max(1, workers)));
+    return { ...m, state, privateHost: '127.0.0.1', publicHost: '127.0.0.1', vcpus };
   };
 
   return {

@@ -11,7 +11,7 @@ import { createKeyAndCsr } from '../../../broker/pki/csr.js';
 import { SkiffError } from '../../../broker/api/errors.js';
 import type { Backend, ClusterPlan } from '../../../provisioner/backend.js';
 
-function fakeBackend(o: { failPlan?: boolean; failApply?: boolean } = {}) {
+function fakeBackend(o: { failPlan?: boolean; failApply?: boolean; applyGate?: Promise<void>; workersLaunched?: number; vcpus?: number } = {}) {
   const calls: string[] = [];
   const backend: Backend = {
     name: 'local',
@@ -24,11 +24,15 @@ function fakeBackend(o: { failPlan?: boolean; failApply?: boolean } = {}) {
         machines: [{ id: 'scheduler', role: 'scheduler', name: 'scheduler' }, ...Array.from({ length: spec.workers }, (_, i) => ({ id: `worker-${i + 1}`, role: 'worker' as const, name: `worker-${i + 1}` }))],
       } satisfies ClusterPlan);
     },
-    apply: () => {
+    apply: async (_spec, plan) => {
       calls.push('apply');
-      return o.failApply ? Promise.reject(new Error('quota exceeded')) : Promise.resolve([]);
+      await o.applyGate;
+      calls.push('apply done');
+      if (o.failApply) throw new Error('quota exceeded');
+      const workers = plan.machines.filter((m) => m.role === 'worker').slice(0, o.workersLaunched ?? Infinity);
+      return [plan.machines[0]!, ...workers].map((m) => ({ ...m, state: 'starting' as const }));
     },
-    attest: (plan, id) => Promise.resolve(plan.machines.find((m) => m.id === id) && { ...plan.machines.find((m) => m.id === id)!, state: 'running' as const, privateHost: '127.0.0.1' }),
+    attest: (plan, id) => Promise.resolve(plan.machines.find((m) => m.id === id) && { ...plan.machines.find((m) => m.id === id)!, state: 'running' as const, privateHost: '127.0.0.1', ...(o.vcpus ? { vcpus: o.vcpus } : {}) }),
     machines: () => Promise.resolve([]),
     destroy: () => {
       calls.push('destroy');
@@ -39,12 +43,13 @@ function fakeBackend(o: { failPlan?: boolean; failApply?: boolean } = {}) {
   return { backend, calls };
 }
 
-function service(t: Test, backend: Backend) {
+function service(t: Test, backend: Backend, extra: { now?: () => Date } = {}) {
   const dir = t.testdir();
   const store = openStore(join(dir, 'store.jsonl'));
   t.teardown(() => store.close());
   const tokens = createTokenIssuer({ keyDir: join(dir, 'keys') });
-  const clusters = createClusterService({ store, tokens, backends: { local: backend }, caDir: join(dir, 'ca'), brokerUrl: 'http://127.0.0.1:1', logsDir: join(dir, 'logs'), log: pino({ level: 'silent' }) });
+  const clusters = createClusterService({ store, tokens, backends: { local: backend }, caDir: join(dir, 'ca'), brokerUrl: 'http://127.0.0.1:1', logsDir: join(dir, 'logs'), log: pino({ level: 'silent' }), ...extra });
+  t.teardown(() => clusters.close());
   return { clusters, store, tokens, dir };
 }
 const settle = () => new Promise((r) => setTimeout(r, 20));
@@ -75,7 +80,7 @@ t.test('a launch failure ends failed, with the reason and log lines, and cleans 
   const c = await clusters.create({ workers: 1, backend: 'local', name: 'a' });
   await settle();
   t.match(clusters.get(c.id), { state: 'failed', reason: 'launch failed: quota exceeded', lastLogLines: ['scheduler: boom'] });
-  t.same(calls, ['plan', 'apply', 'destroy']);
+  t.same(calls, ['plan', 'apply', 'apply done', 'destroy']);
   t.same(store.notifications(c.id).map((n) => n.state), ['pending', 'failed'], 'every transition is a notification');
 });
 
@@ -119,4 +124,88 @@ t.test('the API view of a cluster keeps the plan, settings and webhook URL to th
   const view = clusters.get(c.id) as unknown as Record<string, unknown>;
   for (const key of ['plan', 'webhookUrl', 'watchdog', 'workspace', 'schedulerReady']) t.notOk(key in view, `no ${key}`);
   t.match(view, { id: c.id, name: 'quiet', state: /pending|starting/, workers: 1, scheduler: 'tls://127.0.0.1:2' });
+});
+
+t.test('the broker fails a cluster that is not running at its start deadline, saying what was missing, and stops its machines', async (t) => {
+  const { backend, calls } = fakeBackend();
+  const { clusters, tokens } = service(t, backend);
+  const c = await clusters.create({ workers: 2, backend: 'local', name: 'slow', startTimeoutMs: 1000 });
+  t.equal(Date.parse(c.startDeadline ?? '') - Date.parse(c.createdAt), 1000, 'the deadline is in the record');
+  await settle();
+  const token = await tokens.mint('enrol', { sub: `${c.id}/scheduler`, cluster: c.id, role: 'scheduler' }, 60);
+  const { csrPem } = await createKeyAndCsr({ commonName: 'x' });
+  await clusters.enrol({ token, clusterId: c.id, machineId: 'scheduler', csrPem });
+  const agent = await tokens.mint('agent', { sub: 'scheduler', cluster: c.id, role: 'scheduler' }, 60);
+  await clusters.agentEvent(agent, { kind: 'ready' });
+  await clusters.agentEvent(agent, { kind: 'workers', count: 1 });
+  await new Promise((r) => setTimeout(r, 1200));
+  t.match(clusters.get(c.id), { state: 'failed', reason: 'not running within 1s: 1/2 workers connected (1/3 machines enrolled)', lastLogLines: ['scheduler: boom'] });
+  t.equal(calls.at(-1), 'destroy');
+});
+
+t.test('a cluster running before its deadline is left alone', async (t) => {
+  const { backend } = fakeBackend();
+  const { clusters, tokens } = service(t, backend);
+  const c = await clusters.create({ workers: 0, backend: 'local', startTimeoutMs: 1000 });
+  await settle();
+  await clusters.agentEvent(await tokens.mint('agent', { sub: 'scheduler', cluster: c.id, role: 'scheduler' }, 60), { kind: 'ready' });
+  t.equal(clusters.get(c.id).state, 'running');
+  await new Promise((r) => setTimeout(r, 1100));
+  t.equal(clusters.get(c.id).state, 'running');
+});
+
+t.test('down while the backend is still applying: what the apply launched afterwards is removed too', async (t) => {
+  let release = () => undefined as void;
+  const applyGate = new Promise<void>((r) => (release = r));
+  const { backend, calls } = fakeBackend({ applyGate });
+  const { clusters } = service(t, backend);
+  const c = await clusters.create({ workers: 1, backend: 'local', name: 'early' });
+  t.match(await clusters.down(c.id), { state: 'stopped' });
+  release();
+  await settle();
+  t.same(calls, ['plan', 'apply', 'destroy', 'apply done', 'destroy'], 'a second destroy after the apply returned');
+  t.equal(clusters.get(c.id).state, 'stopped', 'the late apply does not revive it');
+});
+
+t.test('a boot failure report with the enrol token fails the cluster with the step and the boot log lines', async (t) => {
+  const { backend, calls } = fakeBackend();
+  const { clusters, tokens } = service(t, backend);
+  const c = await clusters.create({ workers: 1, backend: 'local', name: 'boot' });
+  await settle();
+  const token = await tokens.mint('enrol', { sub: `${c.id}/worker`, cluster: c.id, role: 'worker' }, 60);
+  await t.rejects(clusters.bootFailed(token, { machineId: 'scheduler', step: 'node', text: '' }), { code: 'BRK_FORBIDDEN' }, 'a worker token speaks for workers only');
+  const agent = await tokens.mint('agent', { sub: 'worker-1', cluster: c.id, role: 'worker' }, 60);
+  await t.rejects(clusters.bootFailed(agent, { machineId: 'worker-1', step: 'node', text: '' }), { code: 'BRK_TOKEN_INVALID' }, 'only an enrol token');
+  await clusters.bootFailed(token, { machineId: 'worker-1', step: 'bundle', text: 'skiff bootstrap: step bundle\n/tmp/skiff-agent.tgz: FAILED\u001b[0m\nsha256sum: WARNING: 1 computed checksum did NOT match\n' });
+  t.match(clusters.get(c.id), {
+    state: 'failed',
+    reason: 'worker-1 (worker-1) failed to boot at step "bundle"',
+    lastLogLines: ['skiff bootstrap: step bundle', '/tmp/skiff-agent.tgz: FAILED[0m', 'sha256sum: WARNING: 1 computed checksum did NOT match'],
+  });
+  t.equal(calls.at(-1), 'destroy');
+  await clusters.bootFailed(token, { machineId: 'worker-1', step: 'bundle', text: 'again' });
+  t.equal(clusters.get(c.id).reason, 'worker-1 (worker-1) failed to boot at step "bundle"', 'a cluster already over keeps its first reason');
+});
+
+t.test('workers get the threads the user chose, else their vCPUs; running needs only the workers launched', async (t) => {
+  const { backend } = fakeBackend({ vcpus: 4, workersLaunched: 1 });
+  const { clusters, tokens } = service(t, backend);
+  const { csrPem } = await createKeyAndCsr({ commonName: 'x' });
+  const a = await clusters.create({ workers: 2, backend: 'local', name: 'vcpus' });
+  await settle();
+  t.match(clusters.get(a.id), { state: 'starting', workersLaunched: 1, reason: '1 of 2 workers could be launched; the cluster runs with those' });
+  const wa = await tokens.mint('enrol', { sub: `${a.id}/worker`, cluster: a.id, role: 'worker' }, 60);
+  t.equal((await clusters.enrol({ token: wa, clusterId: a.id, machineId: 'worker-1', csrPem })).nthreads, 4);
+  const sa = await tokens.mint('enrol', { sub: `${a.id}/scheduler`, cluster: a.id, role: 'scheduler' }, 60);
+  t.equal((await clusters.enrol({ token: sa, clusterId: a.id, machineId: 'scheduler', csrPem })).nthreads, undefined, 'the scheduler runs no worker threads');
+  const agent = await tokens.mint('agent', { sub: 'scheduler', cluster: a.id, role: 'scheduler' }, 60);
+  await clusters.agentEvent(agent, { kind: 'ready' });
+  await clusters.agentEvent(agent, { kind: 'workers', count: 1 });
+  t.equal(clusters.get(a.id).state, 'running');
+  const b = await clusters.create({ workers: 1, backend: 'local', name: 'chosen', workerThreads: 3 });
+  await settle();
+  const wb = await tokens.mint('enrol', { sub: `${b.id}/worker`, cluster: b.id, role: 'worker' }, 60);
+  t.equal((await clusters.enrol({ token: wb, clusterId: b.id, machineId: 'worker-1', csrPem })).nthreads, 3);
+  await t.rejects(clusters.create({ workers: 1, backend: 'local', workerThreads: 0 }), { code: 'BRK_BAD_REQUEST', message: /worker threads must be a whole number from 1 to 1024/ });
+  await t.rejects(clusters.create({ workers: 1, backend: 'local', startTimeoutMs: 10 }), { code: 'BRK_BAD_REQUEST', message: /start timeout must be from 1s to 24h/ });
 });
