@@ -349,7 +349,7 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
         who = `${machine.name} (${report.machineId})`;
       }
       const step = STEP_RE.test(report.step) ? report.step : 'unknown';
-      const lines = report.text.split('\n').map((l) => l.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 1000)).filter(Boolean).slice(-LAST_LINES);
+      const lines = report.text.split('\n').map((l) => stripControl(l).slice(0, 1000)).filter(Boolean).slice(-LAST_LINES);
       log.warn({ clusterId: c.id, machineId: report.machineId, step }, 'machine failed to boot');
       await fail(c.id, `${who} failed to boot at step "${step}"`, lines);
     },
@@ -446,6 +446,16 @@ export function createClusterService(o: ClusterServiceOptions): ClusterService {
       }
     },
   };
+}
+
+/** A boot log line without terminal escapes and other control characters (they come from any program's output). */
+function stripControl(line: string): string {
+  let out = '';
+  for (const ch of line) {
+    const code = ch.charCodeAt(0);
+    if (code >= 0x20 && code !== 0x7f) out += ch;
+  }
+  return out;
 }
 
 /** The reason in an agent's "fail-safe: stopping this machine" log line (lines read "<machine>: <json>"). */
