@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   BRK_STORE_CORRUPT: 'BRK_STORE_CORRUPT',
   BRK_NOT_READY: 'BRK_NOT_READY',
   BRK_CONFIG: 'BRK_CONFIG',
+  BRK_INTERNAL: 'BRK_INTERNAL',
   PRV_INVALID_REQUEST: 'PRV_INVALID_REQUEST',
   PRV_UNKNOWN_BACKEND: 'PRV_UNKNOWN_BACKEND',
   PRV_LAUNCH_FAILED: 'PRV_LAUNCH_FAILED',
@@ -29,6 +30,37 @@ export const ERROR_CODES = {
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
+/**
+ * Every code's HTTP status (what the broker answers when it refuses with it) and whether a caller may simply
+ * try again. A complete Record: a new code without a row does not compile, so none silently becomes a 500.
+ */
+export const ERROR_TABLE: Readonly<Record<ErrorCode, { status: number; retryable: boolean }>> = {
+  CLI_USAGE: { status: 400, retryable: false },
+  CLI_BROKER_UNREACHABLE: { status: 503, retryable: true },
+  CLI_TIMEOUT: { status: 504, retryable: true },
+  BRK_BAD_REQUEST: { status: 400, retryable: false },
+  BRK_UNAUTHORIZED: { status: 401, retryable: false },
+  BRK_FORBIDDEN: { status: 403, retryable: false },
+  BRK_NOT_FOUND: { status: 404, retryable: false },
+  BRK_CONFLICT: { status: 409, retryable: false },
+  BRK_BAD_CSR: { status: 400, retryable: false },
+  BRK_TOKEN_INVALID: { status: 401, retryable: false },
+  BRK_ALREADY_ENROLLED: { status: 409, retryable: false },
+  BRK_STORE_CORRUPT: { status: 500, retryable: false },
+  BRK_NOT_READY: { status: 503, retryable: true },
+  BRK_CONFIG: { status: 500, retryable: false },
+  BRK_INTERNAL: { status: 500, retryable: false },
+  PRV_INVALID_REQUEST: { status: 400, retryable: false },
+  PRV_UNKNOWN_BACKEND: { status: 400, retryable: false },
+  PRV_LAUNCH_FAILED: { status: 502, retryable: false },
+  // Retryable only when the cloud said so (throttling, 5xx): the adapter marks each one.
+  PRV_CLOUD_ERROR: { status: 502, retryable: false },
+  AGT_CONFIG: { status: 500, retryable: false },
+  AGT_ENROL_FAILED: { status: 502, retryable: true },
+  AGT_PROCESS_FAILED: { status: 500, retryable: false },
+  AGT_GATEWAY: { status: 502, retryable: false },
+};
+
 export class SkiffError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
@@ -36,7 +68,7 @@ export class SkiffError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SkiffError';
     this.code = code;
-    this.retryable = options.retryable ?? false;
+    this.retryable = options.retryable ?? ERROR_TABLE[code].retryable;
   }
 }
 

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { BUNDLE_ROUTE, type AgentBundle } from '../bundle.js';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { SkiffError, type ErrorCode } from './errors.js';
+import { ERROR_TABLE, SkiffError } from './errors.js';
 import type { ClusterService } from '../clusters.js';
 import type { TokenIssuer } from '../tokens/types.js';
 import { BOOT_FAILED_PATH } from './wire.js';
@@ -28,11 +28,6 @@ export interface ApiOptions {
   bundle?: AgentBundle;
 }
 
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  BRK_BAD_REQUEST: 400, BRK_BAD_CSR: 400, PRV_INVALID_REQUEST: 400, PRV_UNKNOWN_BACKEND: 400,
-  BRK_UNAUTHORIZED: 401, BRK_TOKEN_INVALID: 401, BRK_FORBIDDEN: 403, BRK_NOT_FOUND: 404,
-  BRK_CONFLICT: 409, BRK_ALREADY_ENROLLED: 409, BRK_NOT_READY: 503,
-};
 
 async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
   const chunks: Buffer[] = [];
@@ -142,7 +137,7 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
   return (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof SkiffError) {
-        const status = STATUS[err.code] ?? 500;
+        const status = ERROR_TABLE[err.code].status;
         (status >= 500 ? log.error : log.warn).call(log, { method: req.method, path: req.url?.split('?')[0], code: err.code, err: err.message }, 'request refused');
         send(res, status, { error: { code: err.code, message: err.message } });
       } else {
