@@ -9,7 +9,7 @@ import { SkiffError } from './api/errors.js';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createApiHandler } from './api/server.js';
-import { createClusterService, type ClusterService } from './clusters.js';
+import { createClusterService, type ClusterService } from './clusters/service.js';
 import { createWatchdog } from './watchdog/watchdog.js';
 import { createTelemetryEndpoint, TELEMETRY_PATH } from './watchdog/telemetry-endpoint.js';
 import { createWebhookNotifier, type NotificationEvent, type WebhookNotifier } from './watchdog/notify.js';

@@ -8,7 +8,7 @@ import { BUNDLE_ROUTE, type AgentBundle } from '../bundle.js';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ERROR_TABLE, SkiffError } from './errors.js';
-import type { ClusterService } from '../clusters.js';
+import type { ClusterService } from '../clusters/types.js';
 import type { TokenIssuer } from '../tokens/types.js';
 import { BOOT_FAILED_PATH } from './wire.js';
 

@@ -43,7 +43,7 @@ t.test('a --no-wait cluster that never becomes ready is failed by the broker at 
   const never = join(h.home, 'never-ready-python');
   writeFileSync(never, '#!/bin/sh\nexec sleep 600\n', { mode: 0o755 });
   h.env['SKIFF_PYTHON'] = never;
-  const up = await h.run(['up', '--workers', '1', '--name', 'hung', '--no-wait', '--wait-timeout', '3s', '--json']);
+  const up = await h.run(['up', '--workers', '1', '--name', 'hung', '--no-wait', '--wait-timeout', '8s', '--json']);
   t.equal(up.code, 0, up.stderr);
   t.match(up.stderr, /Not running by \S+, it is failed and its machines stopped/);
   t.match(JSON.parse(up.stdout), { name: 'hung', state: 'starting' });
@@ -53,7 +53,9 @@ t.test('a --no-wait cluster that never becomes ready is failed by the broker at 
     await new Promise((r) => setTimeout(r, 300));
     status = JSON.parse((await h.run(['status', 'hung', '--json'])).stdout) as typeof status;
   }
-  t.match(status, { state: 'failed', reason: /^not running within 3s: the scheduler enrolled but its Dask never answered \(\d\/2 machines enrolled\)$/ });
+  // The scheduler's agent enrols within a second or two, unless the machine is very busy: either way it is
+  // the broker that failed it, at the deadline, with what was missing.
+  t.match(status, { state: 'failed', reason: /^not running within 8s: the scheduler (enrolled but its Dask never answered|never enrolled) \(\d\/2 machines enrolled\)$/ });
   const broker = h.brokerPid();
   t.same(h.processes().filter((p) => p.pid !== broker), [], 'no agent, Dask or stand-in process is left');
 });

@@ -4,12 +4,12 @@ import t, { type Test } from 'tap';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createClusterService } from '../../../broker/clusters.js';
-import { openStore } from '../../../broker/store/store.js';
-import { createTokenIssuer } from '../../../broker/tokens/issuer.js';
-import { createKeyAndCsr } from '../../../broker/pki/csr.js';
-import { SkiffError } from '../../../broker/api/errors.js';
-import type { Backend, ClusterPlan } from '../../../provisioner/backend.js';
+import { createClusterService } from '../../../../broker/clusters/service.js';
+import { openStore } from '../../../../broker/store/store.js';
+import { createTokenIssuer } from '../../../../broker/tokens/issuer.js';
+import { createKeyAndCsr } from '../../../../broker/pki/csr.js';
+import { SkiffError } from '../../../../broker/api/errors.js';
+import type { Backend, ClusterPlan } from '../../../../provisioner/backend.js';
 
 function fakeBackend(o: { failPlan?: boolean; failApply?: boolean; applyGate?: Promise<void>; workersLaunched?: number; vcpus?: number } = {}) {
   const calls: string[] = [];
@@ -52,7 +52,6 @@ function service(t: Test, backend: Backend, extra: { now?: () => Date } = {}) {
   t.teardown(() => clusters.close());
   return { clusters, store, tokens, dir };
 }
-const settle = () => new Promise((r) => setTimeout(r, 20));
 
 t.test('a plan the backend refuses creates nothing: no record, no CA, no machine', async (t) => {
   const { backend, calls } = fakeBackend({ failPlan: true });
@@ -78,7 +77,7 @@ t.test('a launch failure ends failed, with the reason and log lines, and cleans 
   const { backend, calls } = fakeBackend({ failApply: true });
   const { clusters, store } = service(t, backend);
   const c = await clusters.create({ workers: 1, backend: 'local', name: 'a' });
-  await settle();
+  await clusters.launched(c.id);
   t.match(clusters.get(c.id), { state: 'failed', reason: 'launch failed: quota exceeded', lastLogLines: ['scheduler: boom'] });
   t.same(calls, ['plan', 'apply', 'apply done', 'destroy']);
   t.same(store.notifications(c.id).map((n) => n.state), ['pending', 'failed'], 'every transition is a notification');
@@ -88,7 +87,7 @@ t.test('running once the scheduler is ready and every worker connected; names un
   const { backend } = fakeBackend();
   const { clusters, tokens } = service(t, backend);
   const c = await clusters.create({ workers: 2, backend: 'local', name: 'b' });
-  await settle();
+  await clusters.launched(c.id);
   await t.rejects(clusters.create({ workers: 1, backend: 'local', name: 'b' }), { code: 'BRK_CONFLICT' });
   const agent = await tokens.mint('agent', { sub: 'scheduler', cluster: c.id, role: 'scheduler' }, 60);
   await clusters.agentEvent(agent, { kind: 'ready' });
@@ -131,7 +130,7 @@ t.test('the broker fails a cluster that is not running at its start deadline, sa
   const { clusters, tokens } = service(t, backend);
   const c = await clusters.create({ workers: 2, backend: 'local', name: 'slow', startTimeoutMs: 1000 });
   t.equal(Date.parse(c.startDeadline ?? '') - Date.parse(c.createdAt), 1000, 'the deadline is in the record');
-  await settle();
+  await clusters.launched(c.id);
   const token = await tokens.mint('enrol', { sub: `${c.id}/scheduler`, cluster: c.id, role: 'scheduler' }, 60);
   const { csrPem } = await createKeyAndCsr({ commonName: 'x' });
   await clusters.enrol({ token, clusterId: c.id, machineId: 'scheduler', csrPem });
@@ -147,7 +146,7 @@ t.test('a cluster running before its deadline is left alone', async (t) => {
   const { backend } = fakeBackend();
   const { clusters, tokens } = service(t, backend);
   const c = await clusters.create({ workers: 0, backend: 'local', startTimeoutMs: 1000 });
-  await settle();
+  await clusters.launched(c.id);
   await clusters.agentEvent(await tokens.mint('agent', { sub: 'scheduler', cluster: c.id, role: 'scheduler' }, 60), { kind: 'ready' });
   t.equal(clusters.get(c.id).state, 'running');
   await new Promise((r) => setTimeout(r, 1100));
@@ -162,7 +161,7 @@ t.test('down while the backend is still applying: what the apply launched afterw
   const c = await clusters.create({ workers: 1, backend: 'local', name: 'early' });
   t.match(await clusters.down(c.id), { state: 'stopped' });
   release();
-  await settle();
+  await clusters.launched(c.id);
   t.same(calls, ['plan', 'apply', 'destroy', 'apply done', 'destroy'], 'a second destroy after the apply returned');
   t.equal(clusters.get(c.id).state, 'stopped', 'the late apply does not revive it');
 });
@@ -171,7 +170,7 @@ t.test('a boot failure report with the enrol token fails the cluster with the st
   const { backend, calls } = fakeBackend();
   const { clusters, tokens } = service(t, backend);
   const c = await clusters.create({ workers: 1, backend: 'local', name: 'boot' });
-  await settle();
+  await clusters.launched(c.id);
   const token = await tokens.mint('enrol', { sub: `${c.id}/worker`, cluster: c.id, role: 'worker' }, 60);
   await t.rejects(clusters.bootFailed(token, { machineId: 'scheduler', step: 'node', text: '' }), { code: 'BRK_FORBIDDEN' }, 'a worker token speaks for workers only');
   const agent = await tokens.mint('agent', { sub: 'worker-1', cluster: c.id, role: 'worker' }, 60);
@@ -192,7 +191,7 @@ t.test('workers get the threads the user chose, else their vCPUs; running needs 
   const { clusters, tokens } = service(t, backend);
   const { csrPem } = await createKeyAndCsr({ commonName: 'x' });
   const a = await clusters.create({ workers: 2, backend: 'local', name: 'vcpus' });
-  await settle();
+  await clusters.launched(a.id);
   t.match(clusters.get(a.id), { state: 'starting', workersLaunched: 1, reason: '1 of 2 workers could be launched; the cluster runs with those' });
   const wa = await tokens.mint('enrol', { sub: `${a.id}/worker`, cluster: a.id, role: 'worker' }, 60);
   t.equal((await clusters.enrol({ token: wa, clusterId: a.id, machineId: 'worker-1', csrPem })).nthreads, 4);
@@ -203,7 +202,7 @@ t.test('workers get the threads the user chose, else their vCPUs; running needs 
   await clusters.agentEvent(agent, { kind: 'workers', count: 1 });
   t.equal(clusters.get(a.id).state, 'running');
   const b = await clusters.create({ workers: 1, backend: 'local', name: 'chosen', workerThreads: 3 });
-  await settle();
+  await clusters.launched(b.id);
   const wb = await tokens.mint('enrol', { sub: `${b.id}/worker`, cluster: b.id, role: 'worker' }, 60);
   t.equal((await clusters.enrol({ token: wb, clusterId: b.id, machineId: 'worker-1', csrPem })).nthreads, 3);
   await t.rejects(clusters.create({ workers: 1, backend: 'local', workerThreads: 0 }), { code: 'BRK_BAD_REQUEST', message: /worker threads must be a whole number from 1 to 1024/ });

@@ -1,0 +1,36 @@
+// Each cluster's CA on disk: the key (0600) never leaves this directory, and the broker is its only reader.
+// Signers are loaded once and kept.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createCa, loadCaSigner, type CaSigner } from '../pki/ca.js';
+
+/** Cluster CAs live 30 days: longer than any cluster's certificates, which the CA signs for a week at most. */
+const CA_VALIDITY_MS = 30 * 24 * 3600_000;
+
+export interface CaStore {
+  create(clusterId: string): Promise<void>;
+  signer(clusterId: string): CaSigner;
+}
+
+export function createCaStore(o: { dir: string; now: () => Date }): CaStore {
+  const signers = new Map<string, CaSigner>();
+  return {
+    async create(clusterId) {
+      mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+      const ca = await createCa({ clusterId, validityMs: CA_VALIDITY_MS, now: o.now });
+      writeFileSync(join(o.dir, `${clusterId}.key`), ca.keyPem, { mode: 0o600 });
+      writeFileSync(join(o.dir, `${clusterId}.pem`), ca.certPem, { mode: 0o644 });
+    },
+    signer(clusterId) {
+      let s = signers.get(clusterId);
+      if (!s) {
+        const certPem = readFileSync(join(o.dir, `${clusterId}.pem`), 'utf8');
+        const keyPem = readFileSync(join(o.dir, `${clusterId}.key`), 'utf8');
+        s = loadCaSigner({ certPem, keyPem });
+        signers.set(clusterId, s);
+      }
+      return s;
+    },
+  };
+}

@@ -1,0 +1,131 @@
+// What the machines say to the broker: enrolment (a CSR and the single-use enrol token, answered with a node
+// certificate and an agent token), a failed boot (the enrol token again, before any agent ran), and the agents'
+// events (readiness, workers connected, a Dask that gave up).
+
+import { SkiffError } from '../api/errors.js';
+import type { AgentEvent, EnrolRequest, EnrolResponse } from '../api/wire.js';
+import { signCsr } from '../pki/sign.js';
+import { resolveWatchdogConfig } from '../watchdog/config.js';
+import { logGroupFor } from '../../agent/logs/naming.js';
+import type { ClusterRecord, Store } from '../store/store.js';
+import type { ClusterPlan } from '../../provisioner/backend.js';
+import { bounded } from './bounded.js';
+import type { CaStore } from './ca-store.js';
+import { LAST_LINES, type Lifecycle } from './lifecycle.js';
+import type { ClusterService, ClusterServiceOptions } from './types.js';
+
+const STEP_RE = /^[A-Za-z0-9 _.:-]{1,60}$/;
+const IP_RE = /^[0-9.]+$|:/;
+
+type MachinesApi = Pick<ClusterService, 'enrol' | 'bootFailed' | 'agentEvent'>;
+
+export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; store: Store }, life: Lifecycle, cas: CaStore): MachinesApi {
+  const nowIso = () => o.now().toISOString();
+  const attest = (c: ClusterRecord, plan: ClusterPlan, machineId: string) =>
+    bounded(`checking machine ${machineId}`, life.timeouts.queryMs, life.backendFor(c.backend).attest(plan, machineId));
+
+  return {
+    async enrol(raw): Promise<EnrolResponse> {
+      const r = (raw ?? {}) as Partial<EnrolRequest>;
+      if (typeof r.token !== 'string' || typeof r.clusterId !== 'string' || typeof r.machineId !== 'string' || typeof r.csrPem !== 'string') {
+        throw new SkiffError('BRK_BAD_REQUEST', 'enrolment needs token, clusterId, machineId and csrPem');
+      }
+      const claims = await o.tokens.verify('enrol', r.token);
+      if (claims.cluster !== r.clusterId) {
+        throw new SkiffError('BRK_FORBIDDEN', `enrol token is for cluster ${String(claims.cluster)}, not ${r.clusterId}`);
+      }
+      const role = claims.role;
+      const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
+      if (!c || !c.plan || role === undefined) throw new SkiffError('BRK_FORBIDDEN', 'enrol token does not name a known cluster');
+      if (!['pending', 'starting', 'running'].includes(c.state)) throw new SkiffError('BRK_FORBIDDEN', `cluster ${c.id} is ${c.state}; it takes no new machines`);
+      const machine = await attest(c, c.plan, r.machineId);
+      if (!machine || machine.role !== role) {
+        throw new SkiffError('BRK_FORBIDDEN', `machine ${r.machineId} is not a ${role} of cluster ${c.id}`);
+      }
+      if (c.plan.scheduler.privateHost === '') {
+        throw new SkiffError('BRK_NOT_READY', `cluster ${c.id} is still being launched; retry in a few seconds`, { retryable: true });
+      }
+      if (o.store.enrolment(c.id, r.machineId)) {
+        throw new SkiffError('BRK_ALREADY_ENROLLED', `machine ${r.machineId} of cluster ${c.id} has already enrolled; an enrol token is good for one enrolment per machine`);
+      }
+      const hosts = [machine.privateHost, machine.publicHost].filter((h): h is string => !!h);
+      const ips = [...new Set(hosts.filter((h) => IP_RE.test(h)))];
+      const dns = [...new Set(['localhost', ...hosts.filter((h) => !IP_RE.test(h))])];
+      const signer = cas.signer(c.id);
+      const cert = signCsr(signer, {
+        csrPem: r.csrPem, profile: 'node', commonName: `${machine.name}.${c.id}`, sans: { ips, dns },
+        validityMs: o.nodeCertValidityMs ?? 7 * 24 * 3600_000, now: o.now,
+      });
+      const at = nowIso();
+      o.store.putEnrolment({ clusterId: c.id, machineId: r.machineId, role, name: machine.name, serialHex: cert.serialHex, enrolledAt: at });
+      const latest = o.store.cluster(c.id) ?? c;
+      o.store.putCluster({ ...latest, machinesEnrolled: o.store.enrolments(c.id).length, updatedAt: at });
+      o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'node', subject: machine.name, notAfter: cert.notAfter.toISOString(), issuedAt: at });
+      o.log.info({ clusterId: c.id, machineId: r.machineId, role }, 'machine enrolled');
+      const { idleTimeoutMs, heartbeatTimeoutMs } = resolveWatchdogConfig({ ...o.workspaceWatchdog, ...c.watchdog });
+      const nthreads = role === 'worker' ? (c.workerThreads ?? machine.vcpus) : undefined;
+      return {
+        clusterId: c.id, machineId: r.machineId, role, machineName: machine.name, certPem: cert.certPem, caPem: signer.certPem,
+        agentToken: await o.tokens.mint('agent', { sub: r.machineId, cluster: c.id, role }, o.agentTokenTtlS ?? 7 * 24 * 3600),
+        tokenKey: o.tokens.publicJwk,
+        scheduler: c.plan.scheduler,
+        failSafe: { idleTimeoutMs, heartbeatTimeoutMs },
+        logs: c.logs ?? { sink: 'local', dir: o.logsDir, group: logGroupFor(c.workspace) },
+        ...(nthreads !== undefined ? { nthreads } : {}),
+      };
+    },
+
+    async bootFailed(token, report) {
+      const claims = await o.tokens.verify('enrol', token);
+      const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
+      if (!c?.plan || claims.role === undefined) throw new SkiffError('BRK_FORBIDDEN', 'enrol token does not name a known cluster');
+      if (!['pending', 'starting', 'running'].includes(c.state)) return; // already over: nothing to fail
+      let who = `a ${claims.role}`;
+      if (report.machineId !== '') {
+        const machine = await attest(c, c.plan, report.machineId);
+        if (!machine || machine.role !== claims.role) throw new SkiffError('BRK_FORBIDDEN', `machine ${report.machineId} is not a ${claims.role} of cluster ${c.id}`);
+        who = `${machine.name} (${report.machineId})`;
+      }
+      const step = STEP_RE.test(report.step) ? report.step : 'unknown';
+      const lines = report.text.split('\n').map((l) => stripControl(l).slice(0, 1000)).filter(Boolean).slice(-LAST_LINES);
+      o.log.warn({ clusterId: c.id, machineId: report.machineId, step }, 'machine failed to boot');
+      await life.fail(c.id, `${who} failed to boot at step "${step}"`, lines);
+    },
+
+    async agentEvent(token, raw) {
+      const claims = await o.tokens.verify('agent', token);
+      const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
+      if (!c) throw new SkiffError('BRK_FORBIDDEN', 'agent token does not name a known cluster');
+      const e = (raw ?? {}) as AgentEvent;
+      switch (e.kind) {
+        case 'ready':
+          if (claims.role !== 'scheduler') throw new SkiffError('BRK_FORBIDDEN', 'only the scheduler reports readiness');
+          o.store.putCluster({ ...c, schedulerReady: true, updatedAt: nowIso() });
+          break;
+        case 'workers': {
+          if (claims.role !== 'scheduler' || typeof e.count !== 'number') throw new SkiffError('BRK_BAD_REQUEST', 'bad workers event');
+          o.store.putCluster({ ...c, workersReady: e.count, updatedAt: nowIso() });
+          break;
+        }
+        case 'failed':
+          await life.fail(c.id, String(e.reason).slice(0, 500), Array.isArray(e.lastLogLines) ? e.lastLogLines.map(String) : undefined);
+          return;
+        case 'log':
+          return;
+        default:
+          throw new SkiffError('BRK_BAD_REQUEST', 'unknown agent event');
+      }
+      life.maybeRunning(c.id);
+    },
+  };
+}
+
+/** A boot log line without terminal escapes and other control characters (they come from any program's output). */
+function stripControl(line: string): string {
+  let out = '';
+  for (const ch of line) {
+    const code = ch.charCodeAt(0);
+    if (code >= 0x20 && code !== 0x7f) out += ch;
+  }
+  return out;
+}

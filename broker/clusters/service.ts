@@ -1,0 +1,162 @@
+// The cluster service: what the user's CLI asks of the broker (create, list, down, credentials, dashboard
+// tokens, notifications), put together with the machines' side (machines-api.ts), the life cycle
+// (lifecycle.ts), recovery after a restart (recovery.ts) and the CAs (ca-store.ts). The only place that
+// holds the cluster CAs' keys.
+
+import { randomBytes } from 'node:crypto';
+import { SkiffError } from '../api/errors.js';
+import type { LogTarget } from '../api/wire.js';
+import type { ClusterPlan, ClusterSpec } from '../../provisioner/backend.js';
+import { signCsr } from '../pki/sign.js';
+import { ACTIVE_STATES, clusterView, type ClusterRecord } from '../store/store.js';
+import { DEFAULT_START_TIMEOUT_MS, isLoopbackUrl, parseCreateRequest } from '../cluster-request.js';
+import { logGroupFor } from '../../agent/logs/naming.js';
+import { bounded } from './bounded.js';
+import { createCaStore } from './ca-store.js';
+import { createLifecycle } from './lifecycle.js';
+import { createMachinesApi } from './machines-api.js';
+import { recoverClusters } from './recovery.js';
+import type { ClusterService, ClusterServiceOptions } from './types.js';
+
+export type { ClusterService, ClusterServiceOptions } from './types.js';
+
+export function createClusterService(opts: ClusterServiceOptions): ClusterService {
+  const o = { ...opts, now: opts.now ?? (() => new Date()) };
+  const log = o.log;
+  const nowIso = () => o.now().toISOString();
+  const life = createLifecycle(o);
+  const cas = createCaStore({ dir: o.caDir, now: o.now });
+  const find = (ref: string): ClusterRecord => {
+    const c = o.store.findCluster(ref);
+    if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id "${ref}"; \`skiff list\` shows them`);
+    return c;
+  };
+  const specFor = async (c: ClusterRecord, options?: Record<string, unknown>): Promise<ClusterSpec> => ({
+    clusterId: c.id,
+    name: c.name,
+    workers: c.workers,
+    brokerUrl: o.brokerUrl,
+    ...(o.brokerCaPem ? { brokerCaPem: o.brokerCaPem } : {}),
+    ...(options ? { options } : {}),
+    enrolTokens: {
+      scheduler: await o.tokens.mint('enrol', { sub: `${c.id}/scheduler`, cluster: c.id, role: 'scheduler' }, o.enrolTokenTtlS ?? 1800),
+      worker: await o.tokens.mint('enrol', { sub: `${c.id}/worker`, cluster: c.id, role: 'worker' }, o.enrolTokenTtlS ?? 1800),
+    },
+  });
+
+  const service: ClusterService = {
+    ...createMachinesApi(o, life, cas),
+
+    async create(raw) {
+      const req = parseCreateRequest(raw);
+      const b = life.backendFor(req.backend);
+      if (req.backend === 'aws' && isLoopbackUrl(o.brokerUrl) && !o.awsEmulated) {
+        throw new SkiffError(
+          'BRK_BAD_REQUEST',
+          `EC2 instances cannot reach this broker at ${o.brokerUrl} (a loopback address). Run \`skiff broker --host 0.0.0.0 --public-url https://HOST:PORT\` on a server the instances can reach, then pass --broker-url https://HOST:PORT to skiff`,
+        );
+      }
+      if (req.backend === 'aws' && !o.brokerUrl.startsWith('https://') && !o.awsEmulated) {
+        throw new SkiffError(
+          'BRK_BAD_REQUEST',
+          `EC2 instances would reach this broker at ${o.brokerUrl} over the internet without TLS. Run \`skiff broker --tls-cert FILE --tls-key FILE\` (a private CA works: its certificate is pinned on the machines, see --tls-ca) and give its https:// URL`,
+        );
+      }
+      const id = `c${randomBytes(5).toString('hex')}`;
+      const name = req.name ?? `cluster-${id.slice(1, 7)}`;
+      const clash = o.store.clusters().find((c) => c.name === name && ACTIVE_STATES.includes(c.state));
+      if (clash) throw new SkiffError('BRK_CONFLICT', `a cluster named "${name}" is already ${clash.state}; pick another name or \`skiff down ${name}\` first`);
+      const at = nowIso();
+      const startTimeoutMs = req.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS[req.backend];
+      let c: ClusterRecord = {
+        id, name, workspace: 'default', backend: req.backend, state: 'pending', workers: req.workers, workersReady: 0, schedulerReady: false,
+        createdAt: at, updatedAt: at, startDeadline: new Date(Date.parse(at) + startTimeoutMs).toISOString(),
+        ...(req.workerThreads !== undefined ? { workerThreads: req.workerThreads } : {}),
+        ...(req.watchdog ? { watchdog: req.watchdog } : {}), ...(req.webhookUrl ? { webhookUrl: req.webhookUrl } : {}),
+      };
+      const spec = await specFor(c, req.options);
+      // Everything is validated (the backend's plan included) before the first resource exists.
+      const plan: ClusterPlan = await b.plan(spec);
+      const region = typeof (plan.detail['aws'] as { region?: unknown } | undefined)?.region === 'string'
+        ? (plan.detail['aws'] as { region: string }).region
+        : (o.defaultRegion ?? 'us-east-1');
+      const logs: LogTarget = req.backend === 'aws' || req.logs === 'cloudwatch'
+        ? { sink: 'cloudwatch', region, group: logGroupFor(c.workspace), retentionDays: 30 }
+        : { sink: 'local', dir: o.logsDir, group: logGroupFor(c.workspace) };
+      await cas.create(id);
+      c = { ...c, plan, logs };
+      o.store.putCluster(c);
+      const created = o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' });
+      o.onNotification?.(created, c);
+      log.info({ clusterId: id, name, workers: req.workers, backend: req.backend, startDeadline: c.startDeadline }, 'cluster created');
+      life.armDeadline(c);
+      void life.launch(c, spec);
+      return clusterView(c);
+    },
+
+    list: () => o.store.clusters().map(clusterView),
+    get: (ref) => clusterView(find(ref)),
+
+    async down(ref, opts = {}) {
+      let c = find(ref);
+      if (opts.failed) {
+        await life.fail(c.id, opts.reason ?? 'failed');
+        return clusterView(find(c.id));
+      }
+      const reason = opts.reason ?? 'stopped by user';
+      if (c.state === 'stopped') return clusterView(c);
+      const wasFailed = c.state === 'failed';
+      if (!wasFailed) c = life.setState(c, 'stopping', reason);
+      const b = o.backends[c.backend];
+      // Bounded: a cloud that does not answer leaves the cluster stopping; `down` again, or the next broker, finishes it.
+      if (b && c.plan) await bounded(`stopping the machines of ${c.name}`, life.timeouts.destroyMs, b.destroy(c.plan));
+      if (wasFailed) return clusterView(c);
+      c = life.setState(o.store.cluster(c.id) ?? c, 'stopped', reason);
+      return clusterView(c);
+    },
+
+    userCredentials(ref, raw) {
+      const c = find(ref);
+      if (!ACTIVE_STATES.includes(c.state)) throw new SkiffError('BRK_CONFLICT', `cluster ${c.name} is ${c.state}; credentials are issued for live clusters only`);
+      const csrPem = (raw as { csrPem?: unknown } | undefined)?.csrPem;
+      if (typeof csrPem !== 'string') throw new SkiffError('BRK_BAD_REQUEST', 'credentials need a csrPem');
+      const signer = cas.signer(c.id);
+      const cert = signCsr(signer, {
+        csrPem, profile: 'user', commonName: `user.${c.id}`, sans: { ips: [], dns: [] }, validityMs: o.userCertValidityMs ?? 24 * 3600_000, now: o.now,
+      });
+      o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'user', subject: 'user', notAfter: cert.notAfter.toISOString(), issuedAt: nowIso() });
+      return Promise.resolve({ caPem: signer.certPem, certPem: cert.certPem, notAfter: cert.notAfter.toISOString() });
+    },
+
+    async dashboardToken(ref) {
+      const c = find(ref);
+      if (!c.plan || !ACTIVE_STATES.includes(c.state)) throw new SkiffError('BRK_CONFLICT', `cluster ${c.name} is ${c.state}; it has no dashboard`);
+      const ttl = o.dashboardTokenTtlS ?? 3600;
+      const token = await o.tokens.mint('dashboard', { sub: 'user', cluster: c.id }, ttl);
+      const s = c.plan.scheduler;
+      return { token, url: `https://${s.publicHost}:${s.gatewayPort}/?token=${token}`, expiresAt: new Date(o.now().getTime() + ttl * 1000).toISOString() };
+    },
+
+    alert(clusterId, reason) {
+      const c = o.store.cluster(clusterId);
+      if (!c) return;
+      const n = o.store.notify({ at: nowIso(), clusterId, kind: 'alert', reason });
+      log.warn({ clusterId, reason }, 'cluster alert');
+      o.onNotification?.(n, c);
+    },
+
+    notifications(ref, afterSeq = 0) {
+      const id = ref !== undefined ? find(ref).id : undefined;
+      const names = new Map(o.store.clusters().map((c) => [c.id, c.name]));
+      return o.store
+        .notifications(id)
+        .filter((n) => n.seq > afterSeq)
+        .map((n) => ({ ...n, clusterName: names.get(n.clusterId) ?? n.clusterId }));
+    },
+
+    recover: () => recoverClusters(o, life, (ref, opts) => service.down(ref, opts)),
+    launched: (id) => life.launched(id),
+    close: () => life.close(),
+  };
+  return service;
+}
