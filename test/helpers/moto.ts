@@ -2,6 +2,9 @@
 // moto comes from the pyenv Python on these machines; .ci/run installs it when it is missing.
 // Use `moto.env` as the environment of a child process, or `moto.clientConfig` for an SDK client.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freeLocalPort as freePort } from '../../provisioner/local/ports.js';
 
@@ -32,10 +35,14 @@ export async function startMoto(opts: { region?: string; port?: number } = {}): 
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
+  let workDir: string | undefined;
 
   async function up(): Promise<void> {
+    // In a directory of its own: moto writes a moto_recording file into its working directory.
+    workDir = mkdtempSync(join(tmpdir(), 'skiff-moto-'));
     const proc = spawn(MOTO_PYTHON, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: workDir,
     });
     child = proc;
     let stderr = '';
@@ -58,13 +65,17 @@ export async function startMoto(opts: { region?: string; port?: number } = {}): 
 
   async function stop(): Promise<void> {
     const proc = child;
+    const dir = workDir;
     child = undefined;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
+    workDir = undefined;
+    if (proc && proc.exitCode === null) {
+      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 
   await up();

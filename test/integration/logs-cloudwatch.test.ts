@@ -1,19 +1,13 @@
 import t from 'tap';
+import { collect } from '../helpers/wait.js';
 import { DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { clusterStreamPrefix, createCloudWatchSink, createLogShipper, logGroupFor, logStreamFor, readLogs } from '../../agent/logs/index.js';
-import type { ReadEvent } from '../../agent/logs/index.js';
 import { allEvents, numbers } from './logs-fixtures/moto-events.js';
 import { cloudWatchSetup } from './logs-fixtures/cloudwatch-setup.js';
 
 const HOUR = 3_600_000;
 
 const setup = cloudWatchSetup;
-
-async function collect(it: AsyncIterable<ReadEvent>): Promise<ReadEvent[]> {
-  const out: ReadEvent[] = [];
-  for await (const e of it) out.push(e);
-  return out;
-}
 
 void t.test('20,000 numbered lines reach the right group and stream in order, readable back; retention is 30 days', async (t) => {
   const { proxy, client, log } = await setup(t);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { until } from '../helpers/wait.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -18,14 +19,6 @@ function liveBytes(): number {
   gc();
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
-}
-
-async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
 }
 
 void t.test('through 503s and throttling every line arrives once CloudWatch is back, and memory stays bounded', async (t) => {

@@ -3,10 +3,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { pino } from 'pino';
+import { logSink } from '../helpers/log-sink.js';
 import { queryGpus } from '../../agent/metrics/gpus.js';
 import { collectMachineMetrics } from '../../agent/metrics/machine.js';
 import { createAggregator } from '../../agent/telemetry/aggregate.js';
@@ -21,12 +20,6 @@ function env(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, PATH: `${FIXTURE_DIR}:${process.env['PATH'] ?? ''}`, ...extra };
 }
 
-function logLines(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const dest = new Writable({ write(chunk: Buffer, _enc, cb) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
-  return { log: pino({}, dest), lines };
-}
-
 t.test('reads the GPUs nvidia-smi reports', async (t) => {
   const gpus = await queryGpus({ env: env({ FAKE_NVIDIA_SMI_UTIL: '80', FAKE_NVIDIA_SMI_GPUS: '4' }) });
   t.equal(gpus.length, 4);
@@ -34,13 +27,13 @@ t.test('reads the GPUs nvidia-smi reports', async (t) => {
 });
 
 t.test('no nvidia-smi on the machine means no GPU, quietly', async (t) => {
-  const { log, lines } = logLines();
+  const { log, lines } = logSink();
   t.same(await queryGpus({ command: join(FIXTURE_DIR, 'no-such-nvidia-smi'), log }), []);
   t.equal(lines.length, 0);
 });
 
 t.test('a hanging nvidia-smi is killed after the timeout: no GPU this time, one warning', async (t) => {
-  const { log, lines } = logLines();
+  const { log, lines } = logSink();
   const gpus = await queryGpus({ env: env({ FAKE_NVIDIA_SMI_HANG: '1' }), timeoutMs: 500, log });
   t.same(gpus, []);
   t.equal(lines.length, 1);
@@ -68,7 +61,7 @@ for (const [util, want] of [['2', 1], ['80', 0]] as const) {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const { log } = logLines();
+    const { log } = logSink();
     const notifier = createWebhookNotifier({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, log });
 
     let nowMs = Date.parse('2026-11-26T12:00:00Z');

@@ -1,9 +1,8 @@
 // Webhook delivery against a real HTTP receiver on 127.0.0.1: retries, refusals, timeouts, bounded queue.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import t, { type Test } from 'tap';
-import { pino } from 'pino';
+import { logSink } from '../helpers/log-sink.js';
 import { createWebhookNotifier, type NotificationEvent } from '../../broker/watchdog/notify.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
@@ -26,12 +25,6 @@ async function receiver(t: Test, handler: Handler): Promise<{ url: string; bodie
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, bodies };
 }
 
-function logLines(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const dest = new Writable({ write(chunk: Buffer, _enc, cb) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
-  return { log: pino({}, dest), lines };
-}
-
 const event: NotificationEvent = { at: '2026-11-26T12:00:00.000Z', clusterId: 'c0123456789', clusterName: 'etl', kind: 'stop', reason: 'idle for 10s' };
 
 t.test('a stop is delivered as a Slack-compatible JSON POST after two 503s', async (t) => {
@@ -40,7 +33,7 @@ t.test('a stop is delivered as a Slack-compatible JSON POST after two 503s', asy
     calls++;
     res.writeHead(calls <= 2 ? 503 : 200).end('ok');
   });
-  const { log } = logLines();
+  const { log } = logSink();
   const n = createWebhookNotifier({ url: r.url, log, baseDelayMs: 10, maxDelayMs: 50 });
   n.send(event);
   await n.idle();
@@ -54,7 +47,7 @@ t.test('a stop is delivered as a Slack-compatible JSON POST after two 503s', asy
 
 t.test('a 400 is not retried and is logged as a failed delivery', async (t) => {
   const r = await receiver(t, (_req, _body, res) => res.writeHead(400).end('bad'));
-  const { log, lines } = logLines();
+  const { log, lines } = logSink();
   const n = createWebhookNotifier({ url: r.url, log, baseDelayMs: 10 });
   n.send(event);
   await n.idle();
@@ -69,7 +62,7 @@ t.test('a receiver that never answers times out and the next event is still deli
     calls++;
     if (calls > 1) res.writeHead(200).end(); // the first request hangs
   });
-  const { log } = logLines();
+  const { log } = logSink();
   const n = createWebhookNotifier({ url: r.url, log, timeoutMs: 300, maxAttempts: 1 });
   n.send(event);
   n.send({ ...event, reason: 'no client connected for 5s' });
@@ -80,7 +73,7 @@ t.test('a receiver that never answers times out and the next event is still deli
 
 t.test('send never waits: a full queue drops, counts and logs once', async (t) => {
   const r = await receiver(t, (_req, _body, res) => setTimeout(() => res.writeHead(200).end(), 50));
-  const { log, lines } = logLines();
+  const { log, lines } = logSink();
   const n = createWebhookNotifier({ url: r.url, log, maxQueue: 5 });
   for (let i = 0; i < 100; i++) n.send({ ...event, reason: `r${i}` });
   t.ok(n.stats().queued <= 5, 'the queue never holds more than its bound');

@@ -2,9 +2,9 @@
 // worker → scheduler (mutual TLS, per-cluster CA) and scheduler → broker (agent token), refusals included.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import t from 'tap';
-import { pino } from 'pino';
+import { logSink } from '../helpers/log-sink.js';
+import { until } from '../helpers/wait.js';
 import WebSocket from 'ws';
 import { createCa, loadCaSigner } from '../../broker/pki/ca.js';
 import { createKeyAndCsr } from '../../broker/pki/csr.js';
@@ -17,22 +17,6 @@ import { createTelemetryEndpoint, TELEMETRY_PATH } from '../../broker/watchdog/t
 import type { MachineReport, TelemetrySummary } from '../../agent/telemetry/types.js';
 
 type Line = Record<string, unknown>;
-function logLines(): { log: pino.Logger; lines: Line[] } {
-  const lines: Line[] = [];
-  const dest = new Writable({ write(chunk: Buffer, _enc, cb) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Line); cb(); } });
-  return { log: pino({ level: 'debug' }, dest), lines };
-}
-
-/** Polls `cond` every 20 ms up to `ms` (an event we cannot await directly). */
-async function until(cond: () => boolean, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
-
 async function clusterPki(clusterId: string) {
   const ca = await createCa({ clusterId, validityMs: 24 * 3600_000 });
   const signer = loadCaSigner(ca);
@@ -51,7 +35,7 @@ const report = (machine: string, util: number): MachineReport => ({
 
 t.test('worker → scheduler telemetry server', async (t) => {
   const [a, b] = await Promise.all([clusterPki('caaaaaaaaaa'), clusterPki('cbbbbbbbbbb')]);
-  const { log, lines } = logLines();
+  const { log, lines } = logSink<Line>('debug');
   const reports: MachineReport[] = [];
   const server = await createTelemetryServer({
     host: '127.0.0.1', port: 0, tls: { ...a.scheduler, caPem: a.caPem }, onReport: (r) => reports.push(r), log, maxPayloadBytes: 8 * 1024,
@@ -74,7 +58,7 @@ t.test('worker → scheduler telemetry server', async (t) => {
     });
 
   await t.test('a worker of the cluster reports, named by its certificate, not by its message', async (t) => {
-    const { log: linkLog } = logLines();
+    const { log: linkLog } = logSink<Line>('debug');
     const link = createLink({ url, wsOptions: tlsOf(a.worker, a.caPem), log: linkLog });
     t.teardown(() => link.close());
     link.send({ ...report('pretending-to-be-scheduler', 2) });
@@ -125,7 +109,7 @@ t.test('worker → scheduler telemetry server', async (t) => {
     t.equal(r.code, 1009);
     t.ok(await until(() => lines.slice(logged).some((l) => l['msg'] === 'telemetry connection closed: protocol error')));
     const before = reports.length;
-    const { log: linkLog } = logLines();
+    const { log: linkLog } = logSink<Line>('debug');
     const link = createLink({ url, wsOptions: tlsOf(a.worker, a.caPem), log: linkLog });
     t.teardown(() => link.close());
     link.send(report('w', 3));
@@ -136,7 +120,7 @@ t.test('worker → scheduler telemetry server', async (t) => {
 t.test('scheduler → broker: agent token, summaries into the watchdog, refusals', async (t) => {
   let clockMs = Date.now();
   const tokens = createTokenIssuer({ now: () => new Date(clockMs) });
-  const { log, lines } = logLines();
+  const { log, lines } = logSink<Line>('debug');
   const observed: Array<{ clusterId: string; summary: TelemetrySummary }> = [];
   const endpoint = createTelemetryEndpoint({
     verifyAgentToken: async (token) => {
@@ -165,7 +149,7 @@ t.test('scheduler → broker: agent token, summaries into the watchdog, refusals
   const summary = agg.summarize({ tasksProcessing: 3, tasksQueued: 0, tasksNoWorker: 0, clients: 1, workers: 1 }, Date.now());
 
   await t.test('a summary sent with the scheduler\'s token reaches the watchdog for its cluster', async (t) => {
-    const { log: linkLog } = logLines();
+    const { log: linkLog } = logSink<Line>('debug');
     const link = createLink({ url, wsOptions: { headers: { authorization: `Bearer ${schedulerToken}` } }, log: linkLog });
     t.teardown(() => link.close());
     link.send(summary);
@@ -223,7 +207,7 @@ t.test('scheduler → broker: agent token, summaries into the watchdog, refusals
     await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
     const p2 = (down.address() as AddressInfo).port;
     await new Promise<void>((resolve) => down.close(() => resolve()));
-    const { log: linkLog } = logLines();
+    const { log: linkLog } = logSink<Line>('debug');
     const link = createLink({
       url: `ws://127.0.0.1:${p2}${TELEMETRY_PATH}`, wsOptions: { headers: { authorization: `Bearer ${schedulerToken}` } }, log: linkLog,
       baseDelayMs: 50, maxDelayMs: 200, maxBuffered: 3,
