@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ERROR_CODES, ERROR_TABLE, SkiffError } from '../../../broker/api/errors.js';
+import { ERROR_CODES, ERROR_TABLE, SkiffError } from '../../../../broker/api/errors.js';
 
 t.test('every error code in the catalogue equals its key and names its part', async (t) => {
   for (const [key, code] of Object.entries(ERROR_CODES)) {

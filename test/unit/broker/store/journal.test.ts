@@ -1,7 +1,7 @@
 import t from 'tap';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openJournal } from '../../../broker/store/journal.js';
+import { openJournal } from '../../../../broker/store/journal.js';
 
 t.test('records survive a reopen, last write wins, deletes stick', async (t) => {
   const path = join(t.testdir(), 'store.jsonl');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { formatDurationMs, parseArgs, parseDurationMs } from '../../../broker/cli/args.js';
+import { formatDurationMs, parseArgs, parseDurationMs } from '../../../../broker/cli/args.js';
 
 const spec = {
   workers: { kind: 'int' as const, help: '', default: 2 },
