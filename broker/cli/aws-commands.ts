@@ -1,7 +1,6 @@
 // `skiff setup aws`, `skiff policy aws`, `skiff gc`, `skiff network delete`: the account-level aws
 // commands. They talk to AWS from this machine with the SDK's usual credentials (environment, profiles,
 // SSO); gc asks the broker which clusters are still alive so it never touches theirs.
-import { pino } from 'pino';
 import { SkiffError } from '../api/errors.js';
 import type { ClusterView } from '../api/wire.js';
 // The AWS SDK is large: these modules load only when an aws command runs, so `skiff up` stays quick.
@@ -16,7 +15,7 @@ const REGION_FLAG: FlagSpec = { kind: 'string', help: 'AWS region', default: DEF
 const WORKSPACE = 'default';
 
 async function awsContext(ctx: CliContext, region: string) {
-  const log = pino({ level: ctx.env['SKIFF_LOG_LEVEL'] ?? 'warn', base: { component: 'aws' } }, pino.destination(2));
+  const log = ctx.log.child({ component: 'aws' });
   const [{ makeContext }, { createPortCache }] = await Promise.all([awsBackend(), sdkClients()]);
   return makeContext({ portFor: createPortCache(), log }, region, { progress: (m) => ctx.err(`skiff: ${m}\n`) });
 }

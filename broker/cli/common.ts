@@ -2,10 +2,15 @@
 // common flags, and the way to reach the broker.
 import type { FlagSpec } from './args.js';
 import { connectBroker, type BrokerApi } from './connect.js';
+import type { Logger } from 'pino';
+import type { CliConfig } from './config.js';
 
 export interface CliContext {
   home: string;
-  env: NodeJS.ProcessEnv;
+  /** Settings from the environment, read once (config.ts). */
+  config: Readonly<CliConfig>;
+  /** The process's one root logger (stderr for commands; stdout for `skiff broker`, the control plane's log). */
+  log: Logger;
   out: (text: string) => void;
   err: (text: string) => void;
   now?: () => number;
@@ -23,8 +28,8 @@ export const JSON_FLAG: FlagSpec = { kind: 'boolean', help: 'print JSON instead 
 export const BROKER_FLAG: FlagSpec = { kind: 'string', help: 'URL of a remote broker (else the local one of $SKIFF_HOME)' };
 
 export async function api(ctx: CliContext, flags: Record<string, unknown>, autoStart: boolean): Promise<BrokerApi> {
-  const brokerUrl = (flags['broker-url'] as string | undefined) ?? ctx.env['SKIFF_BROKER_URL'];
-  const apiKey = ctx.env['SKIFF_API_KEY'];
+  const brokerUrl = (flags['broker-url'] as string | undefined) ?? ctx.config.brokerUrl;
+  const apiKey = ctx.config.apiKey;
   return connectBroker({
     home: ctx.home,
     autoStart,

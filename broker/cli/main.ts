@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { SkiffError, isSkiffError } from '../api/errors.js';
 import { processAlive } from '../../provisioner/local/processes.js';
-import { defaultHome, skiffPaths, type BrokerInfo } from '../home.js';
+import { skiffPaths, type BrokerInfo } from '../home.js';
+import { loadCliConfig, type CliConfig } from './config.js';
 import { parseArgs, helpFor, type FlagSpec } from './args.js';
 import { COMMANDS, runCommand, type CliContext } from './commands.js';
 
@@ -64,22 +65,22 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
   } catch (err) {
     throw new SkiffError('CLI_USAGE', `cannot read the broker's TLS files: ${(err as Error).message}`);
   }
-  const log = pino({ base: { component: 'broker' }, redact: ['token', '*.token', 'apiKey', 'keyPem', 'csrPem'] });
+  const log = ctx.log;
   // The broker loads every backend (and the AWS SDK): only `skiff broker` pays for that.
   const { startBroker } = await import('../broker.js');
   const broker = await startBroker({
     home: ctx.home,
     host: flags['host'] as string,
     port: flags['port'] as number,
-    python: ctx.env['SKIFF_PYTHON'] ?? '/usr/bin/python3',
+    python: ctx.config.python,
     log,
     version: VERSION,
     ...(typeof flags['public-url'] === 'string' ? { publicUrl: flags['public-url'] } : {}),
     ...(tls ? { tls } : {}),
-    ...(typeof flags['webhook-url'] === 'string' ? { webhookUrl: flags['webhook-url'] } : ctx.env['SKIFF_WEBHOOK_URL'] ? { webhookUrl: ctx.env['SKIFF_WEBHOOK_URL'] } : {}),
-    ...(ctx.env['SKIFF_WATCHDOG_INTERVAL_MS'] ? { watchdogIntervalMs: Number(ctx.env['SKIFF_WATCHDOG_INTERVAL_MS']) } : {}),
-    ...(ctx.env['AWS_ENDPOINT_URL'] ? { awsEndpointUrl: ctx.env['AWS_ENDPOINT_URL'] } : {}),
-    ...(ctx.env['AWS_REGION'] ? { awsRegion: ctx.env['AWS_REGION'] } : {}),
+    ...(typeof flags['webhook-url'] === 'string' ? { webhookUrl: flags['webhook-url'] } : ctx.config.webhookUrl ? { webhookUrl: ctx.config.webhookUrl } : {}),
+    ...(ctx.config.watchdogIntervalMs !== undefined ? { watchdogIntervalMs: ctx.config.watchdogIntervalMs } : {}),
+    ...(ctx.config.awsEndpointUrl ? { awsEndpointUrl: ctx.config.awsEndpointUrl } : {}),
+    ...(ctx.config.awsRegion ? { awsRegion: ctx.config.awsRegion } : {}),
   });
   if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);
   await new Promise<void>((resolve) => {
@@ -112,13 +113,23 @@ async function stopBroker(ctx: CliContext): Promise<number> {
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const ctx: CliContext = {
-    home: defaultHome(env),
-    env,
-    out: (t) => process.stdout.write(t),
-    err: (t) => process.stderr.write(t),
-  };
   const [command, ...rest] = argv;
+  const out = (t: string): void => void process.stdout.write(t);
+  const err = (t: string): void => void process.stderr.write(t);
+  let config: Readonly<CliConfig>;
+  try {
+    config = loadCliConfig(env);
+  } catch (e) {
+    err(`skiff: error: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const redact = ['token', '*.token', 'apiKey', 'keyPem', 'csrPem'];
+  // One root logger per process: `skiff broker` logs the control plane to stdout; every other command logs to
+  // stderr, quietly (its stdout is the command's answer).
+  const log = command === 'broker'
+    ? pino({ base: { component: 'broker' }, redact })
+    : pino({ level: config.logLevel, base: { component: 'cli' }, redact }, pino.destination(2));
+  const ctx: CliContext = { home: config.home, config, log, out, err };
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     ctx.out(TOP_HELP);
     return command === undefined ? 2 : 0;

@@ -1,0 +1,50 @@
+// The CLI's settings from the environment, read once at start, checked and frozen: commands get them from
+// their context and never read process.env themselves. A bad value is a usage error naming the variable.
+import { SkiffError } from '../api/errors.js';
+import { defaultHome } from '../home.js';
+
+export interface CliConfig {
+  /** $SKIFF_HOME, default ~/.skiff. */
+  home: string;
+  /** $SKIFF_BROKER_URL: a remote broker (else the local one of the home). */
+  brokerUrl?: string;
+  /** $SKIFF_API_KEY: the remote broker's API key. */
+  apiKey?: string;
+  /** $SKIFF_PYTHON: the Python with Dask that local machines run (default /usr/bin/python3). */
+  python: string;
+  /** $SKIFF_LOG_LEVEL for the CLI's own log on stderr (default warn). */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** $SKIFF_WEBHOOK_URL: the broker's default webhook. */
+  webhookUrl?: string;
+  /** $SKIFF_WATCHDOG_INTERVAL_MS: how often the broker's watchdog checks (tests shorten it). */
+  watchdogIntervalMs?: number;
+  /** $AWS_ENDPOINT_URL: an AWS emulator (the tests' moto). */
+  awsEndpointUrl?: string;
+  /** $AWS_REGION */
+  awsRegion?: string;
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
+  const get = (k: string): string | undefined => (env[k] === undefined || env[k] === '' ? undefined : env[k]);
+  const level = get('SKIFF_LOG_LEVEL') ?? 'warn';
+  if (!(LEVELS as readonly string[]).includes(level)) throw new SkiffError('CLI_USAGE', `SKIFF_LOG_LEVEL "${level}" is not a level; use one of ${LEVELS.join(', ')}`);
+  const interval = get('SKIFF_WATCHDOG_INTERVAL_MS');
+  if (interval !== undefined && !/^[1-9]\d{0,8}$/.test(interval)) {
+    throw new SkiffError('CLI_USAGE', `SKIFF_WATCHDOG_INTERVAL_MS "${interval}" must be a whole number of milliseconds from 1`);
+  }
+  const cfg: CliConfig = { home: defaultHome(env), python: get('SKIFF_PYTHON') ?? '/usr/bin/python3', logLevel: level as CliConfig['logLevel'] };
+  const brokerUrl = get('SKIFF_BROKER_URL');
+  if (brokerUrl !== undefined) cfg.brokerUrl = brokerUrl;
+  const apiKey = get('SKIFF_API_KEY');
+  if (apiKey !== undefined) cfg.apiKey = apiKey;
+  const webhookUrl = get('SKIFF_WEBHOOK_URL');
+  if (webhookUrl !== undefined) cfg.webhookUrl = webhookUrl;
+  if (interval !== undefined) cfg.watchdogIntervalMs = Number(interval);
+  const endpoint = get('AWS_ENDPOINT_URL');
+  if (endpoint !== undefined) cfg.awsEndpointUrl = endpoint;
+  const region = get('AWS_REGION');
+  if (region !== undefined) cfg.awsRegion = region;
+  return Object.freeze(cfg);
+}
