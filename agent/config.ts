@@ -67,3 +67,48 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<AgentConfig
     listenHost: env['SKIFF_LISTEN_HOST'] ?? '0.0.0.0',
   });
 }
+
+/** How the agent behaves on this kind of machine: read once from the environment, validated, frozen. */
+export interface AgentTuning {
+  /** aws: a VM (install Dask when missing, power off on a fail-safe stop, report boot failures); local: a process here. */
+  backend: 'local' | 'aws';
+  /** First restart delay of a crashed Dask process (SKIFF_AGENT_BACKOFF_MS, default 500 ms). */
+  initialBackoffMs: number;
+  /** Crashes within a minute before the agent gives up on Dask (SKIFF_AGENT_MAX_CRASHES, default 5). */
+  maxCrashes: number;
+  /** How often telemetry is collected and sent (SKIFF_TELEMETRY_INTERVAL_MS, default 5 s). */
+  telemetryIntervalMs: number;
+  /** How long enrolment is retried before the agent exits non-zero (SKIFF_ENROL_DEADLINE_MS, default 10 min). */
+  enrolDeadlineMs: number;
+  /** The machine's boot log, shipped with everything else (SKIFF_BOOT_LOG; on aws default /var/log/skiff-bootstrap.log). */
+  bootLog?: string;
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new SkiffError('AGT_CONFIG', `${key}=${JSON.stringify(raw)} must be a whole number from ${min} to ${max}; unset it for the default ${fallback}`);
+  }
+  return n;
+}
+
+export function loadAgentTuning(env: NodeJS.ProcessEnv): Readonly<AgentTuning> {
+  const backend = env['SKIFF_BACKEND'] ?? 'local';
+  if (backend !== 'local' && backend !== 'aws') {
+    throw new SkiffError('AGT_CONFIG', `SKIFF_BACKEND=${JSON.stringify(backend)} must be local or aws`);
+  }
+  const bootLog = env['SKIFF_BOOT_LOG'] ?? (backend === 'aws' ? '/var/log/skiff-bootstrap.log' : undefined);
+  if (bootLog !== undefined && !bootLog.startsWith('/')) {
+    throw new SkiffError('AGT_CONFIG', `SKIFF_BOOT_LOG=${JSON.stringify(bootLog)} must be an absolute path`);
+  }
+  return Object.freeze({
+    backend,
+    initialBackoffMs: intFromEnv(env, 'SKIFF_AGENT_BACKOFF_MS', 500, 1, 600_000),
+    maxCrashes: intFromEnv(env, 'SKIFF_AGENT_MAX_CRASHES', 5, 0, 1000),
+    telemetryIntervalMs: intFromEnv(env, 'SKIFF_TELEMETRY_INTERVAL_MS', 5000, 10, 3_600_000),
+    enrolDeadlineMs: intFromEnv(env, 'SKIFF_ENROL_DEADLINE_MS', 600_000, 100, 24 * 3_600_000),
+    ...(bootLog !== undefined ? { bootLog } : {}),
+  });
+}

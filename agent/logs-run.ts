@@ -10,14 +10,22 @@ import { createLocalSink, createLogShipper, logStreamFor, type LogShipper } from
 import type { LogSink } from './logs/types.js';
 
 const HOLD_MAX_LINES = 5000;
+const RECENT_LINES = 40;
 
 /** A pino destination that holds lines (at most HOLD_MAX_LINES, then counts drops) until attached. */
-export function createHoldingDestination(): Writable & { attach(target: Writable): void; dropped(): number } {
+export function createHoldingDestination(): Writable & { attach(target: Writable): void; dropped(): number; recent(): string[] } {
   let target: Writable | undefined;
   let held: Buffer[] = [];
   let dropped = 0;
+  // The last lines, also after attach: what a boot-failure report carries when the agent cannot start.
+  const recent: string[] = [];
   const w = new Writable({
     write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line === '') continue;
+        recent.push(line);
+        if (recent.length > RECENT_LINES) recent.shift();
+      }
       if (target) return void target.write(chunk, cb);
       if (held.length < HOLD_MAX_LINES) held.push(chunk);
       else dropped++;
@@ -31,6 +39,7 @@ export function createHoldingDestination(): Writable & { attach(target: Writable
       target = t;
     },
     dropped: () => dropped,
+    recent: () => [...recent],
   });
 }
 

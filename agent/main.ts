@@ -2,38 +2,50 @@
 // The skiff agent: one per machine. Enrols with the broker, then runs the Dask scheduler (with the 443
 // gateway in front of it) or a Dask worker under supervision, until told to stop.
 //
-//   node agent/main.js --config /path/to/agent.json
+//   node agent/main.js --config /path/to/agent.json      (local machines)
+//   node agent/main.js                                    (a VM: environment from /etc/skiff/agent.env)
+//
+// The process ends only through process.exit with a code chosen here: 0 for a requested stop, non-zero
+// for every failure. A ref'd keep-alive timer makes sure an emptied event loop can never end it with 0
+// (under systemd's Restart=always that would look like success and leave a VM idle, billing).
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { agentConfigFromEnv, loadAgentConfig, type AgentConfig } from './config.js';
-import { enrol } from './enrol/enrol.js';
+import { agentConfigFromEnv, loadAgentConfig, loadAgentTuning, type AgentConfig, type AgentTuning } from './config.js';
+import { enrol, type Enrolment } from './enrol/enrol.js';
 import { createSupervisor, type Supervisor } from './supervisor/supervisor.js';
 import { buildSchedulerCommand, buildWorkerCommand } from './supervisor/dask-command.js';
+import { reapStale } from './supervisor/pid-file.js';
 import { watchScheduler } from './scheduler-watch.js';
 import { defaultExec, ensureDask } from './prepare.js';
 import { startTelemetry } from './telemetry-run.js';
 import { createHoldingDestination, startLogShipping } from './logs-run.js';
 import { callBroker } from './broker-client.js';
+import { reportBootFailure } from './boot-report.js';
 import { createGateway } from './gateway/gateway.js';
 import { createTokenVerifier } from '../broker/tokens/verifier.js';
 import type { AgentEvent } from '../broker/api/wire.js';
 
-/** Restart policy of the Dask process; the defaults suit a VM, tests shorten them through the environment. */
-interface Tuning {
-  initialBackoffMs: number;
-  maxCrashes: number;
-  /** Install Dask when it is missing, and power off on a fail-safe stop (on a VM; never on someone's own computer). */
-  prepareDask: boolean;
-  /** How often telemetry is collected and sent (default 5 s). */
-  telemetryIntervalMs: number;
-  /** The machine's boot log, shipped with everything else (on a VM). */
-  bootLog?: string;
+type Stop = () => Promise<void> | void;
+type Held = ReturnType<typeof createHoldingDestination>;
+
+async function enrolOrReport(config: AgentConfig, tuning: AgentTuning, log: Logger, held: Held): Promise<Enrolment> {
+  try {
+    return await enrol(config, { log, deadlineMs: tuning.enrolDeadlineMs });
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'enrolment failed');
+    if (tuning.backend === 'aws') {
+      const lines = held.recent();
+      await reportBootFailure({ brokerUrl: config.brokerUrl, enrolToken: config.enrolToken, machineId: config.machineId, step: 'enrol', lines });
+    }
+    throw err;
+  }
 }
 
-async function run(config: AgentConfig, log: Logger, tuning: Tuning, held: ReturnType<typeof createHoldingDestination>): Promise<void> {
-  const { response, files } = await enrol(config, { log });
+async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: Held): Promise<void> {
+  const { response, files } = await enrolOrReport(config, tuning, log, held);
+  const onVm = tuning.backend === 'aws';
   const shipper = await startLogShipping({
     target: response.logs, clusterId: response.clusterId, machineId: config.machineId, spoolDir: join(config.machineDir, 'log-spool'), log,
     ...(tuning.bootLog ? { follow: [{ path: tuning.bootLog, source: 'boot' }] } : {}),
@@ -42,17 +54,17 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning, held: Retur
   const report = async (e: AgentEvent): Promise<void> => {
     await callBroker(config.brokerUrl, 'POST', '/v1/agent/events', e, { token: response.agentToken, timeoutMs: 10_000 });
   };
-  if (tuning.prepareDask) {
+  let python = config.python;
+  if (onVm) {
     try {
-      await ensureDask({ python: config.python, log });
+      python = await ensureDask({ python: config.python, log });
     } catch (err) {
-      await report({ kind: 'failed', reason: `${response.machineName}: ${(err as Error).message}`, lastLogLines: [] }).catch(() => undefined);
+      await report({ kind: 'failed', reason: `${response.machineName}: ${(err as Error).message}`, lastLogLines: held.recent() }).catch(() => undefined);
       throw err;
     }
   }
   // Stops run last-first: the shipper closes after everything else, so the final lines ship too.
-  const stops: Array<() => Promise<void> | void> = [() => shipper.close()];
-  let supervisor: Supervisor;
+  const stops: Stop[] = [() => shipper.close()];
   const giveUp = (reason: string, lastLines: string[]): void => {
     report({ kind: 'failed', reason: `${response.machineName}: ${reason}`, lastLogLines: lastLines }).catch((err: unknown) =>
       log.error({ err: (err as Error).message }, 'could not report failure to broker'),
@@ -63,12 +75,18 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning, held: Retur
     shipper.write(`dask-${response.role}:${source}`, line);
     process.stdout.write(`${line}\n`);
   };
-
-  if (response.role === 'scheduler') {
-    const cmd = buildSchedulerCommand({ python: config.python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files });
-    supervisor = createSupervisor({
-      name: 'dask-scheduler', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp, initialBackoffMs: tuning.initialBackoffMs, maxCrashes: tuning.maxCrashes,
+  // A Dask process left by a previous run of this agent (killed with SIGKILL) would hold its port or name.
+  const pidFile = join(config.machineDir, 'dask.pid');
+  await reapStale({ pidFile, marker: files.cert, log });
+  const supervise = (name: string, cmd: { command: string; args: string[]; env: Record<string, string> }): Supervisor =>
+    createSupervisor({
+      name, ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp, pidFile,
+      initialBackoffMs: tuning.initialBackoffMs, maxCrashes: tuning.maxCrashes,
     });
+
+  let supervisor: Supervisor;
+  if (response.role === 'scheduler') {
+    supervisor = supervise('dask-scheduler', buildSchedulerCommand({ python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files }));
     supervisor.start();
     const verifier = createTokenVerifier(response.tokenKey);
     const gateway = await createGateway({
@@ -94,12 +112,10 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning, held: Retur
   } else {
     const localDirectory = join(config.machineDir, 'dask');
     mkdirSync(localDirectory, { recursive: true });
-    const cmd = buildWorkerCommand({
-      python: config.python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, name: response.machineName, localDirectory,
-    });
-    supervisor = createSupervisor({
-      name: 'dask-worker', ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp, initialBackoffMs: tuning.initialBackoffMs, maxCrashes: tuning.maxCrashes,
-    });
+    supervisor = supervise('dask-worker', buildWorkerCommand({
+      python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, name: response.machineName, localDirectory,
+      ...(response.nthreads !== undefined ? { nthreads: response.nthreads } : {}),
+    }));
     supervisor.start();
   }
   stops.push(() => supervisor.stop());
@@ -118,9 +134,11 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning, held: Retur
         }
       }
       log.info({}, 'stopped');
+      if (!powerOff) process.exit(0);
       // On a VM the fail-safe powers the machine off; with terminate-on-shutdown that ends its bill too.
-      if (powerOff) await defaultExec('shutdown', ['-h', 'now'], 30_000);
-      process.exit(0);
+      const off = await defaultExec('shutdown', ['-h', 'now'], 30_000);
+      if (off.code !== 0) log.fatal({ exitCode: off.code, output: off.output.trim().slice(-300) }, 'could not power the machine off');
+      process.exit(off.code === 0 ? 0 : 1);
     })();
   };
   const telemetryStops = await startTelemetry({
@@ -128,7 +146,7 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning, held: Retur
     daskUp: () => supervisor.pid() !== undefined,
     shutdown: (reason) => {
       log.warn({ reason }, 'fail-safe: stopping this machine');
-      shutdown('fail-safe', tuning.prepareDask);
+      shutdown('fail-safe', onVm);
     },
     log,
   });
@@ -137,8 +155,9 @@ async function run(config: AgentConfig, log: Logger, tuning: Tuning, held: Retur
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-
 function main(): void {
+  // Nothing but process.exit ends the agent (see the top of this file).
+  setInterval(() => undefined, 2 ** 30);
   const i = process.argv.indexOf('--config');
   const path = i >= 0 ? process.argv[i + 1] : undefined;
   const held = createHoldingDestination();
@@ -147,23 +166,18 @@ function main(): void {
     pino.multistream([{ stream: process.stdout }, { stream: held }]),
   );
   let config: Readonly<AgentConfig>;
+  let tuning: Readonly<AgentTuning>;
   try {
     // Local machines get a config file; a VM gets its environment from the user-data (agent.env).
     config = path !== undefined ? loadAgentConfig(path) : agentConfigFromEnv(process.env);
+    tuning = loadAgentTuning(process.env);
     mkdirSync(config.machineDir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'bad configuration');
+    log.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, 'bad configuration');
     process.exit(2);
   }
   const child = log.child({ clusterId: config.clusterId, machineId: config.machineId, role: config.role });
-  const tuning: Tuning = {
-    initialBackoffMs: Number(process.env['SKIFF_AGENT_BACKOFF_MS'] ?? 500),
-    maxCrashes: Number(process.env['SKIFF_AGENT_MAX_CRASHES'] ?? 5),
-    prepareDask: process.env['SKIFF_BACKEND'] === 'aws',
-    telemetryIntervalMs: Number(process.env['SKIFF_TELEMETRY_INTERVAL_MS'] ?? 5000),
-    ...(process.env['SKIFF_BACKEND'] === 'aws' ? { bootLog: '/var/log/cloud-init-output.log' } : {}),
-  };
-  run(config, child, tuning, held).catch((err: unknown) => {
+  run(config, tuning, child, held).catch((err: unknown) => {
     child.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, 'agent failed');
     process.exit(1);
   });

@@ -4,6 +4,7 @@
 // a certificate the broker signed for this cluster. The scheduler's HTTP server (dashboard, /health,
 // /metrics, /json) binds to loopback only: the outside world reaches it solely through the gateway.
 
+import { availableParallelism } from 'node:os';
 import type { SchedulerEndpoints } from '../../broker/api/wire.js';
 
 export interface DaskTls {
@@ -50,8 +51,12 @@ export function buildWorkerCommand(o: {
   tls: DaskTls;
   name: string;
   localDirectory: string;
+  /** Threads of the worker: what the broker sent (the instance type's vCPUs or --worker-threads), else all CPUs. */
   nthreads?: number;
+  /** CPUs this machine offers (default os.availableParallelism()). */
+  cpus?: () => number;
 }): DaskCommand {
+  const nthreads = o.nthreads !== undefined && Number.isSafeInteger(o.nthreads) && o.nthreads > 0 ? o.nthreads : (o.cpus ?? availableParallelism)();
   return {
     command: o.python,
     args: [
@@ -61,7 +66,7 @@ export function buildWorkerCommand(o: {
       '--host', o.listenHost,
       // The agent is the supervisor: a nanny process would only double the memory and start-up time.
       '--no-nanny',
-      '--nthreads', String(o.nthreads ?? 1),
+      '--nthreads', String(nthreads),
       '--no-dashboard',
       '--local-directory', o.localDirectory,
       ...tlsArgs(o.tls),

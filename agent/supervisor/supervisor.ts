@@ -7,6 +7,7 @@
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
+import { clearPidFile, writePidFile } from './pid-file.js';
 
 export interface SupervisorOptions {
   name: string;
@@ -26,6 +27,8 @@ export interface SupervisorOptions {
   crashWindowMs?: number;
   stopGraceMs?: number;
   now?: () => number;
+  /** Where the running child's pid is kept, so a restarted agent can end one its previous run left behind. */
+  pidFile?: string;
 }
 
 export interface Supervisor {
@@ -66,11 +69,14 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     const proc = spawn(opts.command, opts.args, { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     log.info({ process: opts.name, pid: proc.pid }, 'process started');
+    const pid = proc.pid;
+    if (opts.pidFile !== undefined && pid !== undefined) writePidFile(opts.pidFile, pid);
     if (proc.stdout) createInterface({ input: proc.stdout, crlfDelay: Infinity }).on('line', (l) => remember('stdout', l));
     if (proc.stderr) createInterface({ input: proc.stderr, crlfDelay: Infinity }).on('line', (l) => remember('stderr', l));
     proc.once('error', (err) => log.error({ process: opts.name, err: err.message }, 'process could not start'));
     proc.once('close', (code, signal) => {
       child = undefined;
+      if (opts.pidFile !== undefined && pid !== undefined) clearPidFile(opts.pidFile, pid);
       if (stopping) return;
       const t = now();
       // A run that lasted a while resets the backoff: it was a crash, not a crash loop.
@@ -83,8 +89,8 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
         opts.onGiveUp?.(reason, [...recent]);
         return;
       }
+      // Ref'd: a pending restart is work this process still has to do.
       restartTimer = setTimeout(launch, backoffMs);
-      restartTimer.unref();
       backoffMs = Math.min(maxBackoffMs, backoffMs * 2);
     });
   };

@@ -24,3 +24,13 @@ t.test('a worker joins the scheduler\'s private address over TLS, without a nann
   t.equal(c.args[c.args.indexOf('--tls-key') + 1], tls.key);
   t.equal(c.env['DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION'], 'True');
 });
+
+t.test('a worker runs as many threads as the broker says, else one per CPU, never a fixed 1', async (t) => {
+  const base = { python: 'py', listenHost: '10.0.2.9', scheduler, tls, name: 'worker-3', localDirectory: '/m/dask', cpus: () => 8 };
+  const threads = (c: { args: string[] }) => c.args[c.args.indexOf('--nthreads') + 1];
+  t.equal(threads(buildWorkerCommand({ ...base, nthreads: 4 })), '4', 'the broker\'s nthreads');
+  t.equal(threads(buildWorkerCommand(base)), '8', 'all CPUs when the broker sends none');
+  t.equal(threads(buildWorkerCommand({ ...base, nthreads: 0 })), '8', 'a nonsensical count falls back to the CPUs');
+  const { cpus: _cpus, ...real } = base;
+  t.equal(threads(buildWorkerCommand(real)), String((await import('node:os')).availableParallelism()));
+});
