@@ -1,8 +1,10 @@
 // The one interface every backend implements. The broker drives a cluster's machines only through this;
 // cloud SDK types never appear here.
 //
-//   plan(spec)   pure as far as the cloud is concerned: validates the whole request, decides names,
-//                addresses and ports, creates nothing. A bad request throws PRV_INVALID_REQUEST here.
+//   plan(spec)   validates the whole request, decides names, addresses and ports, creates nothing. It may make
+//                read-only cloud calls (aws: zones, instance types, images, quotas), never one that creates or
+//                changes anything; a syntactically bad request is refused before any call. A bad request, or
+//                one the account cannot run (e.g. above its vCPU quota), throws PRV_INVALID_REQUEST here.
 //   apply(plan)  creates the machines (idempotent: a rerun converges). On failure it removes what it made.
 //   attest(...)  tells whether a machine id really is one this backend launched for that cluster.
 //   destroy(id)  stops every machine of the cluster (idempotent; a second call is a no-op).

@@ -13,7 +13,8 @@ export async function recoverClusters(o: ClusterServiceOptions & { store: Store 
       // Machines may have stopped themselves (the fail-safe) while the broker was away.
       const b = o.backends[c.backend];
       const machines = b && c.plan ? await bounded('listing machines', life.timeouts.queryMs, b.machines(c.plan)).catch(() => undefined) : undefined;
-      if (machines && machines.length > 0 && machines.every((m) => m.state === 'stopped')) {
+      // A cloud lists no terminated instance: none left is as stopped as every one stopped.
+      if (machines && machines.every((m) => m.state === 'stopped')) {
         const lines = c.plan && b ? await bounded('reading log lines', life.timeouts.queryMs, b.lastLogLines(c.plan, 2000)).catch(() => []) : [];
         // The scheduler's own reason first (its machines are listed first), else a worker's.
         const why = lines.map(failSafeReason).find((x) => x !== undefined);

@@ -1,5 +1,7 @@
-// The `aws` Backend: what the broker calls. plan() validates everything and creates nothing; apply() builds
-// user-data from the enrolment tokens (never stored in the plan) and launches; attest() checks an instance
+// The `aws` Backend: what the broker calls. plan() validates everything and creates nothing: it checks the
+// request's syntax first (no call), then makes read-only calls only (zones, instance types, images, a BYO
+// network, vCPU quotas; see preflight.ts) and stores those facts in the plan; apply() builds user-data from the
+// enrolment tokens (never stored in the plan) and launches; attest() checks an instance
 // is one of this cluster's and live (the signature of the instance identity document is NOT checked here:
 // that is out of scope, see the report); destroy() removes the cluster's own resources.
 
@@ -8,13 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { SkiffError } from '../../broker/api/errors.js';
 import type { ApplyHooks, Backend, ClusterPlan, ClusterSpec, Machine } from '../backend.js';
-import { DASK_PORT, GATEWAY_PORT, SCHEDULER_HTTP_PORT, TELEMETRY_PORT, planAwsCluster, type AwsClusterPlan } from '../plan/cluster-plan.js';
+import { DASK_PORT, GATEWAY_PORT, SCHEDULER_HTTP_PORT, TELEMETRY_PORT, parseClusterRequest, planAwsCluster, type AwsClusterPlan } from '../plan/cluster-plan.js';
 import { CLUSTER_TAG, OWNER_TAG, OWNER_VALUE, WORKSPACE_TAG } from '../plan/tags.js';
 import { buildUserData, type AgentBundleRef, type NodeRuntime } from '../plan/user-data.js';
 import { awsErrorCode, type AwsPort } from './aws-port.js';
 import { applyCluster } from './cluster-apply.js';
 import { fromAwsTags, type AwsContext } from './context.js';
 import { clusterFilter, LIVE_STATES, listInstances, toMachines } from './instances.js';
+import { gatherPlanFacts } from './preflight.js';
 import { destroyClusterResources } from './teardown.js';
 
 export interface AwsBackendDeps {
@@ -36,7 +39,7 @@ export interface AwsBackendDeps {
 /** The AwsClusterPlan the broker stores in ClusterPlan.detail.aws. */
 export function awsPlanOf(plan: ClusterPlan): AwsClusterPlan {
   const p = plan.detail['aws'] as AwsClusterPlan | undefined;
-  if (plan.backend !== 'aws' || p?.version !== 1) throw new SkiffError('PRV_INVALID_REQUEST', `plan of cluster ${plan.clusterId} is not an aws plan`);
+  if (plan.backend !== 'aws' || (p?.version !== 1 && p?.version !== 2)) throw new SkiffError('PRV_INVALID_REQUEST', `plan of cluster ${plan.clusterId} is not an aws plan`);
   return p;
 }
 
@@ -58,12 +61,23 @@ const INSTANCE_ID_RE = /^i-[0-9a-f]{8}([0-9a-f]{9})?$/;
 export function createAwsBackend(deps: AwsBackendDeps): Backend {
   const log = deps.log.child({ component: 'aws-backend' });
   const depsWithLog = { ...deps, log };
-  const planSync = (spec: ClusterSpec): ClusterPlan => {
-    const aws = planAwsCluster({ clusterId: spec.clusterId, name: spec.name, workers: spec.workers, options: spec.options });
+  const userDataInput = (spec: ClusterSpec, token: string) => ({
+    brokerUrl: spec.brokerUrl,
+    enrolToken: token,
+    bundle: deps.bundle,
+    ...(deps.node ? { node: deps.node } : {}),
+    ...(spec.brokerCaPem ? { brokerCaPem: spec.brokerCaPem } : {}),
+  });
+  const plan = async (spec: ClusterSpec): Promise<ClusterPlan> => {
+    // Syntax first: a bad request is refused before any API call.
+    const req = { clusterId: spec.clusterId, name: spec.name, workers: spec.workers, options: spec.options };
+    const opts = parseClusterRequest(req);
     // Checks the user-data can be built (URL and tokens shell-safe, under 16 KB) before anything exists.
-    for (const token of [spec.enrolTokens.scheduler, spec.enrolTokens.worker]) {
-      buildUserData({ brokerUrl: spec.brokerUrl, enrolToken: token, bundle: deps.bundle, ...(deps.node ? { node: deps.node } : {}) });
-    }
+    for (const token of [spec.enrolTokens.scheduler, spec.enrolTokens.worker]) buildUserData(userDataInput(spec, token));
+    const byo = opts.network ? { kind: 'byo' as const, workspace: opts.workspace, region: opts.region, ...opts.network } : undefined;
+    // Then the account, read-only.
+    const facts = await gatherPlanFacts(makeContext(depsWithLog, opts.region), opts, spec.workers, byo);
+    const aws = planAwsCluster(req, facts);
     for (const w of aws.warnings) log.warn({ clusterId: spec.clusterId }, w);
     return {
       backend: 'aws',
@@ -76,8 +90,8 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
   return {
     name: 'aws',
     plan(spec: ClusterSpec): Promise<ClusterPlan> {
-      // A bad request rejects (never throws synchronously) and touches no API.
-      return Promise.resolve().then(() => planSync(spec));
+      // A bad request rejects (never throws synchronously).
+      return Promise.resolve().then(() => plan(spec));
     },
     async apply(spec, plan, hooks) {
       const aws = awsPlanOf(plan);
@@ -87,6 +101,7 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
         enrolTokens: spec.enrolTokens,
         bundle: deps.bundle,
         ...(deps.node ? { node: deps.node } : {}),
+        ...(spec.brokerCaPem ? { brokerCaPem: spec.brokerCaPem } : {}),
       });
     },
     async attest(plan, machineId): Promise<Machine | undefined> {
@@ -104,12 +119,12 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
       const tags = fromAwsTags(inst?.Tags);
       if (!inst || tags[CLUSTER_TAG] !== aws.clusterId || tags[OWNER_TAG] !== OWNER_VALUE || tags[WORKSPACE_TAG] !== aws.workspace) return undefined;
       if (!['pending', 'running'].includes(inst.State?.Name ?? '')) return undefined;
-      const all = toMachines(await listInstances(ctx, clusterFilter(aws.clusterId)));
-      return all.find((m) => m.id === machineId) ?? toMachines([inst])[0];
+      const all = toMachines(await listInstances(ctx, clusterFilter(aws.clusterId)), aws.instanceTypes ?? {});
+      return all.find((m) => m.id === machineId) ?? toMachines([inst], aws.instanceTypes ?? {})[0];
     },
     async machines(plan) {
       const aws = awsPlanOf(plan);
-      return toMachines(await listInstances(makeContext(depsWithLog, aws.region), clusterFilter(aws.clusterId)));
+      return toMachines(await listInstances(makeContext(depsWithLog, aws.region), clusterFilter(aws.clusterId)), aws.instanceTypes ?? {});
     },
     async destroy(plan, hooks) {
       const aws = awsPlanOf(plan);

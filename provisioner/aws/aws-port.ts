@@ -5,6 +5,7 @@
 import * as ec2 from '@aws-sdk/client-ec2';
 import * as logs from '@aws-sdk/client-cloudwatch-logs';
 import * as iam from '@aws-sdk/client-iam';
+import * as sq from '@aws-sdk/client-service-quotas';
 import { SkiffError } from '../../broker/api/errors.js';
 
 type Op<I, O> = (input: I) => Promise<O>;
@@ -22,6 +23,7 @@ export interface AwsPort {
   detachInternetGateway: Op<ec2.DetachInternetGatewayCommandInput, ec2.DetachInternetGatewayCommandOutput>;
   deleteInternetGateway: Op<ec2.DeleteInternetGatewayCommandInput, ec2.DeleteInternetGatewayCommandOutput>;
   describeSubnets: Op<ec2.DescribeSubnetsCommandInput, ec2.DescribeSubnetsCommandOutput>;
+  modifySubnetAttribute: Op<ec2.ModifySubnetAttributeCommandInput, ec2.ModifySubnetAttributeCommandOutput>;
   createSubnet: Op<ec2.CreateSubnetCommandInput, ec2.CreateSubnetCommandOutput>;
   deleteSubnet: Op<ec2.DeleteSubnetCommandInput, ec2.DeleteSubnetCommandOutput>;
   describeRouteTables: Op<ec2.DescribeRouteTablesCommandInput, ec2.DescribeRouteTablesCommandOutput>;
@@ -67,6 +69,8 @@ export interface AwsPort {
   addRoleToInstanceProfile: Op<iam.AddRoleToInstanceProfileCommandInput, iam.AddRoleToInstanceProfileCommandOutput>;
   removeRoleFromInstanceProfile: Op<iam.RemoveRoleFromInstanceProfileCommandInput, iam.RemoveRoleFromInstanceProfileCommandOutput>;
   deleteInstanceProfile: Op<iam.DeleteInstanceProfileCommandInput, iam.DeleteInstanceProfileCommandOutput>;
+  // Service Quotas (regional): the vCPU quotas plan() and setup read
+  getServiceQuota: Op<sq.GetServiceQuotaCommandInput, sq.GetServiceQuotaCommandOutput>;
 }
 
 export type AwsAction = keyof AwsPort;
@@ -74,7 +78,7 @@ export type AwsAction = keyof AwsPort;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyCommand = new (input: any) => any;
 
-const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction | IamAction>, AnyCommand> = {
+const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction | IamAction | QuotasAction>, AnyCommand> = {
   describeVpcs: ec2.DescribeVpcsCommand,
   createVpc: ec2.CreateVpcCommand,
   describeVpcAttribute: ec2.DescribeVpcAttributeCommand,
@@ -86,6 +90,7 @@ const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction | IamAction>, AnyComman
   detachInternetGateway: ec2.DetachInternetGatewayCommand,
   deleteInternetGateway: ec2.DeleteInternetGatewayCommand,
   describeSubnets: ec2.DescribeSubnetsCommand,
+  modifySubnetAttribute: ec2.ModifySubnetAttributeCommand,
   createSubnet: ec2.CreateSubnetCommand,
   deleteSubnet: ec2.DeleteSubnetCommand,
   describeRouteTables: ec2.DescribeRouteTablesCommand,
@@ -148,11 +153,16 @@ const IAM_COMMANDS: Record<IamAction, AnyCommand> = {
   deleteInstanceProfile: iam.DeleteInstanceProfileCommand,
 };
 
-export const AWS_ACTIONS = [...Object.keys(EC2_COMMANDS), ...Object.keys(LOGS_COMMANDS), ...Object.keys(IAM_COMMANDS)] as AwsAction[];
+type QuotasAction = 'getServiceQuota';
+const QUOTAS_COMMANDS: Record<QuotasAction, AnyCommand> = {
+  getServiceQuota: sq.GetServiceQuotaCommand,
+};
 
-/** The IAM action name of a port method, e.g. describeVpcs → ec2:DescribeVpcs. */
+export const AWS_ACTIONS = [...Object.keys(EC2_COMMANDS), ...Object.keys(LOGS_COMMANDS), ...Object.keys(IAM_COMMANDS), ...Object.keys(QUOTAS_COMMANDS)] as AwsAction[];
+
+/** The IAM action name of a port method, e.g. describeVpcs → ec2:DescribeVpcs, getServiceQuota → servicequotas:GetServiceQuota. */
 export function iamActionOf(action: AwsAction): string {
-  const service = action in LOGS_COMMANDS ? 'logs' : action in IAM_COMMANDS ? 'iam' : 'ec2';
+  const service = action in LOGS_COMMANDS ? 'logs' : action in IAM_COMMANDS ? 'iam' : action in QUOTAS_COMMANDS ? 'servicequotas' : 'ec2';
   return `${service}:${action.charAt(0).toUpperCase()}${action.slice(1)}`;
 }
 
@@ -178,6 +188,9 @@ export interface SdkPortConfig {
   /** IAM is global. Default: a client with the EC2 client's credentials and endpoint (so an emulator's
    * AWS_ENDPOINT_URL, or a test's explicit endpoint, applies to IAM too), region us-east-1. */
   iam?: iam.IAMClient;
+  /** Service Quotas, regional. Default: a client like the EC2 client (same region, credentials and custom endpoint).
+   * Tests point it at the stand-in (test/helpers/service-quotas.ts); moto answers NoSuchResourceException for ec2. */
+  quotas?: sq.ServiceQuotasClient;
   /** Deadline of each call, retries included. Default 60 s. */
   callTimeoutMs?: number;
 }
@@ -199,7 +212,15 @@ export function createSdkPort(cfg: SdkPortConfig): AwsPort {
   for (const [action, Cmd] of Object.entries(LOGS_COMMANDS)) bind(action, cfg.logs as never, Cmd);
   const iamClient = cfg.iam ?? iamClientLike(cfg.ec2);
   for (const [action, Cmd] of Object.entries(IAM_COMMANDS)) bind(action, iamClient as never, Cmd);
+  const quotasClient = cfg.quotas ?? quotasClientLike(cfg.ec2);
+  for (const [action, Cmd] of Object.entries(QUOTAS_COMMANDS)) bind(action, quotasClient as never, Cmd);
   return port as unknown as AwsPort;
+}
+
+/** A Service Quotas client sharing an EC2 client's region, credentials and (custom) endpoint. */
+function quotasClientLike(client: ec2.EC2Client): sq.ServiceQuotasClient {
+  const { credentials, endpoint, isCustomEndpoint, maxAttempts, region } = client.config;
+  return new sq.ServiceQuotasClient({ region, credentials, maxAttempts, ...(isCustomEndpoint && endpoint ? { endpoint } : {}) });
 }
 
 /** An IAM client sharing an EC2 client's credentials and (custom) endpoint. */

@@ -2,12 +2,16 @@
 
 import type { Filter, Instance } from '@aws-sdk/client-ec2';
 import type { Machine } from '../backend.js';
+import type { InstanceTypeFacts } from '../plan/instance-types.js';
 import { CLUSTER_TAG, ROLE_TAG } from '../plan/tags.js';
+import { awsErrorCode } from './aws-port.js';
 import { fromAwsTags, waitUntil, type AwsContext } from './context.js';
 
 export const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
 const PAGE_SIZE = 1000;
 const MAX_PAGES = 20;
+/** EC2 takes at most 200 values per filter. */
+const FILTER_VALUES = 200;
 
 export async function listInstances(ctx: AwsContext, filters: Filter[]): Promise<Instance[]> {
   const out: Instance[] = [];
@@ -28,8 +32,11 @@ export function clusterFilter(clusterId: string, states = LIVE_STATES): Filter[]
   ];
 }
 
-/** Machines in launch order: the scheduler, then worker-1..n by launch time and id. */
-export function toMachines(instances: Instance[]): Machine[] {
+/**
+ * Machines in launch order: the scheduler, then worker-1..n by launch time and id. `types` (the plan's facts)
+ * gives each its vCPUs; without them the instance's CPU options are used when present.
+ */
+export function toMachines(instances: Instance[], types: Readonly<Record<string, InstanceTypeFacts>> = {}): Machine[] {
   const byLaunch = [...instances].sort((a, b) => {
     const t = (a.LaunchTime?.getTime() ?? 0) - (b.LaunchTime?.getTime() ?? 0);
     return t !== 0 ? t : (a.InstanceId ?? '').localeCompare(b.InstanceId ?? '');
@@ -42,9 +49,40 @@ export function toMachines(instances: Instance[]): Machine[] {
     const m: Machine = { id: i.InstanceId ?? '', role, name: role === 'scheduler' ? 'scheduler' : `worker-${++n}`, state };
     if (i.PrivateIpAddress) m.privateHost = i.PrivateIpAddress;
     if (i.PublicIpAddress) m.publicHost = i.PublicIpAddress;
+    if (i.InstanceType) {
+      m.instanceType = i.InstanceType;
+      const cpu = i.CpuOptions;
+      const vcpus = types[i.InstanceType]?.vcpus ?? (cpu?.CoreCount && cpu.ThreadsPerCore ? cpu.CoreCount * cpu.ThreadsPerCore : undefined);
+      if (vcpus) m.vcpus = vcpus;
+    }
     machines.push(m);
   }
   return machines.sort((a, b) => (a.role === b.role ? 0 : a.role === 'scheduler' ? -1 : 1));
+}
+
+/** The instances with these ids as DescribeInstances has them now (ids it does not know yet are left out). */
+export async function describeByIds(ctx: AwsContext, ids: readonly string[]): Promise<Instance[]> {
+  const out: Instance[] = [];
+  for (let i = 0; i < ids.length; i += FILTER_VALUES) {
+    try {
+      out.push(...(await listInstances(ctx, [{ Name: 'instance-id', Values: ids.slice(i, i + FILTER_VALUES) }])));
+    } catch (err) {
+      if (!awsErrorCode(err)?.startsWith('InvalidInstanceID')) throw err;
+    }
+  }
+  return out;
+}
+
+/**
+ * Polls DescribeInstances by id until the instance has its private and (when `needPublic`) public IPv4 address:
+ * right after a launch DescribeInstances is eventually consistent and may not know the instance or its addresses
+ * yet. Bounded by ctx.waitTimeoutMs.
+ */
+export async function waitForAddresses(ctx: AwsContext, id: string, needPublic: boolean): Promise<Instance> {
+  return waitUntil(ctx, `the addresses of instance ${id}`, async () => {
+    const [inst] = await describeByIds(ctx, [id]);
+    return inst?.PrivateIpAddress && (!needPublic || inst.PublicIpAddress) ? inst : undefined;
+  });
 }
 
 /** Terminates the instances and waits until none of them is live. */

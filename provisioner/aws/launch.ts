@@ -1,7 +1,21 @@
-// Launching a cluster's machines: its launch template (worker user-data, shutdown → terminate), the scheduler
-// with RunInstances in the public subnet with a public IP, and all workers with ONE instant CreateFleet per
-// capacity type tried (the instance types are the fleet's prioritized overrides, so EC2 itself moves to the
-// next type on InsufficientInstanceCapacity). spot_with_fallback asks on-demand for what spot could not give.
+// Launching a cluster's machines.
+//
+// Launch template (workers only): image, worker user-data, shutdown → terminate, IMDSv2, instance profile, and
+// the cluster security group as top-level SecurityGroupIds, with NO NetworkInterfaces block. EC2 Fleet's
+// overrides then choose the subnet (one per zone): with a SubnetId override EC2 Fleet has been reported to drop
+// a template's network interface, and the groups with it (aws/karpenter-provider-aws#3819), so the groups must
+// not live there. Top-level groups apply whatever subnet an override picks. A worker gets a public IPv4 address
+// from its subnet's auto-assign setting (skiff's public subnets have it on; see network-apply.ts).
+//
+//   launch template  { ImageId, UserData, SecurityGroupIds: [cluster], IamInstanceProfile, ... }
+//   CreateFleet      overrides = worker types × worker subnets (priority = the type's place in the list)
+//
+// The scheduler is one RunInstances without the template (its image may be of another architecture): its
+// interface names the public subnet, a public IP and both groups, which RunInstances honours.
+//
+// Workers: ONE instant CreateFleet per capacity type tried (spot_with_fallback asks on-demand for what spot did
+// not give). EC2 moves to the next type or zone on a capacity error by itself. What is still missing after
+// that is a shortfall: fine down to min_workers (reported as progress), a failure below it.
 
 import type { CreateFleetError, FleetLaunchTemplateOverridesRequest } from '@aws-sdk/client-ec2';
 import { SkiffError } from '../../broker/api/errors.js';
@@ -12,12 +26,21 @@ import { clientToken, fromAwsTags, requireId, tagFilters, tagSpec, toAwsTags, ty
 const CAPACITY_ERRORS = new Set([
   'InsufficientInstanceCapacity',
   'InsufficientCapacity',
+  'InsufficientHostCapacity',
+  'InsufficientFreeAddressesInSubnet',
   'Unsupported',
   'InstanceLimitExceeded',
+  'VcpuLimitExceeded',
   'MaxSpotInstanceCountExceeded',
+  'MaxSpotFleetRequestCountExceeded',
   'SpotMaxPriceTooLow',
   'UnfulfillableCapacity',
 ]);
+
+/** EC2 could not give this capacity now (or the account's limit is reached): try elsewhere, or fall short. */
+export function isCapacityError(code: string | undefined): boolean {
+  return code !== undefined && CAPACITY_ERRORS.has(code);
+}
 
 export interface LaunchTemplateInput {
   imageId: string;
@@ -39,7 +62,7 @@ export async function ensureLaunchTemplate(ctx: AwsContext, plan: AwsClusterPlan
       UserData: Buffer.from(input.workerUserData, 'utf8').toString('base64'),
       InstanceInitiatedShutdownBehavior: 'terminate',
       MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
-      NetworkInterfaces: [{ DeviceIndex: 0, AssociatePublicIpAddress: plan.workers.publicIp, Groups: [input.clusterGroupId], DeleteOnTermination: true }],
+      SecurityGroupIds: [input.clusterGroupId],
       TagSpecifications: [
         { ResourceType: 'instance', Tags: toAwsTags(plan.workers.tags) },
         { ResourceType: 'volume', Tags: toAwsTags(plan.workers.tags) },
@@ -52,10 +75,11 @@ export async function ensureLaunchTemplate(ctx: AwsContext, plan: AwsClusterPlan
 }
 
 export interface SchedulerInput {
-  launchTemplateId: string;
+  imageId: string;
   subnetId: string;
   groupIds: string[];
   userData: string;
+  instanceProfile?: string;
 }
 
 // IAM is eventually consistent: EC2 may not see an instance profile created seconds ago and answers
@@ -73,14 +97,16 @@ export async function launchScheduler(ctx: AwsContext, plan: AwsClusterPlan, inp
     const type = plan.scheduler.vmTypes[i] ?? '';
     try {
       const out = await ctx.port.runInstances({
-        LaunchTemplate: { LaunchTemplateId: input.launchTemplateId, Version: '$Latest' },
+        ImageId: input.imageId,
         InstanceType: type as never,
         MinCount: 1,
         MaxCount: 1,
         UserData: Buffer.from(input.userData, 'utf8').toString('base64'),
         InstanceInitiatedShutdownBehavior: 'terminate',
+        MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
         NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: input.subnetId, AssociatePublicIpAddress: true, Groups: input.groupIds, DeleteOnTermination: true }],
-        TagSpecifications: tagSpec('instance', plan.scheduler.tags),
+        TagSpecifications: [...tagSpec('instance', plan.scheduler.tags), ...tagSpec('volume', plan.scheduler.tags)],
+        ...(input.instanceProfile ? { IamInstanceProfile: { Name: input.instanceProfile } } : {}),
         // A fresh token per retry: EC2 may remember the token of the refused request with its error.
         ClientToken: clientToken(ctx, profileRetries === 0 ? `scheduler-${type}` : `scheduler-${type}-${profileRetries}`),
       });
@@ -95,9 +121,9 @@ export async function launchScheduler(ctx: AwsContext, plan: AwsClusterPlan, inp
         i--;
         continue;
       }
-      const code = awsErrorCode(err) ?? 'error';
-      if (!CAPACITY_ERRORS.has(code)) throw err;
-      tried.push(`${type}: ${code}`);
+      const code = awsErrorCode(err);
+      if (!isCapacityError(code)) throw err;
+      tried.push(`${type}: ${code ?? 'error'}`);
     }
   }
   throw new SkiffError('PRV_LAUNCH_FAILED', `no scheduler could be launched in ${plan.zone}; tried ${tried.join('; ')}. Add instance types to scheduler_vm_types or choose another zone`);
@@ -105,8 +131,17 @@ export async function launchScheduler(ctx: AwsContext, plan: AwsClusterPlan, inp
 
 export interface WorkersInput {
   launchTemplateId: string;
-  subnetId: string;
+  /** One subnet per zone the fleet may use. */
+  subnetIds: string[];
   count: number;
+  /** Fewer than this launched fails the launch (PRV_LAUNCH_FAILED). */
+  minCount: number;
+}
+
+export interface WorkersLaunched {
+  ids: string[];
+  /** What is missing and why, e.g. 'launched 2 of 3 workers; m6i.xlarge: InsufficientInstanceCapacity'; absent when all launched. */
+  shortfall?: string;
 }
 
 function capacityAttempts(policy: AwsClusterPlan['workers']['spotPolicy']): ('spot' | 'on-demand')[] {
@@ -120,12 +155,17 @@ function capacityAttempts(policy: AwsClusterPlan['workers']['spotPolicy']): ('sp
   }
 }
 
-/** Launches `count` workers; throws PRV_LAUNCH_FAILED naming every type and capacity tried if any is missing. */
-export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input: WorkersInput): Promise<string[]> {
+/** The fleet's overrides: every worker type in every subnet, the type's place in the list as its priority. */
+export function fleetOverrides(vmTypes: readonly string[], subnetIds: readonly string[]): FleetLaunchTemplateOverridesRequest[] {
+  return vmTypes.flatMap((t, i) => subnetIds.map((SubnetId) => ({ InstanceType: t as never, SubnetId, Priority: i })));
+}
+
+/** Launches up to `count` workers; at least `minCount` or PRV_LAUNCH_FAILED naming every type and capacity tried. */
+export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input: WorkersInput): Promise<WorkersLaunched> {
   const ids: string[] = [];
-  const tried: string[] = [];
+  const attempts: { capacity: string; reasons: string[] }[] = [];
   let remaining = input.count;
-  const overrides: FleetLaunchTemplateOverridesRequest[] = plan.workers.vmTypes.map((t, i) => ({ InstanceType: t as never, SubnetId: input.subnetId, Priority: i }));
+  const overrides = fleetOverrides(plan.workers.vmTypes, input.subnetIds);
   for (const capacity of capacityAttempts(plan.workers.spotPolicy)) {
     if (remaining <= 0) break;
     let errors: CreateFleetError[];
@@ -144,22 +184,35 @@ export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input
       remaining -= launched.length;
       errors = out.Errors ?? [];
     } catch (err) {
-      const code = awsErrorCode(err) ?? 'error';
-      if (!CAPACITY_ERRORS.has(code)) throw err;
+      const code = awsErrorCode(err);
+      if (!isCapacityError(code)) throw err;
       errors = [{ ErrorCode: code }];
     }
-    const reasons = errors.map((e) => `${e.LaunchTemplateAndOverrides?.Overrides?.InstanceType ?? 'any type'}: ${e.ErrorCode ?? 'error'}`);
-    tried.push(`${capacity} [${plan.workers.vmTypes.join(', ')}]${reasons.length ? ` (${[...new Set(reasons)].join('; ')})` : ''}`);
+    const reasons = [...new Set(errors.map((e) => `${e.LaunchTemplateAndOverrides?.Overrides?.InstanceType ?? 'any type'}: ${e.ErrorCode ?? 'error'}`))];
+    attempts.push({ capacity, reasons });
   }
-  if (remaining > 0) {
+  if (remaining <= 0) {
+    ctx.progress(`launched ${ids.length} worker(s)`);
+    return { ids };
+  }
+  const launched = input.count - remaining;
+  const where = input.subnetIds.length > 1 ? `${input.subnetIds.length} zones` : plan.workers.zones[0] ?? plan.zone;
+  if (launched < input.minCount) {
+    const tried = attempts.map((a) => `${a.capacity} [${plan.workers.vmTypes.join(', ')}]${a.reasons.length ? ` (${a.reasons.join('; ')})` : ''}`);
+    const min = input.minCount < input.count ? ` (min_workers ${input.minCount})` : '';
     throw new SkiffError(
       'PRV_LAUNCH_FAILED',
-      `only ${input.count - remaining} of ${input.count} workers could be launched in ${plan.zone}; tried ${tried.join(', then ')}. ` +
-        'Add instance types to worker_vm_types, use spot_policy spot_with_fallback, or choose another zone',
+      `only ${launched} of ${input.count} workers could be launched in ${where}${min}; tried ${tried.join(', then ')}. ` +
+        'Add instance types to worker_vm_types, use spot_policy spot_with_fallback, choose another zone, or lower min_workers',
     );
   }
-  ctx.progress(`launched ${ids.length} worker(s)`);
-  return ids;
+  const why = attempts.filter((a) => a.reasons.length > 0);
+  const reasons =
+    why.length === 0 ? 'EC2 gave no reason' : why.length === 1 && attempts.length === 1 ? (why[0]?.reasons ?? []).join('; ') : why.map((a) => `${a.capacity}: ${a.reasons.join('; ')}`).join(', then ');
+  const shortfall = `launched ${launched} of ${input.count} workers; ${reasons}`;
+  ctx.progress(shortfall);
+  ctx.log.warn({ clusterId: plan.clusterId, launched, requested: input.count }, 'worker shortfall');
+  return { ids, shortfall };
 }
 
 export function roleOf(tags: Parameters<typeof fromAwsTags>[0]): string | undefined {

@@ -49,14 +49,24 @@ export async function ensureNetwork(ctx: AwsContext, plan: ManagedNetworkPlan): 
 
   const found = await port.describeSubnets({ Filters: [...filters, { Name: 'vpc-id', Values: [vpcId] }] });
   const subnetIds = new Map<string, string>();
+  const assignsPublicIp = new Set<string>();
   for (const s of found.Subnets ?? []) {
     const k = keyOf(s.Tags);
-    if (k && s.SubnetId && !subnetIds.has(k)) subnetIds.set(k, s.SubnetId);
+    if (k && s.SubnetId && !subnetIds.has(k)) {
+      subnetIds.set(k, s.SubnetId);
+      if (s.MapPublicIpOnLaunch === true) assignsPublicIp.add(k);
+    }
   }
   for (const s of plan.subnets) {
-    if (subnetIds.has(s.key)) continue;
-    const out = await port.createSubnet({ VpcId: vpcId, CidrBlock: s.cidr, AvailabilityZone: s.zone, TagSpecifications: tagSpec('subnet', s.tags) });
-    subnetIds.set(s.key, requireId(out.Subnet?.SubnetId, `subnet ${s.key}`));
+    if (!subnetIds.has(s.key)) {
+      const out = await port.createSubnet({ VpcId: vpcId, CidrBlock: s.cidr, AvailabilityZone: s.zone, TagSpecifications: tagSpec('subnet', s.tags) });
+      subnetIds.set(s.key, requireId(out.Subnet?.SubnetId, `subnet ${s.key}`));
+    }
+    // Public subnets assign a public IPv4 address on launch: the only way an EC2 Fleet worker placed there gets
+    // one while its security groups stay on the launch template (see launch.ts).
+    if (s.tier === 'public' && !assignsPublicIp.has(s.key)) {
+      await port.modifySubnetAttribute({ SubnetId: subnetIds.get(s.key) ?? '', MapPublicIpOnLaunch: { Value: true } });
+    }
   }
   const idOf = (s: SubnetPlan): string => subnetIds.get(s.key) ?? '';
 

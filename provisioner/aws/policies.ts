@@ -36,6 +36,8 @@ const DESCRIBE = [
   'ec2:DescribeSubnets',
   'ec2:DescribeVpcAttribute',
   'ec2:DescribeVpcs',
+  // plan() and setup read the vCPU quotas (read-only; Service Quotas has no resource-level permissions).
+  'servicequotas:GetServiceQuota',
 ];
 
 export function setupPolicy(): PolicyDocument {
@@ -57,6 +59,7 @@ export function setupPolicy(): PolicyDocument {
           'ec2:CreateSubnet',
           'ec2:CreateTags',
           'ec2:CreateVpc',
+          'ec2:ModifySubnetAttribute',
           'ec2:ModifyVpcAttribute',
           ...DESCRIBE,
           'logs:CreateLogGroup',
@@ -165,6 +168,14 @@ export function ongoingPolicy(): PolicyDocument {
         Effect: 'Allow',
         Resource: '*',
         Action: ['ec2:DeleteFleets', 'ec2:DeleteLaunchTemplate', 'ec2:DeleteSecurityGroup', 'ec2:TerminateInstances'],
+        Condition: OWNED_BY_SKIFF,
+      },
+      {
+        // A network made by an older skiff gets its public subnets' auto-assign public IPv4 turned on at the next up.
+        Sid: 'OngoingPublicSubnets',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: ['ec2:ModifySubnetAttribute'],
         Condition: OWNED_BY_SKIFF,
       },
       {

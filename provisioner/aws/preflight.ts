@@ -1,74 +1,105 @@
-// Read-only checks before anything is created: the instance types exist (and have exactly one GPU when a
-// GPU is asked for), the image is found, and a bring-your-own network fits together.
+// plan()'s read-only look at the account, before anything exists: the region's zones, the instance types,
+// the image of each role, a bring-your-own network, the vCPU quotas and what is in use. Each answer becomes a
+// fact for planAwsCluster (plan/cluster-plan.ts), which decides; checks that need only an answer already read
+// run as soon as they can, so a bad zone costs one call and a bad type two.
+//
+//   DescribeAvailabilityZones → zone ok? → DescribeInstanceTypes → types, architectures, GPUs ok?
+//   → DescribeImages (per architecture) → [BYO: DescribeVpcs, DescribeSubnets, DescribeSecurityGroups]
+//   → GetServiceQuota (per quota drawn on) → [DescribeInstances (+ DescribeInstanceTypes) when one was read]
 
 import { SkiffError } from '../../broker/api/errors.js';
-import type { AwsClusterPlan } from '../plan/cluster-plan.js';
+import type { AwsOptions } from '../plan/aws-options.js';
+import { vcpuRequestOf, type PlanFacts } from '../plan/cluster-plan.js';
+import { defaultImageQuery, imageQueryKey, newestImage, type ResolvedImage } from '../plan/images.js';
+import { checkWorkerGpus, instanceTypeFacts, roleArchitecture, type Architecture, type InstanceTypeFacts } from '../plan/instance-types.js';
 import type { ByoNetworkPlan } from '../plan/network-plan.js';
+import { quotasDrawnOn } from '../plan/quotas.js';
+import { chooseZone, usableZones } from '../plan/zones.js';
 import { awsErrorCode } from './aws-port.js';
 import type { AwsContext } from './context.js';
+import { readVcpuQuotas, vcpuUsage } from './quotas.js';
 
 function invalid(message: string): SkiffError {
   return new SkiffError('PRV_INVALID_REQUEST', message);
 }
 
-export async function checkInstanceTypes(ctx: AwsContext, plan: AwsClusterPlan): Promise<void> {
-  const wanted = [...new Set([...plan.scheduler.vmTypes, ...plan.workers.vmTypes])];
+/** The account's usable zones of the region (available, regional, in skiff's subnet layout), sorted. */
+export async function describeZones(ctx: AwsContext, region: string): Promise<string[]> {
+  const out = await ctx.port.describeAvailabilityZones({ Filters: [{ Name: 'state', Values: ['available'] }] });
+  return usableZones(region, out.AvailabilityZones ?? []);
+}
+
+export async function describeTypes(ctx: AwsContext, region: string, wanted: readonly string[]): Promise<Record<string, InstanceTypeFacts>> {
   let found;
   try {
-    found = await ctx.port.describeInstanceTypes({ InstanceTypes: wanted as never });
+    found = await ctx.port.describeInstanceTypes({ InstanceTypes: [...wanted] as never });
   } catch (err) {
     if (awsErrorCode(err) === 'InvalidInstanceType') {
-      throw invalid(`unknown instance type among ${wanted.join(', ')} in ${plan.region}: ${err instanceof Error ? err.message : String(err)}`);
+      const detail = /\[([^\]]*)\]/.exec(err instanceof Error ? err.message : '')?.[1];
+      throw invalid(`instance type(s) ${detail ?? `among ${wanted.join(', ')}`} are not offered in ${region}; check the names (e.g. m6i.large)`);
     }
     throw err;
   }
-  const known = new Map((found.InstanceTypes ?? []).map((t) => [t.InstanceType as string, t]));
-  const unknown = wanted.filter((t) => !known.has(t));
-  if (unknown.length > 0) throw invalid(`instance type(s) ${unknown.join(', ')} are not offered in ${plan.region}; check the names (e.g. m6i.large)`);
-  if (plan.workers.gpu === 1) {
-    for (const t of plan.workers.vmTypes) {
-      const gpus = (known.get(t)?.GpuInfo?.Gpus ?? []).reduce((n, g) => n + (g.Count ?? 0), 0);
-      if (gpus !== 1) {
-        throw invalid(`worker_gpu is 1 but ${t} has ${gpus} GPUs; a worker gets exactly one GPU: choose types such as g4dn.xlarge or g5.xlarge`);
-      }
-    }
-  }
+  return instanceTypeFacts(region, wanted, found.InstanceTypes ?? []);
 }
 
-export async function resolveImage(ctx: AwsContext, plan: AwsClusterPlan): Promise<string> {
-  const img = plan.image;
-  if (img.kind === 'named') {
-    const out = await ctx.port.describeImages({ ImageIds: [img.imageId] }).catch((err: unknown) => {
+function architectureOf(value: string | undefined): Architecture | undefined {
+  return value === 'x86_64' || value === 'arm64' ? value : undefined;
+}
+
+/** The image of each role: the user's ami (which must exist), else the default of the role's architecture. */
+export async function resolveImages(
+  ctx: AwsContext,
+  opts: AwsOptions,
+  archs: { scheduler: Architecture; worker: Architecture },
+): Promise<{ scheduler: ResolvedImage; worker: ResolvedImage }> {
+  if (opts.ami !== undefined) {
+    const id = opts.ami;
+    const out = await ctx.port.describeImages({ ImageIds: [id] }).catch((err: unknown) => {
       if (awsErrorCode(err)?.startsWith('InvalidAMIID')) return { Images: [] };
       throw err;
     });
-    if (!out.Images?.some((i) => i.ImageId === img.imageId)) throw invalid(`image ${img.imageId} does not exist in ${plan.region}; name an AMI of this region`);
-    return img.imageId;
+    const img = out.Images?.find((i) => i.ImageId === id);
+    if (!img) throw invalid(`image ${id} does not exist in ${opts.region}; name an AMI of this region`);
+    const architecture = architectureOf(img.Architecture);
+    if (!architecture) throw invalid(`image ${id} is ${img.Architecture ?? 'of no architecture'}; skiff boots x86_64 or arm64 Linux images`);
+    const resolved = { imageId: id, architecture, name: img.Name ?? id };
+    return { scheduler: resolved, worker: resolved };
   }
-  const out = await ctx.port.describeImages({
-    Owners: img.owners,
-    Filters: [
-      { Name: 'name', Values: [img.namePattern] },
-      { Name: 'architecture', Values: [img.architecture] },
-      { Name: 'state', Values: ['available'] },
-    ],
-  });
-  const newest = [...(out.Images ?? [])].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? '') || (b.Name ?? '').localeCompare(a.Name ?? ''))[0];
-  if (!newest?.ImageId) {
-    throw new SkiffError('PRV_LAUNCH_FAILED', `no image found in ${plan.region} for ${img.description}; name one with the ami option (e.g. ami: ami-0123456789abcdef0)`);
-  }
-  return newest.ImageId;
+  const cache = new Map<string, ResolvedImage>();
+  const lookup = async (architecture: Architecture, gpu: boolean): Promise<ResolvedImage> => {
+    const q = defaultImageQuery(architecture, gpu);
+    const key = imageQueryKey(q);
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const out = await ctx.port.describeImages({
+      Owners: q.owners,
+      Filters: [
+        { Name: 'name', Values: [q.namePattern] },
+        { Name: 'architecture', Values: [q.architecture] },
+        { Name: 'state', Values: ['available'] },
+      ],
+    });
+    const newest = newestImage(out.Images ?? []);
+    if (!newest?.ImageId) throw invalid(`no image found in ${opts.region} for ${q.description}; name one with the ami option (e.g. ami: ami-0123456789abcdef0)`);
+    const resolved = { imageId: newest.ImageId, architecture, name: newest.Name ?? q.description };
+    cache.set(key, resolved);
+    return resolved;
+  };
+  return { scheduler: await lookup(archs.scheduler, false), worker: await lookup(archs.worker, opts.workerGpu === 1) };
 }
 
-export interface ByoIds {
+export interface ByoFacts {
   vpcId: string;
   schedulerSubnetId: string;
   workerSubnetId: string;
+  /** The scheduler subnet's zone. */
   zone: string;
+  workerSubnetAssignsPublicIp: boolean;
 }
 
 /** Checks the user's network exists and fits together: subnets and groups in the VPC. Creates nothing. */
-export async function checkByoNetwork(ctx: AwsContext, net: ByoNetworkPlan): Promise<ByoIds> {
+export async function checkByoNetwork(ctx: AwsContext, net: ByoNetworkPlan): Promise<ByoFacts> {
   const notFound = (what: string, id: string) => invalid(`${what} ${id} does not exist in ${net.region}; check the id and the region`);
   const vpcs = await ctx.port.describeVpcs({ VpcIds: [net.networkId] }).catch((err: unknown) => {
     if (awsErrorCode(err)?.startsWith('InvalidVpcID')) throw notFound('network_id', net.networkId);
@@ -95,6 +126,36 @@ export async function checkByoNetwork(ctx: AwsContext, net: ByoNetworkPlan): Pro
     if (!g) throw invalid(`security group ${id} does not exist in ${net.region}`);
     if (g.VpcId !== net.networkId) throw invalid(`security group ${id} is in ${g.VpcId ?? '?'}, not in network_id ${net.networkId}`);
   }
-  const zone = subnets.Subnets?.find((x) => x.SubnetId === net.schedulerSubnetId)?.AvailabilityZone ?? '';
-  return { vpcId: net.networkId, schedulerSubnetId: net.schedulerSubnetId, workerSubnetId: net.workerSubnetId, zone };
+  const subnet = (id: string) => subnets.Subnets?.find((x) => x.SubnetId === id);
+  return {
+    vpcId: net.networkId,
+    schedulerSubnetId: net.schedulerSubnetId,
+    workerSubnetId: net.workerSubnetId,
+    zone: subnet(net.schedulerSubnetId)?.AvailabilityZone ?? '',
+    workerSubnetAssignsPublicIp: subnet(net.workerSubnetId)?.MapPublicIpOnLaunch === true,
+  };
+}
+
+/** Everything planAwsCluster needs to know about the account for this request. Read-only. */
+export async function gatherPlanFacts(ctx: AwsContext, opts: AwsOptions, workers: number, network: ByoNetworkPlan | undefined): Promise<PlanFacts> {
+  const zones = await describeZones(ctx, opts.region);
+  if (!network) chooseZone(opts.region, opts.zone, zones);
+  const instanceTypes = await describeTypes(ctx, opts.region, [...new Set([...opts.schedulerVmTypes, ...opts.workerVmTypes])]);
+  const archs = { scheduler: roleArchitecture('scheduler', opts.schedulerVmTypes, instanceTypes), worker: roleArchitecture('worker', opts.workerVmTypes, instanceTypes) };
+  if (opts.workerGpu === 1) checkWorkerGpus(opts.workerVmTypes, instanceTypes);
+  const images = await resolveImages(ctx, opts, archs);
+  const facts: PlanFacts = { zones, instanceTypes, images, quotaLimits: {}, quotaUsage: {} };
+  if (network) {
+    const byo = await checkByoNetwork(ctx, network);
+    facts.byo = { zone: byo.zone, workerSubnetAssignsPublicIp: byo.workerSubnetAssignsPublicIp };
+  }
+  const codes = quotasDrawnOn(vcpuRequestOf(opts, workers, instanceTypes));
+  const reading = await readVcpuQuotas(ctx, codes);
+  facts.quotaLimits = reading.limits;
+  const readable = Object.keys(reading.limits);
+  if (readable.length > 0) {
+    const known = Object.fromEntries(Object.entries(instanceTypes).map(([t, f]) => [t, f.vcpus]));
+    facts.quotaUsage = await vcpuUsage(ctx, readable, known);
+  }
+  return facts;
 }

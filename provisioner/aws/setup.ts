@@ -1,17 +1,20 @@
 // `skiff setup aws`: checks the credentials work in the region, checks permissions without creating
 // anything (EC2 DryRun: "DryRunOperation" means allowed), then creates the shared network, the log group and
 // the agents' IAM role and instance profile ahead of time so the first `skiff up` is quick and needs only the
-// "ongoing" permissions.
+// "ongoing" permissions. It also reports the account's EC2 vCPU quotas (those it could read) and what is in use.
 
 import { parseAwsOptions } from '../plan/aws-options.js';
 import { logGroupName } from '../plan/cluster-plan.js';
 import { planNetwork } from '../plan/network-plan.js';
-import { zonesOf } from '../plan/regions.js';
+import { VCPU_QUOTAS } from '../plan/quotas.js';
+import { chooseZone } from '../plan/zones.js';
 import { awsErrorCode, iamActionOf, type AwsAction } from './aws-port.js';
 import { tagSpec, type AwsContext } from './context.js';
 import { ensureAgentRole } from './agent-role.js';
 import { ensureLogGroup } from './log-group.js';
 import { ensureNetwork, type NetworkIds } from './network-apply.js';
+import { describeZones } from './preflight.js';
+import { readVcpuQuotas, vcpuUsage } from './quotas.js';
 import { baseTags } from '../plan/tags.js';
 
 export type PermissionResult = 'allowed' | 'denied' | `error: ${string}`;
@@ -25,6 +28,8 @@ export interface SetupReport {
   logGroup: string;
   /** The agents' instance profile (and role) name, or undefined when permissions were missing. */
   agentProfile?: string;
+  /** The EC2 vCPU quotas that could be read (the others are named in warnings), with the vCPUs in use in each. */
+  quotas: { code: string; name: string; vcpus: number; usedVcpus: number }[];
 }
 
 async function dryRun(ctx: AwsContext, action: AwsAction, call: () => Promise<unknown>): Promise<{ action: string; result: PermissionResult }> {
@@ -44,11 +49,8 @@ export async function setupAws(ctx: AwsContext, rawOptions: Readonly<Record<stri
   const options = parseAwsOptions(rawOptions);
   const warnings: string[] = [];
   // Credentials: the first call fails clearly (PRV_CLOUD_ERROR naming the SDK's reason) if there are none.
-  const azs = await ctx.port.describeAvailabilityZones({ Filters: [{ Name: 'state', Values: ['available'] }] });
-  const zones = (azs.AvailabilityZones ?? []).map((z) => z.ZoneName ?? '').filter(Boolean).sort();
-  const known = zonesOf(options.region);
-  const extra = zones.filter((z) => !known.includes(z));
-  if (extra.length > 0) warnings.push(`zones ${extra.join(', ')} are not in skiff's table for ${options.region}; they cannot be chosen yet`);
+  const zones = await describeZones(ctx, options.region);
+  const natZone = chooseZone(options.region, options.zone, zones);
 
   const tags = baseTags(options.workspace, options.tags);
   const permissions = [
@@ -64,12 +66,18 @@ export async function setupAws(ctx: AwsContext, rawOptions: Readonly<Record<stri
   const denied = permissions.filter((p) => p.result === 'denied').map((p) => p.action);
   if (denied.length > 0) warnings.push(`missing permissions: ${denied.join(', ')}; attach the documents printed by skiff policy aws setup|ongoing`);
 
-  const network = planNetwork(options);
+  const reading = await readVcpuQuotas(ctx, VCPU_QUOTAS.map((q) => q.code));
+  for (const u of reading.unreadable) warnings.push(`vCPU quota ${u.code} (${u.name}) could not be read (${u.reason}); skiff up will not check it`);
+  const readable = Object.keys(reading.limits);
+  const usage = readable.length > 0 ? await vcpuUsage(ctx, readable, {}) : {};
+  const quotas = VCPU_QUOTAS.filter((q) => q.code in reading.limits).map((q) => ({ code: q.code, name: q.name, vcpus: reading.limits[q.code] ?? 0, usedVcpus: usage[q.code] ?? 0 }));
+
+  const network = planNetwork(options, zones, natZone);
   let ids: SetupReport['network'] = 'bring-your-own';
   if (network.kind === 'managed' && opts.createNetwork && denied.length === 0) ids = await ensureNetwork(ctx, network);
   const group = { name: logGroupName(options.workspace), retentionDays: options.logRetentionDays, tags };
   if (denied.length === 0) await ensureLogGroup(ctx, group);
-  const report: SetupReport = { region: options.region, zones, warnings, permissions, network: ids, logGroup: group.name };
+  const report: SetupReport = { region: options.region, zones, warnings, permissions, network: ids, logGroup: group.name, quotas };
   if (denied.length === 0) report.agentProfile = await ensureAgentRole(ctx, options.workspace, tags);
   return report;
 }

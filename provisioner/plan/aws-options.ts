@@ -4,7 +4,7 @@
 
 import { SkiffError } from '../../broker/api/errors.js';
 import { parseCidr, parseIpv4 } from './cidr.js';
-import { DEFAULT_REGION, SUPPORTED_REGIONS, defaultZoneOf, isSupportedRegion, zonesOf, type Region } from './regions.js';
+import { DEFAULT_REGION, SUPPORTED_REGIONS, isSupportedRegion, zoneLetterOf, type Region } from './regions.js';
 
 export type SpotPolicy = 'on-demand' | 'spot' | 'spot_with_fallback';
 export const SPOT_POLICIES: readonly SpotPolicy[] = ['on-demand', 'spot', 'spot_with_fallback'];
@@ -25,7 +25,8 @@ export interface ByoNetwork {
 
 export interface AwsOptions {
   region: Region;
-  zone: string;
+  /** The zone the user pinned (checked against DescribeAvailabilityZones at plan time); absent: any zone. */
+  zone?: string;
   /** Groups the shared network and the log group; one network per workspace and region. */
   workspace: string;
   vpcCidr: string;
@@ -45,6 +46,8 @@ export interface AwsOptions {
   instanceProfile?: string;
   network?: ByoNetwork;
   logRetentionDays: number;
+  /** The fewest workers the cluster may start with when EC2 cannot give them all; absent: all requested. */
+  minWorkers?: number;
 }
 
 export const DEFAULT_SCHEDULER_VM_TYPES = ['m6i.large', 'm5.large'];
@@ -76,6 +79,7 @@ const KNOWN_KEYS = [
   'scheduler_firewall_id',
   'firewall_id',
   'log_retention_days',
+  'min_workers',
 ] as const;
 
 const BYO_KEYS = ['network_id', 'scheduler_subnet_id', 'worker_subnet_id', 'scheduler_firewall_id', 'firewall_id'] as const;
@@ -188,8 +192,19 @@ function byoOf(opts: Record<string, unknown>): ByoNetwork | undefined {
   };
 }
 
-/** Validates raw options into AwsOptions, or throws PRV_INVALID_REQUEST naming the first bad value. */
-export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefined): AwsOptions {
+function minWorkersOf(v: unknown, workers: number | undefined): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalid(`min_workers ${JSON.stringify(v)} must be a whole number from 0 to the number of workers`);
+  if (workers !== undefined && v > workers) throw invalid(`min_workers ${v} is more than the ${workers} workers asked for; use a number from 0 to ${workers}`);
+  return v;
+}
+
+/**
+ * Validates raw options into AwsOptions, or throws PRV_INVALID_REQUEST naming the first bad value. `workers`
+ * (the request's worker count) bounds min_workers. Only what can be told without AWS is checked here; the zone's
+ * availability, the instance types and the image are checked by plan() against the account.
+ */
+export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefined, workers?: number): AwsOptions {
   const opts: Record<string, unknown> = { ...(raw ?? {}) };
   for (const k of Object.keys(opts)) {
     if (!(KNOWN_KEYS as readonly string[]).includes(k)) {
@@ -201,9 +216,9 @@ export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefin
     throw invalid(`region ${JSON.stringify(regionRaw)} is not supported; valid regions: ${SUPPORTED_REGIONS.join(', ')}`);
   }
   const region = regionRaw;
-  const zone = str(opts, 'zone') ?? defaultZoneOf(region);
-  if (!zonesOf(region).includes(zone)) {
-    throw invalid(`zone ${JSON.stringify(zone)} is not in region ${region}; valid zones: ${zonesOf(region).join(', ')}`);
+  const zone = str(opts, 'zone');
+  if (zone !== undefined && zoneLetterOf(region, zone) === undefined) {
+    throw invalid(`zone ${JSON.stringify(zone)} is not in region ${region}; its zones are named ${region} and a letter, e.g. ${region}a`);
   }
   const workspace = str(opts, 'workspace') ?? 'default';
   if (!WORKSPACE_RE.test(workspace)) throw invalid(`workspace ${JSON.stringify(workspace)} must be 1 to 31 lower-case letters, digits or dashes`);
@@ -239,9 +254,9 @@ export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefin
   if (typeof retention !== 'number' || !LOG_RETENTION_DAYS.includes(retention)) {
     throw invalid(`log_retention_days ${JSON.stringify(retention)} is not one CloudWatch allows; valid: ${LOG_RETENTION_DAYS.join(', ')}`);
   }
+  const minWorkers = minWorkersOf(opts['min_workers'], workers);
   const out: AwsOptions = {
     region,
-    zone,
     workspace,
     vpcCidr,
     firewall,
@@ -253,6 +268,8 @@ export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefin
     tags: tagsOf(opts['tags']),
     logRetentionDays: retention,
   };
+  if (zone !== undefined) out.zone = zone;
+  if (minWorkers !== undefined) out.minWorkers = minWorkers;
   if (sshFrom !== undefined) out.sshFrom = sshFrom;
   if (ami !== undefined) out.ami = ami;
   if (instanceProfile !== undefined) out.instanceProfile = instanceProfile;

@@ -1,10 +1,4 @@
-// IPv4 CIDR maths for the network plan. Pure.
-//
-// A VPC block is cut into 2^k equal subnets, k the smallest with 2^k >= 2 × zones. Zone i (in the region's
-// stable zone order) gets block i as its public subnet and block (half + i) as its private one, so adding a
-// zone later never moves an existing subnet:
-//
-//   10.0.0.0/16, 6 zones → 16 × /20:  public a..f = blocks 0..5,  private a..f = blocks 8..13
+// IPv4 CIDR maths for the network plan. Pure. How the VPC block is cut into zone subnets is in zones.ts.
 
 export interface Cidr {
   /** Network address as an unsigned 32-bit number. */
@@ -66,30 +60,3 @@ export function subBlock(c: Cidr, bits: number, i: number): Cidr {
 
 /** Smallest subnet AWS allows. */
 export const MIN_SUBNET_PREFIX_LENGTH = 28;
-
-export interface ZoneSubnets {
-  public: string;
-  private: string;
-}
-
-/**
- * Public and private subnet blocks for `zoneCount` zones, or an error message when the VPC block is too small
- * to give every zone two subnets of at least /28.
- */
-export function splitForZones(vpc: Cidr, zoneCount: number): { ok: true; zones: ZoneSubnets[] } | { ok: false; reason: string } {
-  if (zoneCount < 1) return { ok: false, reason: 'no zones to split for' };
-  const bits = Math.ceil(Math.log2(2 * zoneCount));
-  const prefix = vpc.prefix + bits;
-  if (prefix > MIN_SUBNET_PREFIX_LENGTH) {
-    return {
-      ok: false,
-      reason: `${formatCidr(vpc)} is too small for ${zoneCount} zones × 2 subnets (each would be /${prefix}, AWS needs /${MIN_SUBNET_PREFIX_LENGTH} or larger)`,
-    };
-  }
-  const half = 2 ** (bits - 1);
-  const zones: ZoneSubnets[] = [];
-  for (let i = 0; i < zoneCount; i++) {
-    zones.push({ public: formatCidr(subBlock(vpc, bits, i)), private: formatCidr(subBlock(vpc, bits, half + i)) });
-  }
-  return { ok: true, zones };
-}

@@ -5,13 +5,16 @@
 //    │     └─ (default zone) NAT gateway + its elastic IP
 //    └─ private subnet per zone ── rt-private (0.0.0.0/0 → NAT)
 //
-// A subnet for every zone of the region is planned so any zone can be chosen later. With a
-// bring-your-own network the plan only names the user's ids and skiff creates nothing.
+// A subnet for every zone the account has in the region (DescribeAvailabilityZones) is planned, so any zone can
+// be chosen later and workers can spread over all of them; each zone's addresses are fixed by its letter
+// (zones.ts), so a zone list that differs later never moves an existing subnet. Public subnets assign a public
+// IPv4 address on launch (as AWS's default subnets do): that is how workers placed there by EC2 Fleet get one.
+// With a bring-your-own network the plan only names the user's ids and skiff creates nothing.
 
 import { SkiffError } from '../../broker/api/errors.js';
 import type { AwsOptions, ByoNetwork } from './aws-options.js';
-import { parseCidr, splitForZones } from './cidr.js';
-import { zonesOf } from './regions.js';
+import { parseCidr } from './cidr.js';
+import { zoneSlot, zoneSubnetBlocks } from './zones.js';
 import { baseTags, networkTags, type Tags } from './tags.js';
 
 export type Tier = 'public' | 'private';
@@ -56,24 +59,27 @@ export function subnetKey(tier: Tier, zone: string): string {
   return `subnet-${tier}-${zone}`;
 }
 
-export function planNetwork(opts: AwsOptions): NetworkPlan {
+/**
+ * The shared network for `zones` (the account's usable zones of the region); the NAT gateway of a new network
+ * goes in `natZone` (the first cluster's zone).
+ */
+export function planNetwork(opts: AwsOptions, zones: readonly string[], natZone: string): NetworkPlan {
   if (opts.network) return { kind: 'byo', workspace: opts.workspace, region: opts.region, ...opts.network };
   const base = baseTags(opts.workspace, opts.tags);
   const res = (key: string): NetworkResourcePlan => ({ key, tags: networkTags(base, opts.workspace, key) });
   const vpc = parseCidr(opts.vpcCidr);
   if (!vpc.ok) throw new SkiffError('PRV_INVALID_REQUEST', `vpc_cidr ${opts.vpcCidr} is not valid: ${vpc.reason}`);
-  const zones = zonesOf(opts.region);
-  const split = splitForZones(vpc.cidr, zones.length);
-  if (!split.ok) throw new SkiffError('PRV_INVALID_REQUEST', `vpc_cidr: ${split.reason}; use a larger block such as 10.0.0.0/16`);
   const subnets: SubnetPlan[] = [];
-  zones.forEach((zone, i) => {
-    const blocks = split.zones[i];
-    if (!blocks) return;
+  for (const zone of zones) {
+    const slot = zoneSlot(opts.region, zone);
+    if (slot === undefined) continue;
+    const split = zoneSubnetBlocks(vpc.cidr, slot);
+    if (!split.ok) throw new SkiffError('PRV_INVALID_REQUEST', `vpc_cidr: ${split.reason}; use a larger block such as 10.0.0.0/16`);
     for (const tier of ['public', 'private'] as const) {
       const key = subnetKey(tier, zone);
-      subnets.push({ key, zone, tier, cidr: blocks[tier], tags: { ...networkTags(base, opts.workspace, key), 'skiff:tier': tier } });
+      subnets.push({ key, zone, tier, cidr: split.blocks[tier], tags: { ...networkTags(base, opts.workspace, key), 'skiff:tier': tier } });
     }
-  });
+  }
   return {
     kind: 'managed',
     workspace: opts.workspace,
@@ -83,7 +89,7 @@ export function planNetwork(opts: AwsOptions): NetworkPlan {
     publicRouteTable: res('rt-public'),
     privateRouteTable: res('rt-private'),
     natAddress: res('eip-nat'),
-    natGateway: { ...res('nat'), zone: opts.zone },
+    natGateway: { ...res('nat'), zone: natZone },
     subnets,
     baseTags: base,
   };

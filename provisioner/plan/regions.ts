@@ -1,5 +1,6 @@
-// The regions skiff supports and the availability zones of each. A static table keeps plan() pure; a zone
-// AWS adds later is one line here. The first zone of each list is the region's default zone.
+// The regions skiff supports, and what a zone name of a region looks like. Which zones a region really has
+// differs per account (us-west-1 offers a and b to some accounts, b and c to others), so the list comes from
+// DescribeAvailabilityZones at plan time (see zones.ts), never from a table here.
 
 export const SUPPORTED_REGIONS = [
   'us-east-1',
@@ -25,35 +26,13 @@ export type Region = (typeof SUPPORTED_REGIONS)[number];
 
 export const DEFAULT_REGION: Region = 'us-east-1';
 
-const ZONE_SUFFIXES: Record<Region, readonly string[]> = {
-  'us-east-1': ['a', 'b', 'c', 'd', 'e', 'f'],
-  'us-east-2': ['a', 'b', 'c'],
-  'us-west-1': ['a', 'b'],
-  'us-west-2': ['a', 'b', 'c', 'd'],
-  'ap-southeast-1': ['a', 'b', 'c'],
-  'ap-southeast-2': ['a', 'b', 'c'],
-  'ca-central-1': ['a', 'b', 'd'],
-  'ap-east-1': ['a', 'b', 'c'],
-  'ap-northeast-1': ['a', 'c', 'd'],
-  'ap-northeast-2': ['a', 'b', 'c', 'd'],
-  'ap-south-1': ['a', 'b', 'c'],
-  'eu-central-1': ['a', 'b', 'c'],
-  'eu-north-1': ['a', 'b', 'c'],
-  'eu-west-1': ['a', 'b', 'c'],
-  'eu-west-2': ['a', 'b', 'c'],
-  'eu-west-3': ['a', 'b', 'c'],
-  'sa-east-1': ['a', 'b', 'c'],
-};
-
 export function isSupportedRegion(value: string): value is Region {
   return (SUPPORTED_REGIONS as readonly string[]).includes(value);
 }
 
-/** Zones of a region in a stable order (the order fixes each zone's subnet addresses). */
-export function zonesOf(region: Region): string[] {
-  return ZONE_SUFFIXES[region].map((s) => `${region}${s}`);
-}
-
-export function defaultZoneOf(region: Region): string {
-  return `${region}${ZONE_SUFFIXES[region][0] ?? 'a'}`;
+/** The zone's letter when `zone` is a zone name of `region` (region + one letter, e.g. us-west-1c), else undefined. */
+export function zoneLetterOf(region: string, zone: string): string | undefined {
+  if (!zone.startsWith(region) || zone.length !== region.length + 1) return undefined;
+  const letter = zone.slice(-1);
+  return /^[a-z]$/.test(letter) ? letter : undefined;
 }

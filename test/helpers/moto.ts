@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freeLocalPort as freePort } from '../../provisioner/local/ports.js';
+import { motoImagesFile } from './aws.js';
 
 export interface Moto {
   endpoint: string;
@@ -43,6 +44,8 @@ export async function startMoto(opts: { region?: string; port?: number } = {}): 
     const proc = spawn(MOTO_PYTHON, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
       stdio: ['ignore', 'ignore', 'pipe'],
       cwd: workDir,
+      // The public images skiff looks up (Debian 12, the GPU AMIs): stock moto has none of them.
+      env: { ...process.env, MOTO_AMIS_PATH: process.env['MOTO_AMIS_PATH'] ?? motoImagesFile() },
     });
     child = proc;
     let stderr = '';

@@ -1,6 +1,7 @@
-// The aws backend against a real moto server, driven by the real @aws-sdk clients: the issue's must-show
-// 1 (topology, public IP, firewall, tags, network reuse), 2 (down, gc, network delete) and 4 (every action
-// called is in the policy documents).
+// The aws backend against a real moto server (with skiff's images, test/helpers/aws.ts) and the Service Quotas
+// stand-in, driven by the real @aws-sdk clients: topology, public IP, firewall, tags, network reuse; workers
+// spread over every zone and carrying the cluster group; down, gc, network delete; and every action called is
+// in the policy documents.
 import t from 'tap';
 import {
   EC2Client,
@@ -9,11 +10,16 @@ import {
   type Instance,
   DescribeInstancesCommand,
   DescribeLaunchTemplateVersionsCommand,
+  DescribeSubnetsCommand,
+  type CreateFleetCommandInput,
 } from '@aws-sdk/client-ec2';
-import { IAMClient, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam';
+import { IAMClient, CreateInstanceProfileCommand, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { spawn } from 'node:child_process';
 import { startMoto } from '../helpers/moto.js';
-import { awsTestDeps, awsTestSpec } from '../helpers/aws.js';
+import { awsTestDeps, awsTestSpec, groupsOf, TEST_IMAGES, useTestImagesInMoto, withEc2FleetGroups } from '../helpers/aws.js';
+import { startServiceQuotas } from '../helpers/service-quotas.js';
 import { createSdkPort } from '../../provisioner/aws/aws-port.js';
 import { instrumentPort } from '../../provisioner/aws/instrument-port.js';
 import { createAwsBackend, makeContext } from '../../provisioner/aws/aws-backend.js';
@@ -21,15 +27,21 @@ import { countByKind, listSkiffResources } from '../../provisioner/aws/inventory
 import { collectGarbage } from '../../provisioner/aws/gc.js';
 import { deleteNetwork } from '../../provisioner/aws/network-delete.js';
 import { setupAws } from '../../provisioner/aws/setup.js';
+import { createPortCache } from '../../provisioner/aws/sdk-clients.js';
 import { allowedActions, ongoingPolicy, setupPolicy } from '../../provisioner/aws/policies.js';
 import type { ClusterSpec } from '../../provisioner/backend.js';
 
+useTestImagesInMoto();
 const moto = await startMoto();
 t.teardown(() => moto.stop());
+const quotas = await startServiceQuotas({ quotas: { 'L-1216C47A': 256, 'L-34B43A08': 256, 'L-DB2E81BA': 64, 'L-3819A6DF': 64, 'L-417A185B': 0, 'L-7212CCBC': 0 } });
+t.teardown(() => quotas.stop());
 const ec2 = new EC2Client(moto.clientConfig);
 const iam = new IAMClient(moto.clientConfig);
-const ins = instrumentPort(createSdkPort({ ec2, logs: new CloudWatchLogsClient(moto.clientConfig), iam }));
-const deps = awsTestDeps(ins.port);
+const sq = new ServiceQuotasClient({ ...moto.clientConfig, endpoint: quotas.endpoint });
+const ins = instrumentPort(createSdkPort({ ec2, logs: new CloudWatchLogsClient(moto.clientConfig), iam, quotas: sq }));
+// moto's CreateFleet drops the launch template's groups whatever their place; this puts back what EC2 does.
+const deps = awsTestDeps(withEc2FleetGroups(ins.port, ec2));
 const backend = createAwsBackend(deps);
 const ctx = makeContext(deps, 'us-east-1');
 const allCalls: string[] = [];
@@ -98,7 +110,8 @@ t.test('up with 3 workers: scheduler public behind the internet gateway, workers
     if (role === 'scheduler') {
       t.match(route, /^igw-/, 'scheduler subnet routes 0.0.0.0/0 to the internet gateway');
       t.ok(i.PublicIpAddress, 'scheduler has a public IP');
-      const groups = await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: (i.SecurityGroups ?? []).map((g) => g.GroupId ?? '') }));
+      t.equal(groupsOf(i).length, 2, 'the scheduler carries its two groups');
+      const groups = await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: groupsOf(i) }));
       const perms = (groups.SecurityGroups ?? []).flatMap((g) => g.IpPermissions ?? []);
       const open = perms.filter((p) => p.IpProtocol === 'tcp').map((p) => `${p.FromPort}:${(p.IpRanges ?? []).map((r) => r.CidrIp).join(',')}`).sort();
       t.same(open, ['22:203.0.113.7/32', '443:198.51.100.0/24'], '443 from the firewall CIDR, 22 only from the client /32');
@@ -185,6 +198,12 @@ t.test('setup checks permissions with DryRun and creates the network and log gro
   t.same(report.permissions.map((p) => p.result), report.permissions.map(() => 'allowed'));
   t.same(report.warnings, []);
   t.equal(report.logGroup, '/skiff/default');
+  t.same(report.zones, ['us-east-1a', 'us-east-1b', 'us-east-1c', 'us-east-1d', 'us-east-1e', 'us-east-1f'], 'zones as DescribeAvailabilityZones gives them');
+  t.same(
+    report.quotas.map((q) => [q.code, q.vcpus, q.usedVcpus]),
+    [['L-1216C47A', 256, 0], ['L-34B43A08', 256, 0], ['L-DB2E81BA', 64, 0], ['L-3819A6DF', 64, 0], ['L-417A185B', 0, 0], ['L-7212CCBC', 0, 0]],
+    'setup reports the vCPU quotas it read',
+  );
   t.match(countByKind(await listSkiffResources(ctx)), { vpc: 1, subnet: 12, 'nat-gateway': 1 });
   ins.reset();
   const s = spec('c-after-setup', 1);
@@ -223,6 +242,7 @@ t.test('setup creates the agents\' role (EC2 trust, logs-only policy) and instan
   // (moto does not copy a launch template's profile onto the instances, so the template is what is checked.)
   t.equal((await instancesOf('c-role')).length, 2);
 
+  await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: 'my-profile' }));
   const own = spec('c-own-profile', 0, { workspace: 'team', instance_profile: 'my-profile' });
   await backend.apply(own, await backend.plan(own));
   t.equal(await profileOfCluster('c-own-profile'), 'my-profile', 'a user-given instance_profile wins');
@@ -269,10 +289,120 @@ t.test('a bring-your-own network is checked and used; skiff creates no network r
   const machines = await backend.apply(s, await backend.plan(s));
   t.equal(machines.length, 3);
   t.same(ins.actions.filter((a) => /ec2:Create(Vpc|Subnet|InternetGateway|RouteTable|Route|NatGateway|SecurityGroup)$/.test(a)), [], 'no network or group created');
-  await t.rejects(backend.apply(s, await backend.plan({ ...s, options: { ...byo, worker_subnet_id: 'subnet-0123456789abcdef0' } })), {
+  await t.rejects(backend.plan({ ...s, options: { ...byo, worker_subnet_id: 'subnet-0123456789abcdef0' } }), {
     code: 'PRV_INVALID_REQUEST',
     message: /subnet-0123456789abcdef0/,
-  }, 'a BYO subnet that does not exist is refused by name');
+  }, 'a BYO subnet that does not exist is refused by plan(), by name');
+});
+
+t.test('workers spread over every zone: the fleet lists one worker subnet per zone, each a private subnet of its zone', async (t) => {
+  await moto.reset();
+  const fleets: CreateFleetCommandInput[] = [];
+  const recording = createAwsBackend({ ...deps, portFor: () => ({ ...deps.portFor(), createFleet: (input) => (fleets.push(input), deps.portFor().createFleet(input)) }) });
+  const s = spec('c-zones', 2);
+  const plan = await recording.plan(s);
+  await recording.apply(s, plan);
+  const overrides = fleets[0]?.LaunchTemplateConfigs?.[0]?.Overrides ?? [];
+  const subnetIds = [...new Set(overrides.map((o) => o.SubnetId ?? ''))];
+  const subnets = (await ec2.send(new DescribeSubnetsCommand({ SubnetIds: subnetIds }))).Subnets ?? [];
+  t.same(subnets.map((x) => x.AvailabilityZone).sort(), ['us-east-1a', 'us-east-1b', 'us-east-1c', 'us-east-1d', 'us-east-1e', 'us-east-1f'], 'one subnet per zone');
+  t.ok(subnets.every((x) => x.Tags?.some((g) => g.Key === 'skiff:tier' && g.Value === 'private')), 'all private');
+  t.same(overrides.map((o) => `${o.InstanceType}/${o.Priority}`).filter((v, i, a) => a.indexOf(v) === i), ['m6i.xlarge/0', 'm5.xlarge/1'], 'every type in every zone, in the listed order');
+
+  fleets.length = 0;
+  const pinned = spec('c-pinned', 1, { zone: 'us-east-1c' });
+  await recording.apply(pinned, await recording.plan(pinned));
+  const pinnedSubnets = [...new Set((fleets[0]?.LaunchTemplateConfigs?.[0]?.Overrides ?? []).map((o) => o.SubnetId ?? ''))];
+  const zonesOfPinned = ((await ec2.send(new DescribeSubnetsCommand({ SubnetIds: pinnedSubnets }))).Subnets ?? []).map((x) => x.AvailabilityZone);
+  t.same(zonesOfPinned, ['us-east-1c'], 'a pinned zone keeps the workers in it');
+  const sched = (await instancesOf('c-pinned')).find((i) => i.Tags?.some((g) => g.Key === 'skiff:role' && g.Value === 'scheduler'));
+  t.equal(sched?.Placement?.AvailabilityZone, 'us-east-1c', 'and the scheduler too');
+});
+
+t.test('workers carry the cluster security group: it is on the launch template, not on a network interface a subnet override drops', async (t) => {
+  await moto.reset();
+  const s = spec('c-groups', 2, { give_workers_public_ip: true });
+  const plan = await backend.plan(s);
+  await backend.apply(s, plan);
+  const lt = (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: 'skiff-c-groups', Versions: ['$Latest'] }))).LaunchTemplateVersions?.[0]?.LaunchTemplateData;
+  const cluster = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:skiff:cluster', Values: ['c-groups'] }, { Name: 'tag:skiff:role', Values: ['cluster-sg'] }] }))).SecurityGroups?.[0]?.GroupId;
+  t.ok(cluster, 'the cluster group exists');
+  t.same(lt?.SecurityGroupIds, [cluster], 'the template names the cluster group at the top level');
+  t.equal(lt?.NetworkInterfaces, undefined, 'and has no network interface');
+  const workers = (await instancesOf('c-groups')).filter((i) => i.Tags?.some((g) => g.Key === 'skiff:role' && g.Value === 'worker'));
+  t.equal(workers.length, 2);
+  for (const w of workers) t.ok(groupsOf(w).includes(cluster ?? ''), `${w.InstanceId} is in the cluster group`);
+  const subnets = (await ec2.send(new DescribeSubnetsCommand({ SubnetIds: [...new Set(workers.map((w) => w.SubnetId ?? ''))] }))).Subnets ?? [];
+  t.ok(subnets.every((x) => x.MapPublicIpOnLaunch === true), 'give_workers_public_ip workers are in public subnets that assign public IPv4 on launch');
+  const sched = (await instancesOf('c-groups')).find((i) => i.Tags?.some((g) => g.Key === 'skiff:role' && g.Value === 'scheduler'));
+  t.ok(sched && groupsOf(sched).includes(cluster ?? ''), 'the scheduler is in the cluster group too');
+});
+
+t.test('machines carry their instance type and its vCPUs, and the scheduler both its addresses', async (t) => {
+  await moto.reset();
+  const s = spec('c-vcpus', 2, { scheduler_vm_types: ['m5.large'], worker_vm_types: ['m5.2xlarge'] });
+  const plan = await backend.plan(s);
+  const machines = await backend.apply(s, plan);
+  t.match(machines, [
+    { role: 'scheduler', instanceType: 'm5.large', vcpus: 2, privateHost: /^10\./, publicHost: /^\d+\.\d+\.\d+\.\d+$/ },
+    { role: 'worker', instanceType: 'm5.2xlarge', vcpus: 8 },
+    { role: 'worker', instanceType: 'm5.2xlarge', vcpus: 8 },
+  ]);
+  t.same(await backend.machines(plan), machines, 'machines() tells the same');
+});
+
+t.test('plan() finds the newest Debian 12 image of the publisher for x86_64 and arm64 roles, never a look-alike', async (t) => {
+  await moto.reset();
+  const p = await backend.plan(spec('c-images', 1, { scheduler_vm_types: ['m6i.large'], worker_vm_types: ['m7g.xlarge'] }));
+  const aws = p.detail['aws'] as { images: { scheduler: { imageId: string }; worker: { imageId: string } } };
+  t.equal(aws.images.scheduler.imageId, TEST_IMAGES.debianX86.ami_id, 'x86_64 scheduler: debian-12-amd64, newest, not backports nor another owner\'s');
+  t.equal(aws.images.worker.imageId, TEST_IMAGES.debianArm.ami_id, 'arm64 workers: debian-12-arm64');
+  const gpu = await backend.plan(spec('c-gpu-images', 1, { worker_gpu: 1 }));
+  t.equal((gpu.detail['aws'] as typeof aws).images.worker.imageId, TEST_IMAGES.gpuX86.ami_id, 'GPU workers: the DLAMI Ubuntu 24.04 GPU image');
+});
+
+t.test('createPortCache reaches moto through AWS_ENDPOINT_URL and Service Quotas through AWS_ENDPOINT_URL_SERVICE_QUOTAS', async (t) => {
+  const saved = { ...process.env };
+  t.teardown(() => {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  });
+  Object.assign(process.env, moto.env, { AWS_ENDPOINT_URL_SERVICE_QUOTAS: quotas.endpoint });
+  const before = quotas.requests.length;
+  const port = createPortCache()('us-west-2');
+  const zones = await port.describeAvailabilityZones({});
+  t.ok((zones.AvailabilityZones ?? []).some((z) => z.ZoneName === 'us-west-2a'), 'EC2 answered from moto');
+  const q = await port.getServiceQuota({ ServiceCode: 'ec2', QuotaCode: 'L-1216C47A' });
+  t.equal(q.Quota?.Value, 256, 'Service Quotas answered from the stand-in');
+  t.match(quotas.requests.slice(before), [{ action: 'GetServiceQuota', quotaCode: 'L-1216C47A', region: 'us-west-2' }]);
+});
+
+t.test('the Service Quotas stand-in runs as a process: it prints its endpoint, answers the SDK, and exits on SIGTERM', async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/service-quotas-main.ts', '--host', '127.0.0.1', '--port', '0', '--quota', 'L-1216C47A=12', '--error', 'L-34B43A08=AccessDeniedException'], {
+    cwd: new URL('../..', import.meta.url).pathname,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => void child.kill('SIGKILL'));
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('no endpoint within 20 s')), 20_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) {
+        clearTimeout(timer);
+        resolve(out.split('\n')[0] ?? '');
+      }
+    });
+  });
+  const { endpoint } = JSON.parse(line) as { endpoint: string };
+  const client = new ServiceQuotasClient({ ...moto.clientConfig, endpoint });
+  const q = await client.send(new GetServiceQuotaCommand({ ServiceCode: 'ec2', QuotaCode: 'L-1216C47A' }));
+  t.match(q.Quota, { ServiceCode: 'ec2', QuotaCode: 'L-1216C47A', QuotaName: 'Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances', Value: 12, Unit: 'None', Adjustable: true });
+  await t.rejects(client.send(new GetServiceQuotaCommand({ ServiceCode: 'ec2', QuotaCode: 'L-34B43A08' })), { name: 'AccessDeniedException' });
+  await t.rejects(client.send(new GetServiceQuotaCommand({ ServiceCode: 'ec2', QuotaCode: 'L-0000000X' })), { name: 'NoSuchResourceException' });
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'exits 0 on SIGTERM');
 });
 
 t.test('every EC2 and CloudWatch Logs action called above is in the printed policy documents', async (t) => {

@@ -1,5 +1,6 @@
 // Must-show 3: a run that fails at the k-th API call, for every k, leaves after the next `up` (or `gc`) no
-// orphaned resource and no duplicate. Both failure modes: the call never reaches AWS ('before'), and AWS
+// orphaned resource and no duplicate. The calls counted are plan()'s (read-only: a failure there leaves
+// nothing) and apply()'s. Both failure modes: the call never reaches AWS ('before'), and AWS
 // acts but the answer is lost ('after', so the resource exists and the caller never learnt its id).
 // The agents' IAM role is a workspace resource like the shared network: a failed apply keeps what it made of
 // it, and the next up completes it (checked below: the profile holds the role, the role has its policy).
@@ -10,7 +11,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { IAMClient, GetRolePolicyCommand } from '@aws-sdk/client-iam';
 import { startMoto } from '../helpers/moto.js';
-import { awsTestDeps, awsTestSpec } from '../helpers/aws.js';
+import { awsTestDeps, awsTestSpec, useTestImagesInMoto } from '../helpers/aws.js';
 import { createSdkPort } from '../../provisioner/aws/aws-port.js';
 import { instrumentPort } from '../../provisioner/aws/instrument-port.js';
 import { createAwsBackend, makeContext } from '../../provisioner/aws/aws-backend.js';
@@ -19,6 +20,7 @@ import { collectGarbage } from '../../provisioner/aws/gc.js';
 import { allowedActions, ongoingPolicy, setupPolicy } from '../../provisioner/aws/policies.js';
 import type { ClusterSpec } from '../../provisioner/backend.js';
 
+useTestImagesInMoto();
 const moto = await startMoto();
 t.teardown(() => moto.stop());
 const iam = new IAMClient(moto.clientConfig);
@@ -37,6 +39,7 @@ const NETWORK = { vpc: 1, subnet: 12, 'internet-gateway': 1, 'route-table': 2, '
 await moto.reset();
 ins.reset();
 await backend.apply(spec('c-count'), await backend.plan(spec('c-count')));
+// plan() and apply() together: every call of both is a failure point.
 const totalCalls = ins.actions.length;
 const allCalls = [...ins.actions];
 
@@ -49,7 +52,7 @@ const mode = process.env['SKIFF_FAULT_MODE'] === 'after' ? 'after' : 'before';
       ins.reset();
       ins.failAt(k, mode);
       const failed = spec(`c-fail-${k}`);
-      const err = await backend.apply(failed, await backend.plan(failed)).then(
+      const err = await backend.plan(failed).then((p) => backend.apply(failed, p)).then(
         () => undefined,
         (e: unknown) => e,
       );

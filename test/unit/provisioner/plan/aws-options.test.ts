@@ -13,10 +13,11 @@ function refuses(t: Test, options: Record<string, unknown>, message: RegExp): vo
 }
 
 
-t.test('defaults: us-east-1a, 443 and 22, on-demand, no GPU, private workers', async (t) => {
+t.test('defaults: us-east-1 with no zone pinned, 443 and 22, on-demand, no GPU, private workers, all workers required', async (t) => {
   const o = parseAwsOptions(undefined);
   t.equal(o.region, 'us-east-1');
-  t.equal(o.zone, 'us-east-1a');
+  t.equal(o.zone, undefined, 'plan() picks the first zone the account has');
+  t.equal(o.minWorkers, undefined);
   t.same(o.firewall, { ports: [22, 443], cidr: '0.0.0.0/0' });
   t.equal(o.spotPolicy, 'on-demand');
   t.equal(o.workerGpu, 0);
@@ -27,7 +28,8 @@ t.test('defaults: us-east-1a, 443 and 22, on-demand, no GPU, private workers', a
 
 t.test('refuses each bad value naming it and the valid choices', async (t) => {
   refuses(t, { region: 'mars-north-1' }, /mars-north-1.*valid regions: us-east-1, us-east-2/);
-  refuses(t, { region: 'us-east-2', zone: 'us-east-1a' }, /zone "us-east-1a" is not in region us-east-2; valid zones: us-east-2a, us-east-2b, us-east-2c/);
+  refuses(t, { region: 'us-east-2', zone: 'us-east-1a' }, /zone "us-east-1a" is not in region us-east-2; its zones are named us-east-2 and a letter, e.g. us-east-2a/);
+  refuses(t, { zone: 'us-east-1-bos-1a' }, /zone "us-east-1-bos-1a" is not in region us-east-1/);
   refuses(t, { worker_gpu: 2 }, /worker_gpu 2 .*at most one GPU; use 0 or 1/);
   refuses(t, { firewall: { ports: [443], cidr: '10.0.0.0/33' } }, /firewall.cidr "10.0.0.0\/33".*prefix length/);
   refuses(t, { firewall: { ports: [70000] } }, /firewall port 70000 .*1 to 65535/);
@@ -75,4 +77,27 @@ t.test('GPU workers default to single-GPU instance types', async (t) => {
 t.test('ssh_from accepts an address or its /32', async (t) => {
   t.equal(parseAwsOptions({ ssh_from: '203.0.113.7/32' }).sshFrom, '203.0.113.7');
   t.equal(parseAwsOptions({ ssh_from: '203.0.113.7' }).sshFrom, '203.0.113.7');
+});
+
+t.test('a zone of the region is taken as written; whether the account has it is checked by plan()', async (t) => {
+  t.equal(parseAwsOptions({ region: 'us-west-1', zone: 'us-west-1c' }).zone, 'us-west-1c');
+});
+
+t.test('min_workers is a whole number from 0 to the workers asked for', async (t) => {
+  t.equal(parseAwsOptions({ min_workers: 0 }, 3).minWorkers, 0);
+  t.equal(parseAwsOptions({ min_workers: 3 }, 3).minWorkers, 3);
+  t.equal(parseAwsOptions({ min_workers: 2 }).minWorkers, 2, 'without a worker count only the form is checked');
+  const refusesFor = (value: unknown, workers: number, message: RegExp) => {
+    try {
+      parseAwsOptions({ min_workers: value }, workers);
+      t.fail(`accepted min_workers ${JSON.stringify(value)}`);
+    } catch (err) {
+      t.ok(isSkiffError(err, 'PRV_INVALID_REQUEST'));
+      t.match((err as Error).message, message);
+    }
+  };
+  refusesFor(4, 3, /min_workers 4 is more than the 3 workers asked for; use a number from 0 to 3/);
+  refusesFor(-1, 3, /min_workers -1 must be a whole number/);
+  refusesFor(1.5, 3, /min_workers 1.5 must be a whole number/);
+  refusesFor('2', 3, /min_workers "2" must be a whole number/);
 });
