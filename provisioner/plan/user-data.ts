@@ -112,7 +112,8 @@ INSTANCE_ID=
 FAILED=
 NODE_BIN=
 
-say() { echo "skiff bootstrap: $*"; }
+# Each line carries its time (UTC, ms): the boot phases can be read back from the log.
+say() { echo "skiff bootstrap: [$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)] $*"; }
 step() { STEP="$1"; say "step $1"; }
 fail() { say "$*"; exit 1; }
 
