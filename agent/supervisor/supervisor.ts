@@ -39,6 +39,9 @@ export interface Supervisor {
 }
 
 const KEEP_LINES = 40;
+// A Python exception line (`OSError: [Errno 98] ...`). A chained traceback prints the root cause first,
+// so the first one of a run says why it died better than the last ("Scheduler failed to start.").
+const EXCEPTION_LINE = /^\s*[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)(: |$)/;
 
 export function createSupervisor(opts: SupervisorOptions): Supervisor {
   const spawn = opts.spawn ?? nodeSpawn;
@@ -50,6 +53,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
   const stopGraceMs = opts.stopGraceMs ?? 10_000;
   const log = opts.log;
   const recent: string[] = [];
+  let firstError: string | undefined; // of the current run
   let crashes: number[] = [];
   let child: ChildProcess | undefined;
   let stopping = false;
@@ -59,6 +63,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
   const remember = (source: 'stdout' | 'stderr', line: string): void => {
     recent.push(line);
     if (recent.length > KEEP_LINES) recent.shift();
+    if (firstError === undefined && EXCEPTION_LINE.test(line)) firstError = line.trim().slice(0, 300);
     opts.onLine?.(source, line);
   };
 
@@ -66,6 +71,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     restartTimer = undefined;
     if (stopping) return;
     const startedAt = now();
+    firstError = undefined;
     const proc = spawn(opts.command, opts.args, { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     log.info({ process: opts.name, pid: proc.pid }, 'process started');
@@ -84,7 +90,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
       crashes = [...crashes.filter((c) => t - c < crashWindowMs), t];
       log.warn({ process: opts.name, code, signal, crashes: crashes.length }, 'process exited');
       if (crashes.length > maxCrashes) {
-        const reason = `${opts.name} exited ${crashes.length} times within ${Math.round(crashWindowMs / 1000)} s (last: ${signal ?? `code ${code}`})`;
+        const reason = `${opts.name} exited ${crashes.length} times within ${Math.round(crashWindowMs / 1000)} s (last: ${signal ?? `code ${code}`}${firstError !== undefined ? `, first error: ${firstError}` : ''})`;
         log.error({ process: opts.name }, 'giving up on process');
         opts.onGiveUp?.(reason, [...recent]);
         return;

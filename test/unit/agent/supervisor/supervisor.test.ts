@@ -90,3 +90,31 @@ t.test('stop sends SIGTERM, then SIGKILL when the process ignores it, and never 
   await tick(20);
   t.equal(children.length, 1, 'not restarted after stop');
 });
+
+t.test('the reason names the first exception of the last run: the root cause of a chained traceback', async (t) => {
+  const { children, spawn } = harness();
+  const reports: string[] = [];
+  const sup = createSupervisor({
+    name: 'dask-scheduler', command: 'x', args: [], log, spawn, initialBackoffMs: 1, maxBackoffMs: 2, maxCrashes: 1, crashWindowMs: 60_000,
+    onGiveUp: (reason) => reports.push(reason),
+  });
+  sup.start();
+  children[0]!.stderr.write('ValueError: from the first run\n');
+  await tick();
+  children[0]!.exit(1);
+  await tick(20);
+  const traceback = [
+    'Traceback (most recent call last):',
+    '  File "/usr/lib/python3/dist-packages/distributed/core.py", line 528, in start',
+    'OSError: [Errno 98] Address already in use',
+    '',
+    'The above exception was the direct cause of the following exception:',
+    'RuntimeError: Scheduler failed to start.',
+  ];
+  children[1]!.stderr.write(traceback.join('\n') + '\n');
+  await tick();
+  children[1]!.exit(1);
+  await tick(20);
+  t.equal(reports.length, 1);
+  t.equal(reports[0], 'dask-scheduler exited 2 times within 60 s (last: code 1, first error: OSError: [Errno 98] Address already in use)');
+});
