@@ -1,7 +1,7 @@
 // Before the agent has enrolled it has no agent token, so a failure it cannot get past (the broker refused
 // it, or never answered within the enrolment deadline) goes where the boot script reports its own: the
 // broker's boot-failure endpoint, authenticated by the enrol token, with the step and the last log lines.
-import { BOOT_FAILED_PATH } from '../broker/api/wire.js';
+import { BOOT_FAILED_PATH } from '../broker/api/routes.js';
 
 export interface BootFailure {
   brokerUrl: string;

@@ -2,21 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
 import { SkiffError } from '../broker/api/errors.js';
-import type { Role } from '../broker/api/wire.js';
+import type { AgentConfig } from '../broker/api/agent-config.js';
 
-export interface AgentConfig {
-  brokerUrl: string;
-  enrolToken: string;
-  clusterId: string;
-  machineId: string;
-  role: Role;
-  /** The agent's own directory: keys, certificates, Dask's scratch space. */
-  machineDir: string;
-  /** Python that has Dask's `distributed` (Debian's python3-distributed at /usr/bin/python3). */
-  python: string;
-  /** Interface the scheduler and gateway bind to (127.0.0.1 locally, 0.0.0.0 on a VM). */
-  listenHost: string;
-}
+export type { AgentConfig };
 
 export function loadAgentConfig(path: string): Readonly<AgentConfig> {
   let raw: unknown;

@@ -21,11 +21,12 @@ import { watchScheduler } from './scheduler-watch.js';
 import { defaultExec, ensureDask } from './prepare.js';
 import { startTelemetry } from './telemetry-run.js';
 import { createHoldingDestination, startLogShipping } from './logs-run.js';
-import { callBroker } from './broker-client.js';
+import { callBroker } from '../broker/api/client.js';
 import { reportBootFailure } from './boot-report.js';
 import { createGateway } from './gateway/gateway.js';
-import { createTokenVerifier } from '../broker/tokens/verifier.js';
+import { createTokenVerifier } from '../broker/api/token-verifier.js';
 import type { AgentEvent } from '../broker/api/wire.js';
+import { AGENT_EVENTS_PATH } from '../broker/api/routes.js';
 
 type Stop = () => Promise<void> | void;
 type Held = ReturnType<typeof createHoldingDestination>;
@@ -52,7 +53,7 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
   });
   held.attach(shipper.pinoDestination('agent'));
   const report = async (e: AgentEvent): Promise<void> => {
-    await callBroker(config.brokerUrl, 'POST', '/v1/agent/events', e, { token: response.agentToken, timeoutMs: 10_000 });
+    await callBroker(config.brokerUrl, 'POST', AGENT_EVENTS_PATH, e, { token: response.agentToken, timeoutMs: 10_000, code: 'AGT_BROKER_UNREACHABLE' });
   };
   let python = config.python;
   if (onVm) {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { EnrolResponse } from '../broker/api/wire.js';
-import { TELEMETRY_PATH } from '../broker/watchdog/telemetry-endpoint.js';
+import { TELEMETRY_PATH } from '../broker/api/routes.js';
 import { collectMachineMetrics } from './metrics/machine.js';
 import { queryGpus } from './metrics/gpus.js';
 import { readDaskActivity } from './metrics/dask.js';

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundlePath } from './api/routes.js';
 
 export interface AgentBundle {
   /** URL path on the broker, e.g. /v1/agent/bundle/<sha256>.tgz */
@@ -14,8 +15,6 @@ export interface AgentBundle {
   entry: string;
   file: string;
 }
-
-export const BUNDLE_ROUTE = /^\/v1\/agent\/bundle\/([0-9a-f]{64})\.tgz$/;
 
 /** The built bundle directory beside this module in dist/, or undefined when running from source. */
 export function bundleSourceDir(): string | undefined {
@@ -33,5 +32,5 @@ export function packAgentBundle(sourceDir: string, outDir: string): AgentBundle 
   const sha256 = createHash('sha256').update(readFileSync(tmp)).digest('hex');
   const file = join(outDir, `${sha256}.tgz`);
   renameSync(tmp, file);
-  return { path: `/v1/agent/bundle/${sha256}.tgz`, sha256, entry: 'agent/main.js', file };
+  return { path: bundlePath(sha256), sha256, entry: 'agent/main.js', file };
 }

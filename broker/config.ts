@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { SkiffError } from './api/errors.js';
 import type { WatchdogSettings } from './api/wire.js';
-import { parseDurationMs } from './watchdog/duration.js';
+import { parseDurationMs } from './api/durations.js';
 import { resolveWatchdogConfig } from './watchdog/config.js';
 
 export interface WorkspaceConfig {

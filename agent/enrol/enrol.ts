@@ -9,11 +9,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createKeyAndCsr } from '../../broker/pki/csr.js';
+import { createKeyAndCsr } from '../../broker/api/csr.js';
 import { isSkiffError, SkiffError } from '../../broker/api/errors.js';
 import type { EnrolRequest, EnrolResponse } from '../../broker/api/wire.js';
 import type { AgentConfig } from '../config.js';
-import { callBroker } from '../broker-client.js';
+import { callBroker } from '../../broker/api/client.js';
+import { ENROL_PATH } from '../../broker/api/routes.js';
 
 export interface Enrolment {
   response: EnrolResponse;
@@ -82,8 +83,9 @@ export async function enrol(config: AgentConfig, opts: EnrolOptions): Promise<En
   const body: EnrolRequest = { token: config.enrolToken, clusterId: config.clusterId, machineId: config.machineId, csrPem };
   for (let attempt = 1; ; attempt++) {
     try {
-      const response = await callBroker<EnrolResponse>(config.brokerUrl, 'POST', '/v1/enrol', body, {
+      const response = await callBroker<EnrolResponse>(config.brokerUrl, 'POST', ENROL_PATH, body, {
         timeoutMs: Math.max(1000, Math.min(opts.attemptTimeoutMs ?? 15_000, deadline - now())),
+        code: 'AGT_BROKER_UNREACHABLE',
         ...(opts.fetch ? { fetch: opts.fetch } : {}),
       });
       writePrivate(files.key, keyPem);

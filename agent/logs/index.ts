@@ -10,12 +10,8 @@
 //   shipper.capture(dask.stdout, 'dask-worker:stdout'); shipper.capture(dask.stderr, 'dask-worker:stderr');
 //   shipper.follow('/var/log/skiff-boot.log', 'boot', { statePath: join(stateDir, 'boot-log.pos') });
 //   on shutdown: await shipper.close();
-// `skiff logs NAME [--follow] [--since 10m] [--filter TEXT] [--machine M]`:
-//   for await (const e of readLogs({ source, client | dir, group: logGroupFor(workspace),
-//       streamPrefix: clusterStreamPrefix(clusterId), streams: machine ? [logStreamFor(clusterId, machine)] : undefined,
-//       sinceMs, filter, follow, signal })) print(machineOf(e.stream), e.timestamp, e.message);
+// `skiff logs` reads what this writes: broker/logs/reader.ts, through the names of broker/api/logs.ts.
 export { createLogShipper, type LogShipper, type LogShipperOptions, type ShipperStats } from './shipper.js';
-export { readLogs, type ReadLogsOptions } from './reader.js';
 export {
   createCloudWatchSink,
   createCloudWatchLogsClient,
@@ -28,7 +24,7 @@ export { createLineCapture, type LineCapture } from './capture.js';
 export { createFileFollower, type FileFollower } from './file-follower.js';
 export { createPinoDestination } from './pino-destination.js';
 export { buildBatches, checkBatch, formatMessage, splitMessage, PUT_LOG_EVENTS_LIMITS } from './batcher.js';
-export type { LogEvent, LogLine, LogSink, LogStreamRef, PipelineLog, PutOutcome, ReadEvent, RejectedEvents } from './types.js';
-export { clusterStreamPrefix, logGroupFor, logStreamFor, machineOf } from './naming.js';
+export type { LogEvent, LogLine, LogSink, LogStreamRef, PipelineLog, PutOutcome, RejectedEvents } from './types.js';
+export { logGroupFor, logStreamFor } from '../../broker/api/logs.js';
 export { isRetryableAwsError } from './cloudwatch-sink.js';
 export { DEFAULT_BUDGET_BYTES } from './spool.js';

@@ -1,5 +1,9 @@
-// Types shared by the log pipeline: capture → spool → batcher → sink, and the reader.
-// Cloud SDK types never appear here: the CloudWatch adapter translates at its edge.
+// Types of the log pipeline: capture → spool → batcher → sink (the event and stream shapes it shares with
+// `skiff logs` are the contract's, broker/api/logs.ts). Cloud SDK types never appear here: the CloudWatch
+// adapter translates at its edge.
+import type { LogEvent, LogStreamRef } from '../../broker/api/logs.js';
+
+export type { LogEvent, LogStreamRef };
 
 /** The logger the pipeline writes its own diagnostics to (a pino logger satisfies it). */
 export interface PipelineLog {
@@ -17,17 +21,6 @@ export interface LogLine {
   text: Buffer;
 }
 
-/** What a sink stores and a reader returns: CloudWatch's event shape. */
-export interface LogEvent {
-  timestamp: number;
-  message: string;
-}
-
-/** A log group (one per workspace) and a log stream (one per machine). */
-export interface LogStreamRef {
-  group: string;
-  stream: string;
-}
 
 /** Which events of an accepted batch the store refused, by index range, as CloudWatch reports them. */
 export interface RejectedEvents {
@@ -49,11 +42,4 @@ export type PutOutcome =
 export interface LogSink {
   /** Store one batch that already obeys the PutLogEvents rules (see batcher.ts). Never throws. */
   put(target: LogStreamRef, events: readonly LogEvent[]): Promise<PutOutcome>;
-}
-
-/** An event as `readLogs` returns it. */
-export interface ReadEvent {
-  timestamp: number;
-  stream: string;
-  message: string;
 }

@@ -7,7 +7,7 @@
 // the scheduler holds back (queued) appear only in "tasks", so queued = tasks − every listed state.
 
 import { SkiffError } from '../../broker/api/errors.js';
-import type { DaskActivity } from '../telemetry/types.js';
+import type { DaskActivity } from '../../broker/api/telemetry.js';
 
 /** The scheduler's own client, always present in its client count. */
 const INTERNAL_CLIENTS = 1;

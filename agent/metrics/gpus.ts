@@ -5,7 +5,7 @@
 
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { GpuSample } from '../telemetry/types.js';
+import type { GpuSample } from '../../broker/api/telemetry.js';
 
 export const NVIDIA_SMI_ARGS = ['--query-gpu=index,name,utilization.gpu,memory.used,memory.total', '--format=csv,noheader,nounits'] as const;
 

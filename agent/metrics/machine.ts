@@ -2,7 +2,7 @@
 // run a quick `df` asynchronously: never graphics(), which runs nvidia-smi synchronously.
 
 import si from 'systeminformation';
-import type { MachineMetrics } from '../telemetry/types.js';
+import type { MachineMetrics } from '../../broker/api/telemetry.js';
 
 /** The part of systeminformation used here, so tests and other platforms can pass their own. */
 export interface SystemInfo {

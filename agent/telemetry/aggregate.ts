@@ -1,7 +1,7 @@
 // On the scheduler machine: the latest report of every machine, summed into one cluster summary. Reports
 // older than `staleAfterMs` (a machine that went away) no longer count. Bounded by `maxMachines`.
 
-import type { DaskActivity, MachineReport, TelemetrySummary } from './types.js';
+import type { DaskActivity, MachineReport, TelemetrySummary } from '../../broker/api/telemetry.js';
 
 export interface Aggregator {
   record(report: MachineReport, receivedAtMs: number): void;

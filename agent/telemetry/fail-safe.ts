@@ -3,8 +3,8 @@
 // shuts its machine down. A worker passes idleTimeoutMs 0: its scheduler gone that long is reason enough.
 
 import type { Logger } from 'pino';
-import { formatDuration } from '../../broker/watchdog/duration.js';
-import type { DaskActivity } from './types.js';
+import { formatDuration } from '../../broker/api/durations.js';
+import type { DaskActivity } from '../../broker/api/telemetry.js';
 
 export interface FailSafeOptions {
   heartbeatLimitMs: number;

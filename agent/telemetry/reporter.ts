@@ -6,7 +6,7 @@
 
 import type { Logger } from 'pino';
 import type { Aggregator } from './aggregate.js';
-import type { DaskActivity, GpuSample, MachineMetrics, MachineReport } from './types.js';
+import type { DaskActivity, GpuSample, MachineMetrics, MachineReport } from '../../broker/api/telemetry.js';
 
 export interface MachineSources {
   machine: string;

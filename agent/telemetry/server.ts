@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import type { MachineReport } from './types.js';
-import { parseMachineReport } from './validate.js';
+import type { MachineReport } from '../../broker/api/telemetry.js';
+import { parseMachineReport } from '../../broker/api/telemetry-validate.js';
 
 export interface TelemetryServerOptions {
   host: string;

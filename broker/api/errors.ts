@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   AGT_ENROL_FAILED: 'AGT_ENROL_FAILED',
   AGT_PROCESS_FAILED: 'AGT_PROCESS_FAILED',
   AGT_GATEWAY: 'AGT_GATEWAY',
+  AGT_BROKER_UNREACHABLE: 'AGT_BROKER_UNREACHABLE',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
@@ -59,6 +60,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { status: number; retryable
   AGT_ENROL_FAILED: { status: 502, retryable: true },
   AGT_PROCESS_FAILED: { status: 500, retryable: false },
   AGT_GATEWAY: { status: 502, retryable: false },
+  AGT_BROKER_UNREACHABLE: { status: 502, retryable: true },
 };
 
 export class SkiffError extends Error {

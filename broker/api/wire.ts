@@ -108,9 +108,6 @@ export interface EnrolResponse {
   nthreads?: number;
 }
 
-/** Where a VM's boot script reports the step that failed (text body: the boot log's last lines). */
-export const BOOT_FAILED_PATH = '/v1/boot/failed';
-
 export interface NotificationView {
   seq: number;
   at: string;

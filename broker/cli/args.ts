@@ -1,7 +1,7 @@
 // Command-line parsing: flags are declared per command, so an unknown or malformed flag is a usage
 // error with a message naming it, before anything talks to the broker.
 import { SkiffError } from '../api/errors.js';
-import { parseDurationMs as parseWatchdogDuration } from '../watchdog/duration.js';
+import { parseDurationMs as parseWatchdogDuration } from '../api/durations.js';
 
 export type FlagKind = 'string' | 'boolean' | 'int' | 'duration';
 export interface FlagSpec {
@@ -32,7 +32,7 @@ export function parseDurationMs(text: string, flag: string): number {
 }
 
 /** The way skiff prints durations everywhere ("idle for 10s"): one formatter for the CLI and the watchdog. */
-export { formatDuration as formatDurationMs } from '../watchdog/duration.js';
+export { formatDuration as formatDurationMs } from '../api/durations.js';
 
 export function parseArgs(argv: string[], spec: Record<string, FlagSpec>, command: string): Parsed {
   const flags: Flags = {};

@@ -7,7 +7,8 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SkiffError } from '../api/errors.js';
-import { callBroker } from '../../agent/broker-client.js';
+import { callBroker } from '../api/client.js';
+import { HEALTH_PATH, TOKEN_PATH } from '../api/routes.js';
 import { skiffPaths, type BrokerInfo } from '../home.js';
 
 export interface BrokerApi {
@@ -26,7 +27,7 @@ export interface ConnectOptions {
 
 async function healthy(url: string): Promise<boolean> {
   try {
-    const res = await fetch(new URL('/v1/health', url), { signal: AbortSignal.timeout(1500) });
+    const res = await fetch(new URL(HEALTH_PATH, url), { signal: AbortSignal.timeout(1500) });
     return res.ok;
   } catch {
     return false;
@@ -101,7 +102,7 @@ export async function connectBroker(o: ConnectOptions): Promise<BrokerApi> {
   const base = url;
   let token: string | undefined;
   const userToken = async (): Promise<string> => {
-    token ??= (await callBroker<{ token: string }>(base, 'POST', '/v1/token', { apiKey }, { code: 'CLI_BROKER_UNREACHABLE' })).token;
+    token ??= (await callBroker<{ token: string }>(base, 'POST', TOKEN_PATH, { apiKey }, { code: 'CLI_BROKER_UNREACHABLE' })).token;
     return token;
   };
   return {

@@ -2,7 +2,7 @@
 // machine; the broker only sees a CSR (with the user token) and answers with a certificate.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createKeyAndCsr } from '../pki/csr.js';
+import { createKeyAndCsr } from '../api/csr.js';
 import type { CredentialsResponse } from '../api/wire.js';
 import type { BrokerApi } from './connect.js';
 

@@ -3,7 +3,8 @@
 // credentials; the broker only says where to look.
 import { SkiffError } from '../api/errors.js';
 import type { ClusterView } from '../api/wire.js';
-import type { ReadLogsOptions } from '../../agent/logs/index.js';
+import { clusterStreamPrefix, logStreamFor, machineOf } from '../api/logs.js';
+import type { ReadLogsOptions } from '../logs/reader.js';
 import { api, BROKER_FLAG, JSON_FLAG, type Command } from './common.js';
 
 export const logsCommand: Command = {
@@ -23,7 +24,7 @@ export const logsCommand: Command = {
     const target = c.logs;
     if (!target) throw new SkiffError('BRK_NOT_FOUND', `cluster ${c.name} has no log target recorded`);
     // Loaded here: the CloudWatch SDK is large and only this command needs it.
-    const { clusterStreamPrefix, createCloudWatchLogsClient, logStreamFor, machineOf, readLogs } = await import('../../agent/logs/index.js');
+    const [{ readLogs }, { CloudWatchLogsClient }] = await Promise.all([import('../logs/reader.js'), import('@aws-sdk/client-cloudwatch-logs')]);
     const machine = flags['machine'] as string | undefined;
     const since = flags['since'] as number | undefined;
     const filter = flags['filter'] as string | undefined;
@@ -40,7 +41,7 @@ export const logsCommand: Command = {
       signal: abort.signal,
     };
     const opts: ReadLogsOptions = target.sink === 'cloudwatch'
-      ? { ...common, source: 'cloudwatch', client: createCloudWatchLogsClient({ region: target.region }) }
+      ? { ...common, source: 'cloudwatch', client: new CloudWatchLogsClient({ region: target.region }) }
       : { ...common, source: 'local', dir: target.dir };
     try {
       // Lines go out in chunks: a cluster's log can be large, and one write per line is slow.

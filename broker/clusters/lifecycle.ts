@@ -11,7 +11,7 @@ import { SkiffError } from '../api/errors.js';
 import type { BackendName, ClusterState, WatchdogSettings } from '../api/wire.js';
 import type { Backend, ClusterSpec } from '../../provisioner/backend.js';
 import type { ClusterRecord, Store } from '../store/store.js';
-import { formatDuration } from '../watchdog/duration.js';
+import { formatDuration } from '../api/durations.js';
 import { bounded } from './bounded.js';
 import { createStartDeadlines } from './start-deadline.js';
 import type { BackendTimeouts, ClusterServiceOptions } from './types.js';

@@ -6,7 +6,7 @@ import { SkiffError } from '../api/errors.js';
 import type { AgentEvent, EnrolRequest, EnrolResponse } from '../api/wire.js';
 import { signCsr } from '../pki/sign.js';
 import { resolveWatchdogConfig } from '../watchdog/config.js';
-import { logGroupFor } from '../../agent/logs/naming.js';
+import { logGroupFor } from '../api/logs.js';
 import type { ClusterRecord, Store } from '../store/store.js';
 import type { ClusterPlan } from '../../provisioner/backend.js';
 import { bounded } from './bounded.js';

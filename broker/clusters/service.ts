@@ -10,7 +10,7 @@ import type { ClusterPlan, ClusterSpec } from '../../provisioner/backend.js';
 import { signCsr } from '../pki/sign.js';
 import { ACTIVE_STATES, clusterView, type ClusterRecord } from '../store/store.js';
 import { DEFAULT_START_TIMEOUT_MS, isLoopbackUrl, parseCreateRequest } from '../cluster-request.js';
-import { logGroupFor } from '../../agent/logs/naming.js';
+import { logGroupFor } from '../api/logs.js';
 import { bounded } from './bounded.js';
 import { createCaStore } from './ca-store.js';
 import { createLifecycle } from './lifecycle.js';

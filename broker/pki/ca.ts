@@ -11,7 +11,7 @@ import {
   nativePublicKeyToForge,
   randomSerialHex,
   signCertificateNative,
-} from './forge-native.js';
+} from '../api/forge-native.js';
 
 const { pki } = forge;
 const generateKeyPairAsync = promisify(generateKeyPair);

@@ -4,7 +4,7 @@
 import { verify } from 'node:crypto';
 import forge from 'node-forge';
 import { SkiffError } from '../api/errors.js';
-import { binaryToBuffer, forgePublicKeyToNative, readTlv } from './forge-native.js';
+import { binaryToBuffer, forgePublicKeyToNative, readTlv } from '../api/forge-native.js';
 
 const { asn1, pki } = forge;
 

@@ -10,7 +10,7 @@ import { SkiffError } from '../api/errors.js';
 import { CLOCK_SKEW_MS, wholeSeconds } from './ca.js';
 import type { CaSigner } from './ca.js';
 import { parseAndVerifyCsr } from './csr-parse.js';
-import { certificateToPem, keyIdentifier, randomSerialHex, signCertificateNative } from './forge-native.js';
+import { certificateToPem, keyIdentifier, randomSerialHex, signCertificateNative } from '../api/forge-native.js';
 
 export { inspectCertificate } from './inspect.js';
 export type { CertificateInfo } from './inspect.js';

@@ -4,9 +4,9 @@ import { SignJWT } from 'jose';
 import { SkiffError } from '../api/errors.js';
 import type { TokenKind } from '../api/wire.js';
 import { generateSigningKey, loadOrCreateSigningKey, signingKeyFromJwk } from './key-store.js';
-import { audienceFor, DEFAULT_ISSUER, TOKEN_ALGORITHM, TOKEN_KINDS } from './types.js';
-import type { Jwk, TokenClaims, TokenIssuer } from './types.js';
-import { verifyToken } from './verifier.js';
+import { audienceFor, DEFAULT_ISSUER, TOKEN_ALGORITHM, TOKEN_KINDS, type Jwk, type TokenClaims } from '../api/tokens.js';
+import type { TokenIssuer } from './types.js';
+import { verifyToken } from '../api/token-verifier.js';
 
 /** Claims the issuer sets itself; a caller passing one is a bug. */
 const RESERVED_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'nbf', 'jti'];

@@ -5,7 +5,7 @@ import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SkiffError } from '../api/errors.js';
-import type { Jwk } from './types.js';
+import type { Jwk } from '../api/tokens.js';
 
 export const PRIVATE_KEY_FILE = 'token-signing-key.private.jwk.json';
 export const PUBLIC_KEY_FILE = 'token-signing-key.public.jwk.json';

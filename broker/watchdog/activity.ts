@@ -2,7 +2,7 @@
 // per cluster whatever the report rate: GPU utilization is kept as per-bucket sums (15 buckets per window),
 // not as raw samples, so 10,000 clusters cost a few MB.
 
-import type { TelemetrySummary } from '../../agent/telemetry/types.js';
+import type { TelemetrySummary } from '../api/telemetry.js';
 import type { WatchdogConfig } from './config.js';
 
 export const GPU_BUCKETS_PER_WINDOW = 15;

@@ -8,7 +8,7 @@
 
 import { gpuAverage, type ClusterActivity } from './activity.js';
 import type { WatchdogConfig } from './config.js';
-import { formatDuration } from './duration.js';
+import { formatDuration } from '../api/durations.js';
 
 export type StopRule = 'heartbeat' | 'idle' | 'no-client';
 export type Decision = { kind: 'stop'; rule: StopRule; reason: string } | { kind: 'alert'; rule: 'gpu-waste'; reason: string };

@@ -7,10 +7,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { TelemetrySummary } from '../../agent/telemetry/types.js';
-import { parseSummary } from '../../agent/telemetry/validate.js';
+import type { TelemetrySummary } from '../api/telemetry.js';
+import { parseSummary } from '../api/telemetry-validate.js';
 
-export const TELEMETRY_PATH = '/v1/agent/telemetry';
 
 export interface TelemetryEndpointOptions {
   /** Rejects (any error) for a token that is not a valid agent token. */

@@ -3,7 +3,7 @@
 // reported once; the cluster is then ignored until untracked (the broker untracks it when it stops).
 
 import type { Logger } from 'pino';
-import type { TelemetrySummary } from '../../agent/telemetry/types.js';
+import type { TelemetrySummary } from '../api/telemetry.js';
 import { newActivity, recordSummary, type ClusterActivity } from './activity.js';
 import { resolveWatchdogConfig, type WatchdogConfig } from './config.js';
 import { decide, type StopRule } from './rules.js';

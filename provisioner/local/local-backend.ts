@@ -15,7 +15,7 @@ import { SkiffError } from '../../broker/api/errors.js';
 import type { ApplyHooks, Backend, ClusterPlan, ClusterSpec, Machine, MachinePlan } from '../backend.js';
 import { freeLocalPort } from './ports.js';
 import { processAlive, processGroupAlive } from './processes.js';
-import type { AgentConfig } from '../../agent/config.js';
+import type { AgentConfig } from '../../broker/api/agent-config.js';
 
 export interface LocalBackendOptions {
   machinesDir: string;

@@ -13,7 +13,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import { SkiffError } from '../../broker/api/errors.js';
-import { BOOT_FAILED_PATH } from '../../broker/api/wire.js';
+import { BOOT_FAILED_PATH } from '../../broker/api/routes.js';
 
 /** Where the broker serves the agent bundle (a .tar.gz) and its SHA-256. */
 export interface AgentBundleRef {

@@ -3,7 +3,7 @@
 // the certificate, Node's native crypto checks the CSR and signs. The CSR pool is made before timing.
 import { createCa, loadCaSigner } from '../../broker/pki/ca.js';
 import type { CaSigner } from '../../broker/pki/ca.js';
-import { createKeyAndCsr } from '../../broker/pki/csr.js';
+import { createKeyAndCsr } from '../../broker/api/csr.js';
 import { signCsr, signCsrForgeOnly } from '../../broker/pki/sign.js';
 import type { SignCsrRequest, SignedCertificate } from '../../broker/pki/sign.js';
 

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { createCa, loadCaSigner } from '../../broker/pki/ca.js';
-import { createKeyAndCsr } from '../../broker/pki/csr.js';
+import { createKeyAndCsr } from '../../broker/api/csr.js';
 import { signCsr } from '../../broker/pki/sign.js';
 import { collectMachineMetrics } from '../../agent/metrics/machine.js';
 import { queryGpus } from '../../agent/metrics/gpus.js';

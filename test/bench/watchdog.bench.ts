@@ -14,9 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import { createTokenIssuer } from '../../broker/tokens/issuer.js';
-import { createTelemetryEndpoint, TELEMETRY_PATH } from '../../broker/watchdog/telemetry-endpoint.js';
+import { createTelemetryEndpoint } from '../../broker/watchdog/telemetry-endpoint.js';
+import { TELEMETRY_PATH } from '../../broker/api/routes.js';
 import { createWatchdog } from '../../broker/watchdog/watchdog.js';
-import type { TelemetrySummary } from '../../agent/telemetry/types.js';
+import type { TelemetrySummary } from '../../broker/api/telemetry.js';
 
 const CLUSTERS = Number(process.env['BENCH_CLUSTERS'] ?? 10_000);
 const REPORT_MS = 5000;

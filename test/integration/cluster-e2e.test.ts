@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { request, type RequestOptions } from 'node:https';
 import { makeHome, daskSum, DASK_PYTHON } from '../helpers/skiff.js';
 import { tlsProbe } from '../helpers/tls-probe.js';
-import { createKeyAndCsr } from '../../broker/pki/csr.js';
+import { createKeyAndCsr } from '../../broker/api/csr.js';
 import { loadCaSigner } from '../../broker/pki/ca.js';
 import { signCsr } from '../../broker/pki/sign.js';
 

@@ -1,7 +1,9 @@
 import t from 'tap';
 import { collect } from '../helpers/wait.js';
 import { DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { clusterStreamPrefix, createCloudWatchSink, createLogShipper, logGroupFor, logStreamFor, readLogs } from '../../agent/logs/index.js';
+import { createCloudWatchSink, createLogShipper } from '../../agent/logs/index.js';
+import { clusterStreamPrefix, logGroupFor, logStreamFor } from '../../broker/api/logs.js';
+import { readLogs } from '../../broker/logs/reader.js';
 import { allEvents, numbers } from './logs-fixtures/moto-events.js';
 import { cloudWatchSetup } from './logs-fixtures/cloudwatch-setup.js';
 

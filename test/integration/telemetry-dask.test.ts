@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { freeLocalPort as freePort } from '../../provisioner/local/ports.js';
 import t, { type Test } from 'tap';
 import { readDaskActivity } from '../../agent/metrics/dask.js';
-import type { DaskActivity } from '../../agent/telemetry/types.js';
+import type { DaskActivity } from '../../broker/api/telemetry.js';
 
 const PYTHON = process.env['SKIFF_PYTHON'] ?? '/usr/bin/python3';
 

@@ -7,14 +7,15 @@ import { logSink } from '../helpers/log-sink.js';
 import { until } from '../helpers/wait.js';
 import WebSocket from 'ws';
 import { createCa, loadCaSigner } from '../../broker/pki/ca.js';
-import { createKeyAndCsr } from '../../broker/pki/csr.js';
+import { createKeyAndCsr } from '../../broker/api/csr.js';
 import { signCsr } from '../../broker/pki/sign.js';
 import { createTokenIssuer } from '../../broker/tokens/issuer.js';
 import { createTelemetryServer } from '../../agent/telemetry/server.js';
 import { createLink } from '../../agent/telemetry/link.js';
 import { createAggregator } from '../../agent/telemetry/aggregate.js';
-import { createTelemetryEndpoint, TELEMETRY_PATH } from '../../broker/watchdog/telemetry-endpoint.js';
-import type { MachineReport, TelemetrySummary } from '../../agent/telemetry/types.js';
+import { createTelemetryEndpoint } from '../../broker/watchdog/telemetry-endpoint.js';
+import { TELEMETRY_PATH } from '../../broker/api/routes.js';
+import type { MachineReport, TelemetrySummary } from '../../broker/api/telemetry.js';
 
 type Line = Record<string, unknown>;
 async function clusterPki(clusterId: string) {

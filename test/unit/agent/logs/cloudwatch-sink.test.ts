@@ -2,7 +2,7 @@ import t from 'tap';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { isSkiffError } from '../../../../broker/api/errors.js';
 import { createCloudWatchSink, isRetryableAwsError } from '../../../../agent/logs/cloudwatch-sink.js';
-import { clusterStreamPrefix, logGroupFor, logStreamFor, machineOf } from '../../../../agent/logs/naming.js';
+import { clusterStreamPrefix, logGroupFor, logStreamFor, machineOf } from '../../../../broker/api/logs.js';
 import { fakeLog } from './fixtures/fake-log.js';
 
 const awsError = (name: string, status?: number): Error =>

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { appendFileSync } from 'node:fs';
-import { createLocalSink, localStreamPath } from '../../../../agent/logs/local-sink.js';
-import { readLogs } from '../../../../agent/logs/reader.js';
-import type { ReadEvent } from '../../../../agent/logs/types.js';
+import { createLocalSink } from '../../../../agent/logs/local-sink.js';
+import { localStreamPath, type ReadEvent } from '../../../../broker/api/logs.js';
+import { readLogs } from '../../../../broker/logs/reader.js';
 
 async function collect(it: AsyncIterable<ReadEvent>, max = Infinity): Promise<ReadEvent[]> {
   const out: ReadEvent[] = [];

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createAggregator } from '../../../../agent/telemetry/aggregate.js';
-import { parseMachineReport, parseSummary } from '../../../../agent/telemetry/validate.js';
-import type { MachineReport } from '../../../../agent/telemetry/types.js';
+import { parseMachineReport, parseSummary } from '../../../../broker/api/telemetry-validate.js';
+import type { MachineReport } from '../../../../broker/api/telemetry.js';
 
 const report = (machine: string, utils: number[], cpu = 10): MachineReport => ({
   v: 1, kind: 'machine', machine, atMs: 0, daskUp: true,

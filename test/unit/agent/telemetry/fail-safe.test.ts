@@ -1,7 +1,7 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { createFailSafe } from '../../../../agent/telemetry/fail-safe.js';
-import type { DaskActivity } from '../../../../agent/telemetry/types.js';
+import type { DaskActivity } from '../../../../broker/api/telemetry.js';
 
 const S = 1000;
 const M = 60 * S;

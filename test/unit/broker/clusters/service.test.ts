@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { createClusterService } from '../../../../broker/clusters/service.js';
 import { openStore } from '../../../../broker/store/store.js';
 import { createTokenIssuer } from '../../../../broker/tokens/issuer.js';
-import { createKeyAndCsr } from '../../../../broker/pki/csr.js';
+import { createKeyAndCsr } from '../../../../broker/api/csr.js';
 import { SkiffError } from '../../../../broker/api/errors.js';
 import type { Backend, ClusterPlan } from '../../../../provisioner/backend.js';
 

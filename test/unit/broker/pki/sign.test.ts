@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import forge from 'node-forge';
 import t from 'tap';
 import { createCa, loadCaSigner } from '../../../../broker/pki/ca.js';
-import { createKeyAndCsr } from '../../../../broker/pki/csr.js';
+import { createKeyAndCsr } from '../../../../broker/api/csr.js';
 import { inspectCertificate, signCsr, signCsrForgeOnly } from '../../../../broker/pki/sign.js';
 import type { SignCsrRequest } from '../../../../broker/pki/sign.js';
 

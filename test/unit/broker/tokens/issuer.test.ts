@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createTokenIssuer } from '../../../../broker/tokens/issuer.js';
 import { PRIVATE_KEY_FILE } from '../../../../broker/tokens/key-store.js';
-import { createTokenVerifier } from '../../../../broker/tokens/verifier.js';
+import { createTokenVerifier } from '../../../../broker/api/token-verifier.js';
 
 const T0 = new Date('2030-06-01T12:00:00Z');
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { newActivity, recordSummary, type ClusterActivity } from '../../../../broker/watchdog/activity.js';
 import { DEFAULT_WATCHDOG_CONFIG, resolveWatchdogConfig, type WatchdogConfig } from '../../../../broker/watchdog/config.js';
 import { decide } from '../../../../broker/watchdog/rules.js';
-import type { TelemetrySummary } from '../../../../agent/telemetry/types.js';
+import type { TelemetrySummary } from '../../../../broker/api/telemetry.js';
 
 const S = 1000;
 const M = 60 * S;

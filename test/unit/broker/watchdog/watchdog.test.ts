@@ -1,7 +1,7 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { createWatchdog } from '../../../../broker/watchdog/watchdog.js';
-import type { TelemetrySummary } from '../../../../agent/telemetry/types.js';
+import type { TelemetrySummary } from '../../../../broker/api/telemetry.js';
 
 const S = 1000;
 const M = 60 * S;

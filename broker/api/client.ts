@@ -1,30 +1,34 @@
 // Calls to the broker's HTTP API, shared by the agent and the CLI: JSON over HTTP(S), every call with a
 // timeout. A refusal comes back as a SkiffError carrying the broker's own code and message; a broker that
-// cannot be reached (or answers 5xx/429) gives a retryable error with the caller's code.
-import { ERROR_CODES, SkiffError, type ErrorCode } from '../broker/api/errors.js';
-import type { ErrorBody } from '../broker/api/wire.js';
+// cannot be reached (or answers 5xx/429 without a code) gives a retryable error with the caller's code. A
+// code this side does not know (a newer broker) is kept as the broker sent it, in `brokerCode` and in the message.
+import { ERROR_CODES, SkiffError, type ErrorCode } from './errors.js';
+import type { ErrorBody } from './wire.js';
 
 export interface BrokerCallOptions {
   token?: string;
   timeoutMs?: number;
   fetch?: typeof fetch;
-  /** Code for "could not reach the broker" (the caller's part: AGT_ or CLI_). */
-  code?: ErrorCode;
+  /** Code for "could not reach the broker": the caller's part says it (AGT_BROKER_UNREACHABLE, CLI_BROKER_UNREACHABLE). */
+  code: ErrorCode;
 }
 
 const KNOWN = new Set<string>(Object.values(ERROR_CODES));
 
 export class BrokerRefusal extends SkiffError {
   readonly status: number;
-  constructor(code: ErrorCode, message: string, status: number) {
+  /** The code as the broker sent it (equal to `code` unless this side does not know it). */
+  readonly brokerCode: string | undefined;
+  constructor(code: ErrorCode, message: string, status: number, brokerCode?: string) {
     super(code, message, { retryable: status >= 500 || status === 429 });
     this.status = status;
+    this.brokerCode = brokerCode;
   }
 }
 
-export async function callBroker<T>(baseUrl: string, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, opts: BrokerCallOptions = {}): Promise<T> {
+export async function callBroker<T>(baseUrl: string, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, opts: BrokerCallOptions): Promise<T> {
   const f = opts.fetch ?? fetch;
-  const unreachable = opts.code ?? 'AGT_ENROL_FAILED';
+  const unreachable = opts.code;
   let res: Response;
   let text: string;
   try {
@@ -44,14 +48,17 @@ export async function callBroker<T>(baseUrl: string, method: 'GET' | 'POST' | 'D
   if (!res.ok) {
     let message = text.slice(0, 500);
     let code: ErrorCode = res.status >= 500 ? unreachable : 'BRK_BAD_REQUEST';
+    let brokerCode: string | undefined;
     try {
       const e = (JSON.parse(text) as ErrorBody).error;
       message = e.message;
+      brokerCode = e.code;
       if (KNOWN.has(e.code)) code = e.code as ErrorCode;
+      else message = `${message} (broker error ${e.code}, HTTP ${res.status})`;
     } catch {
       // not JSON: keep the text
     }
-    throw new BrokerRefusal(code, message, res.status);
+    throw new BrokerRefusal(code, message, res.status, brokerCode);
   }
   return (text === '' ? undefined : JSON.parse(text)) as T;
 }

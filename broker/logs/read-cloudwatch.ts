@@ -5,9 +5,9 @@ import {
   GetLogEventsCommand,
   type CloudWatchLogsClient,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { SkiffError } from '../../broker/api/errors.js';
+import { SkiffError } from '../api/errors.js';
 import type { PageSource } from './read-merge.js';
-import type { LogEvent } from './types.js';
+import type { LogEvent } from '../api/logs.js';
 
 export interface CloudWatchReadTarget {
   client: CloudWatchLogsClient;

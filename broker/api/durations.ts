@@ -1,17 +1,18 @@
 // Durations as users type and read them: "10s", "2m", "20m", "1h", "1h30m", "500ms". Used by the CLI flags
 // (--idle-timeout 10s) and in every stop reason ("idle for 10s"), so both read the same way.
 
-import { SkiffError } from '../api/errors.js';
-
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
 
-/** "1h30m" → 5_400_000. A bare number is refused: the unit must be explicit. */
+/**
+ * "1h30m" → 5_400_000. A bare number is refused: the unit must be explicit. Throws a RangeError: the caller
+ * knows whether a bad duration is a usage error (a flag) or a bad setting (the workspace config).
+ */
 export function parseDurationMs(text: string): number {
   const t = text.trim();
   if (!WHOLE.test(t)) {
-    throw new SkiffError('CLI_USAGE', `"${text}" is not a duration; write a number with a unit, e.g. 30s, 10m, 1h or 1h30m`);
+    throw new RangeError(`"${text}" is not a duration; write a number with a unit, e.g. 30s, 10m, 1h or 1h30m`);
   }
   let ms = 0;
   for (const m of t.matchAll(PART)) ms += Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];

@@ -1,7 +1,7 @@
 // Schema checks for telemetry messages, hand-written (no schema library): every field typed, every number
 // finite and not negative, every string and array bounded. A message that fails is refused whole.
 
-import type { DaskActivity, GpuSample, MachineMetrics, MachineReport, TelemetrySummary } from './types.js';
+import type { DaskActivity, GpuSample, MachineMetrics, MachineReport, TelemetrySummary } from './telemetry.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 

@@ -4,10 +4,10 @@ import { createPublicKey } from 'node:crypto';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
-import { SkiffError } from '../api/errors.js';
-import type { TokenKind } from '../api/wire.js';
-import { audienceFor, DEFAULT_ISSUER, ROLES, TOKEN_ALGORITHM, TOKEN_KINDS } from './types.js';
-import type { Jwk, TokenVerifier, TokenVerifyExpectations, VerifiedToken } from './types.js';
+import { SkiffError } from './errors.js';
+import type { TokenKind } from './wire.js';
+import { audienceFor, DEFAULT_ISSUER, ROLES, TOKEN_ALGORITHM, TOKEN_KINDS } from './tokens.js';
+import type { Jwk, TokenVerifier, TokenVerifyExpectations, VerifiedToken } from './tokens.js';
 
 /** A compact ES256 JWT with our claims is ~500 bytes; a longer string is refused before any parsing. */
 const MAX_TOKEN_CHARS = 8_192;

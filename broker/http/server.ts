@@ -4,13 +4,13 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createReadStream } from 'node:fs';
-import { BUNDLE_ROUTE, type AgentBundle } from '../bundle.js';
+import type { AgentBundle } from '../bundle.js';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ERROR_TABLE, SkiffError } from './errors.js';
+import { ERROR_TABLE, SkiffError } from '../api/errors.js';
 import type { ClusterService } from '../clusters/types.js';
 import type { TokenIssuer } from '../tokens/types.js';
-import { BOOT_FAILED_PATH } from './wire.js';
+import { AGENT_EVENTS_PATH, BOOT_FAILED_PATH, BUNDLE_ROUTE, CLUSTERS_PATH, ENROL_PATH, HEALTH_PATH, NOTIFICATIONS_PATH, TOKEN_PATH } from '../api/routes.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /** A boot failure report: the boot log's last lines, as text. */
@@ -76,21 +76,21 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
     const m = req.method ?? 'GET';
     let match: RegExpMatchArray | null;
 
-    if (m === 'GET' && path === '/v1/health') return send(res, 200, { ok: true, version: o.version, pid: process.pid });
+    if (m === 'GET' && path === HEALTH_PATH) return send(res, 200, { ok: true, version: o.version, pid: process.pid });
     if (m === 'GET' && BUNDLE_ROUTE.test(path)) {
       if (!o.bundle || path !== o.bundle.path) throw new SkiffError('BRK_NOT_FOUND', 'no such agent bundle on this broker');
       res.writeHead(200, { 'content-type': 'application/gzip', 'cache-control': 'public, max-age=31536000, immutable' });
       createReadStream(o.bundle.file).pipe(res);
       return;
     }
-    if (m === 'POST' && path === '/v1/token') {
+    if (m === 'POST' && path === TOKEN_PATH) {
       const body = (await readJson(req)) as { apiKey?: unknown } | undefined;
       const key = typeof body?.apiKey === 'string' ? body.apiKey : '';
       if (!timingSafeEqual(digest(key), digest(o.apiKey))) throw new SkiffError('BRK_UNAUTHORIZED', 'API key not accepted');
       const ttl = o.userTokenTtlS ?? 900;
       return send(res, 200, { token: await o.tokens.mint('user', { sub: 'user' }, ttl), expiresInS: ttl });
     }
-    if (m === 'POST' && path === '/v1/enrol') return send(res, 200, await o.clusters.enrol(await readJson(req)));
+    if (m === 'POST' && path === ENROL_PATH) return send(res, 200, await o.clusters.enrol(await readJson(req)));
     if (m === 'POST' && path === BOOT_FAILED_PATH) {
       // Sent by the boot script's error trap with curl: plain text, the step and machine in headers.
       const header = (name: string): string => {
@@ -104,17 +104,17 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       });
       return send(res, 204);
     }
-    if (m === 'POST' && path === '/v1/agent/events') {
+    if (m === 'POST' && path === AGENT_EVENTS_PATH) {
       await o.clusters.agentEvent(bearer(req), await readJson(req));
       return send(res, 204);
     }
-    if (m === 'GET' && path === '/v1/notifications') {
+    if (m === 'GET' && path === NOTIFICATIONS_PATH) {
       await user(req);
       const cluster = url.searchParams.get('cluster') ?? undefined;
       const after = Number(url.searchParams.get('after') ?? 0);
       return send(res, 200, o.clusters.notifications(cluster, Number.isFinite(after) ? after : 0));
     }
-    if (path === '/v1/clusters') {
+    if (path === CLUSTERS_PATH) {
       await user(req);
       if (m === 'GET') return send(res, 200, o.clusters.list());
       if (m === 'POST') return send(res, 201, await o.clusters.create(await readJson(req)));

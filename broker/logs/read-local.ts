@@ -2,9 +2,8 @@
 // and the list of a group's streams (the files in its directory).
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { localStreamPath, storeName } from './local-sink.js';
 import type { PageSource } from './read-merge.js';
-import type { LogEvent } from './types.js';
+import { localStreamPath, storeName, type LogEvent } from '../api/logs.js';
 
 export interface LocalReadTarget {
   dir: string;

@@ -3,6 +3,27 @@
 //   group  /skiff/<workspace>
 //   stream <clusterId>/<machine>        machine: scheduler | worker-1 | worker-2 ...
 // CloudWatch allows [.-_/#A-Za-z0-9] in group names and anything but ':' and '*' in stream names.
+// The agent writes logs under these names (CloudWatch or the local store); `skiff logs` reads them back.
+import { join } from 'node:path';
+
+/** What a sink stores and a reader returns: CloudWatch's event shape. */
+export interface LogEvent {
+  timestamp: number;
+  message: string;
+}
+
+/** A log group (one per workspace) and a log stream (one per machine). */
+export interface LogStreamRef {
+  group: string;
+  stream: string;
+}
+
+/** An event as `skiff logs` reads it. */
+export interface ReadEvent {
+  timestamp: number;
+  stream: string;
+  message: string;
+}
 
 export function logGroupFor(workspace: string): string {
   return `/skiff/${workspace.replace(/[^.\-_/#A-Za-z0-9]/g, '-')}`;
@@ -21,4 +42,16 @@ export function clusterStreamPrefix(clusterId: string): string {
 export function machineOf(stream: string): string {
   const slash = stream.indexOf('/');
   return slash < 0 ? stream : stream.slice(slash + 1);
+}
+
+// The embedded log store of the `local` backend: one JSON-lines file per stream, under <dir>/<group>/<stream>.jsonl,
+// each line {"t": timestampMs, "m": message}.
+
+/** A group or stream name as a safe file name (CloudWatch names allow '/', '#', ':' ...). */
+export function storeName(name: string): string {
+  return encodeURIComponent(name).replace(/\./g, '%2E');
+}
+
+export function localStreamPath(dir: string, target: LogStreamRef): string {
+  return join(dir, storeName(target.group), `${storeName(target.stream)}.jsonl`);
 }

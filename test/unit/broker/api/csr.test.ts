@@ -2,7 +2,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import forge from 'node-forge';
 import t from 'tap';
-import { createKeyAndCsr } from '../../../../broker/pki/csr.js';
+import { createKeyAndCsr } from '../../../../broker/api/csr.js';
 
 void t.test('makes a 2048-bit RSA PKCS#8 key and a self-signed CSR for its public key', async (t) => {
   const { keyPem, csrPem } = await createKeyAndCsr({ commonName: 'worker-3' });

@@ -5,7 +5,7 @@
 //   stream B pages ─┼─▶ pick the earliest head ─▶ filter ─▶ yield { timestamp, stream, message }
 //   stream C pages ─┘
 import { setTimeout as delay } from 'node:timers/promises';
-import type { LogEvent, ReadEvent } from './types.js';
+import type { LogEvent, ReadEvent } from '../api/logs.js';
 
 /** One stream's events, page by page. `atEnd` means: nothing more for now (more may come when following). */
 export interface PageSource {

@@ -6,7 +6,7 @@ import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { listCloudWatchStreams, openCloudWatchStream, type CloudWatchReadTarget } from './read-cloudwatch.js';
 import { listLocalStreams, openLocalStream, type LocalReadTarget } from './read-local.js';
 import { readMerged } from './read-merge.js';
-import type { ReadEvent } from './types.js';
+import type { ReadEvent } from '../api/logs.js';
 
 interface CommonReadOptions {
   group: string;

@@ -1,0 +1,18 @@
+// What a machine is told at boot: where the broker is and a single-use enrol token, nothing else secret.
+// The local backend writes it as JSON (agent --config FILE); on a VM the user-data writes the same facts
+// to /etc/skiff/agent.env. The agent reads both (agent/config.ts).
+import type { Role } from './wire.js';
+
+export interface AgentConfig {
+  brokerUrl: string;
+  enrolToken: string;
+  clusterId: string;
+  machineId: string;
+  role: Role;
+  /** The agent's own directory: keys, certificates, Dask's scratch space. */
+  machineDir: string;
+  /** Python that has Dask's `distributed` (Debian's python3-distributed at /usr/bin/python3). */
+  python: string;
+  /** Interface the scheduler and gateway bind to (127.0.0.1 locally, 0.0.0.0 on a VM). */
+  listenHost: string;
+}
