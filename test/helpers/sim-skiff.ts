@@ -18,8 +18,9 @@ const DASK_INFO = join(ROOT, 'test/integration/fixtures/dask_info.py');
 export interface SimSkiff {
   home: string;
   brokerUrl: string;
-  /** The broker's self-signed certificate (what the machines pin). */
+  /** The broker's self-signed certificate (what the machines pin) and its key. */
   brokerCert: string;
+  brokerKey: string;
   /** The broker's log (its stdout). */
   brokerLog(): string;
   env: Record<string, string>;
@@ -40,7 +41,14 @@ export interface DaskInfo {
   error?: string;
 }
 
-export async function startSimSkiff(sim: Ec2Sim, opts: { brokerEnv?: Record<string, string> } = {}): Promise<SimSkiff> {
+export interface SimSkiffOptions {
+  /** Added to the broker's environment (e.g. AWS_ENDPOINT_URL_EC2 for a proxy in front of moto). */
+  brokerEnv?: Record<string, string>;
+  /** Added to `skiff broker`'s arguments (e.g. --public-url of a proxy in front of it). */
+  brokerArgs?: string[];
+}
+
+export async function startSimSkiff(sim: Ec2Sim, opts: SimSkiffOptions = {}): Promise<SimSkiff> {
   const home = mkdtempSync(join(tmpdir(), 'skiff-sim-home-'));
   const cert = join(home, 'broker-cert.pem');
   const key = join(home, 'broker-key.pem');
@@ -62,7 +70,7 @@ export async function startSimSkiff(sim: Ec2Sim, opts: { brokerEnv?: Record<stri
   };
   let broker: ChildProcess | undefined;
   const startBroker = async (): Promise<void> => {
-    const b = sim.spawn(process.execPath, [SKIFF, 'broker', '--host', sim.internetIp, '--port', String(BROKER_PORT), '--tls-cert', cert, '--tls-key', key], {
+    const b = sim.spawn(process.execPath, [SKIFF, 'broker', '--host', sim.internetIp, '--port', String(BROKER_PORT), '--tls-cert', cert, '--tls-key', key, ...(opts.brokerArgs ?? [])], {
       env: { ...base, ...opts.brokerEnv },
     });
     broker = b;
@@ -87,6 +95,7 @@ export async function startSimSkiff(sim: Ec2Sim, opts: { brokerEnv?: Record<stri
     home,
     brokerUrl,
     brokerCert: cert,
+    brokerKey: key,
     brokerLog: () => readTail(brokerLog, 60),
     env,
     run: (args, o = {}) => sim.exec(process.execPath, [SKIFF, ...args], { env, timeoutMs: o.timeoutMs ?? 600_000 }),
