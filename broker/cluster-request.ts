@@ -1,12 +1,9 @@
 // A create request as it arrives over the API: checked field by field before anything is planned or made.
 import { SkiffError } from './api/errors.js';
 import type { CreateClusterRequest, WatchdogSettings } from './api/wire.js';
+import { CLUSTER_NAME, CLUSTER_NAME_RULE, MAX_START_TIMEOUT_MS, MAX_WORKER_THREADS, MAX_WORKERS, MIN_START_TIMEOUT_MS, WORKSPACE_NAME, WORKSPACE_NAME_RULE } from './api/limits.js';
 import { resolveWatchdogConfig } from './watchdog/config.js';
 
-const NAME = /^[a-z][a-z0-9-]{0,62}$/;
-const MAX_WORKERS = 1000;
-const MAX_START_TIMEOUT_MS = 24 * 3600_000;
-const MAX_WORKER_THREADS = 1024;
 
 /** How long a cluster may take to reach running before the broker fails it, when the request does not say. */
 export const DEFAULT_START_TIMEOUT_MS = { aws: 15 * 60_000, local: 2 * 60_000 } as const;
@@ -20,8 +17,12 @@ export function parseCreateRequest(req: unknown): CreateClusterRequest {
   const backend = r['backend'] ?? 'local';
   if (backend !== 'local' && backend !== 'aws') throw new SkiffError('PRV_UNKNOWN_BACKEND', `unknown backend ${JSON.stringify(backend)}; choose local or aws`);
   const name = r['name'];
-  if (name !== undefined && (typeof name !== 'string' || !NAME.test(name))) {
-    throw new SkiffError('BRK_BAD_REQUEST', `cluster name ${JSON.stringify(name)} is not valid: use lower-case letters, digits and -, starting with a letter (at most 63)`);
+  if (name !== undefined && (typeof name !== 'string' || !CLUSTER_NAME.test(name))) {
+    throw new SkiffError('BRK_BAD_REQUEST', `cluster name ${JSON.stringify(name)} is not valid: use ${CLUSTER_NAME_RULE}`);
+  }
+  const workspace = r['workspace'];
+  if (workspace !== undefined && (typeof workspace !== 'string' || !WORKSPACE_NAME.test(workspace))) {
+    throw new SkiffError('BRK_BAD_REQUEST', `workspace ${JSON.stringify(workspace)} is not valid: use ${WORKSPACE_NAME_RULE}`);
   }
   const options = r['options'];
   if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
@@ -36,7 +37,7 @@ export function parseCreateRequest(req: unknown): CreateClusterRequest {
   if (logs !== undefined && logs !== 'local' && logs !== 'cloudwatch') throw new SkiffError('BRK_BAD_REQUEST', `logs must be local or cloudwatch; got ${JSON.stringify(logs)}`);
   if (logs === 'local' && backend === 'aws') throw new SkiffError('BRK_BAD_REQUEST', 'an aws cluster ships its logs to CloudWatch; --logs local is for the local backend');
   const startTimeoutMs = r['startTimeoutMs'];
-  if (startTimeoutMs !== undefined && (typeof startTimeoutMs !== 'number' || !Number.isInteger(startTimeoutMs) || startTimeoutMs < 1000 || startTimeoutMs > MAX_START_TIMEOUT_MS)) {
+  if (startTimeoutMs !== undefined && (typeof startTimeoutMs !== 'number' || !Number.isInteger(startTimeoutMs) || startTimeoutMs < MIN_START_TIMEOUT_MS || startTimeoutMs > MAX_START_TIMEOUT_MS)) {
     throw new SkiffError('BRK_BAD_REQUEST', `the start timeout must be from 1s to 24h; got ${JSON.stringify(startTimeoutMs)} ms`);
   }
   const workerThreads = r['workerThreads'];
@@ -46,7 +47,7 @@ export function parseCreateRequest(req: unknown): CreateClusterRequest {
   return {
     ...(startTimeoutMs !== undefined ? { startTimeoutMs } : {}), ...(workerThreads !== undefined ? { workerThreads } : {}),
     ...(logs !== undefined ? { logs } : {}),
-    workers, backend, ...(name !== undefined ? { name } : {}), ...(options ? { options: options as Record<string, unknown> } : {}),
+    workers, backend, ...(name !== undefined ? { name } : {}), ...(typeof workspace === 'string' ? { workspace } : {}), ...(options ? { options: options as Record<string, unknown> } : {}),
     ...(watchdog ? { watchdog } : {}), ...(typeof webhookUrl === 'string' ? { webhookUrl } : {}),
   };
 }

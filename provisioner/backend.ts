@@ -21,6 +21,8 @@ export interface ClusterSpec {
   brokerCaPem?: string;
   /** Single-purpose, short-lived enrolment tokens, one per role. The only secret a machine is given. */
   enrolTokens: Record<Role, string>;
+  /** The workspace the request names (default `default`); the plan says which one the cluster belongs to. */
+  workspace: string;
   /** Backend-specific options, validated by plan(). */
   options?: Readonly<Record<string, unknown>>;
 }
@@ -39,6 +41,10 @@ export interface ClusterPlan {
   scheduler: SchedulerEndpoints;
   /** Machines known ahead of time (all of them locally; none on a cloud that assigns ids at launch). */
   machines: MachinePlan[];
+  /** The workspace the cluster belongs to: its log group, its network and agent role on a cloud, what gc sees. */
+  workspace: string;
+  /** The CloudWatch log group the backend prepared for the machines (aws): where they ship, and its retention. */
+  cloudwatch?: { region: string; group: string; retentionDays: number };
   /** Backend-specific data the broker stores and hands back to apply/destroy untouched. */
   detail: Readonly<Record<string, unknown>>;
 }

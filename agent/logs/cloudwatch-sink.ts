@@ -1,5 +1,5 @@
 // The CloudWatch Logs adapter: the only file (with read-cloudwatch.ts) that knows the SDK.
-// Ensures the group (per workspace, with its retention) and the stream (per machine) exist before the first put,
+// Ensures the group (per workspace; the retention set only on a group it creates) and the stream (per machine) exist before the first put,
 // treating "already exists" as success; if a put says they are gone (a restarted emulator, someone deleted them),
 // it forgets and ensures them again on the next try. Errors become a PutOutcome:
 //   retryable: throttling, 5xx, network and timeouts, missing group/stream, credentials (they can be fixed)
@@ -14,11 +14,9 @@ import {
   type CloudWatchLogsClientConfig,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { SkiffError } from '../../broker/api/errors.js';
+import { DEFAULT_RETENTION_DAYS, isRetentionDays, RETENTION_DAYS } from '../../broker/api/logs.js';
 import type { LogEvent, LogSink, LogStreamRef, PipelineLog, PutOutcome, RejectedEvents } from './types.js';
 
-/** The retention values CloudWatch accepts, in days. */
-export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
-export const DEFAULT_RETENTION_DAYS = 30;
 
 export interface CloudWatchSinkOptions {
   client: CloudWatchLogsClient;
@@ -82,7 +80,7 @@ function putLogEventsCommand(target: LogStreamRef, events: readonly LogEvent[]):
 
 export function createCloudWatchSink(opts: CloudWatchSinkOptions): LogSink {
   const retentionDays = opts.retentionDays ?? DEFAULT_RETENTION_DAYS;
-  if (!(RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
+  if (!isRetentionDays(retentionDays)) {
     throw new SkiffError('AGT_CONFIG', `log retention of ${retentionDays} days is not one CloudWatch accepts; use one of ${RETENTION_DAYS.join(', ')}`);
   }
   const timeoutMs = opts.timeoutMs ?? 15_000;
@@ -90,11 +88,14 @@ export function createCloudWatchSink(opts: CloudWatchSinkOptions): LogSink {
   const readyGroups = new Set<string>();
   const readyStreams = new Set<string>();
 
-  async function createIgnoringExisting(send: () => Promise<unknown>): Promise<void> {
+  /** True when this call created it, false when it existed already. */
+  async function createIgnoringExisting(send: () => Promise<unknown>): Promise<boolean> {
     try {
       await send();
+      return true;
     } catch (err) {
       if ((err as { name?: string }).name !== 'ResourceAlreadyExistsException') throw err;
+      return false;
     }
   }
 
@@ -103,10 +104,12 @@ export function createCloudWatchSink(opts: CloudWatchSinkOptions): LogSink {
     if (readyStreams.has(key)) return;
     const logGroupName = target.group;
     if (!readyGroups.has(logGroupName)) {
-      await createIgnoringExisting(() => client.send(new CreateLogGroupCommand({ logGroupName }), { abortSignal: AbortSignal.timeout(timeoutMs) }));
-      await client.send(new PutRetentionPolicyCommand({ logGroupName, retentionInDays: retentionDays }), { abortSignal: AbortSignal.timeout(timeoutMs) });
+      const created = await createIgnoringExisting(() => client.send(new CreateLogGroupCommand({ logGroupName }), { abortSignal: AbortSignal.timeout(timeoutMs) }));
+      // Retention is set on a group this sink made; a group that exists keeps its own (the user's, or what
+      // `skiff setup aws` / the provisioner set from log_retention_days).
+      if (created) await client.send(new PutRetentionPolicyCommand({ logGroupName, retentionInDays: retentionDays }), { abortSignal: AbortSignal.timeout(timeoutMs) });
       readyGroups.add(logGroupName);
-      log.info({ group: logGroupName, retentionDays }, 'log group ready');
+      log.info({ group: logGroupName, created, ...(created ? { retentionDays } : {}) }, 'log group ready');
     }
     await createIgnoringExisting(() =>
       client.send(new CreateLogStreamCommand({ logGroupName, logStreamName: target.stream }), { abortSignal: AbortSignal.timeout(timeoutMs) }),

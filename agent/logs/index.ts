@@ -15,8 +15,6 @@ export { createLogShipper, type LogShipper, type LogShipperOptions, type Shipper
 export {
   createCloudWatchSink,
   createCloudWatchLogsClient,
-  DEFAULT_RETENTION_DAYS,
-  RETENTION_DAYS,
   type CloudWatchSinkOptions,
 } from './cloudwatch-sink.js';
 export { createLocalSink } from './local-sink.js';

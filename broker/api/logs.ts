@@ -6,6 +6,14 @@
 // The agent writes logs under these names (CloudWatch or the local store); `skiff logs` reads them back.
 import { join } from 'node:path';
 
+/** The retention values CloudWatch accepts, in days, and skiff's default for a group it creates. */
+export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+export const DEFAULT_RETENTION_DAYS = 30;
+
+export function isRetentionDays(days: unknown): boolean {
+  return typeof days === 'number' && (RETENTION_DAYS as readonly number[]).includes(days);
+}
+
 /** What a sink stores and a reader returns: CloudWatch's event shape. */
 export interface LogEvent {
   timestamp: number;

@@ -67,6 +67,8 @@ export interface CreateClusterRequest {
   name?: string;
   workers: number;
   backend: BackendName;
+  /** The workspace: clusters sharing a log group (and, on aws, a network and an agent role). Default `default`. */
+  workspace?: string;
   /** Backend options (aws: region, zone, firewall, spot_policy, ...), validated by the backend's plan. */
   options?: Record<string, unknown>;
   watchdog?: WatchdogSettings;

@@ -9,10 +9,9 @@ const sdkClients = () => import('../../provisioner/aws/sdk-clients.js');
 import { DEFAULT_REGION } from '../../provisioner/plan/regions.js';
 import { ACTIVE_STATES } from '../store/store.js';
 import type { FlagSpec } from './args.js';
-import { api, BROKER_FLAG, JSON_FLAG, type CliContext, type Command } from './common.js';
+import { api, BROKER_FLAG, JSON_FLAG, WORKSPACE_FLAG, workspaceFlag, type CliContext, type Command } from './common.js';
 
 const REGION_FLAG: FlagSpec = { kind: 'string', help: 'AWS region', default: DEFAULT_REGION };
-const WORKSPACE = 'default';
 
 async function awsContext(ctx: CliContext, region: string) {
   const log = ctx.log.child({ component: 'aws' });
@@ -27,14 +26,15 @@ function onlyArgs(positionals: string[], expected: string[], usage: string): voi
 }
 
 export const setupCommand: Command = {
-  synopsis: 'aws [--region R]',
-  about: 'Check AWS credentials and permissions (EC2 DryRun, nothing created by the checks), then create the shared network and the log group ahead of time.',
-  flags: { region: REGION_FLAG, json: JSON_FLAG },
+  synopsis: 'aws [--region R] [--workspace W]',
+  about: 'Check AWS credentials and permissions (EC2 DryRun, nothing created by the checks), then create the workspace\'s shared network, log group and agent role ahead of time.',
+  flags: { region: REGION_FLAG, workspace: WORKSPACE_FLAG, json: JSON_FLAG },
   async run(ctx, positionals, flags) {
-    onlyArgs(positionals, ['aws'], 'skiff setup aws [--region R]');
+    onlyArgs(positionals, ['aws'], 'skiff setup aws [--region R] [--workspace W]');
     const region = flags['region'] as string;
+    const workspace = workspaceFlag(flags);
     const { setupAws } = await import('../../provisioner/aws/setup.js');
-    const report = await setupAws(await awsContext(ctx, region), { region, workspace: WORKSPACE });
+    const report = await setupAws(await awsContext(ctx, region), { region, workspace });
     if (flags['json']) {
       ctx.out(JSON.stringify(report) + '\n');
     } else {
@@ -63,16 +63,17 @@ export const policyCommand: Command = {
 };
 
 export const gcCommand: Command = {
-  synopsis: '[--region R] [--yes]',
-  about: 'List every skiff-tagged AWS resource (instances, launch templates, security groups) that no live cluster owns; with --yes, remove them.',
-  flags: { region: REGION_FLAG, yes: { kind: 'boolean', help: 'remove what is listed' }, json: JSON_FLAG, 'broker-url': BROKER_FLAG },
+  synopsis: '[--region R] [--workspace W] [--yes]',
+  about: 'List every skiff-tagged AWS resource of the workspace (instances, launch templates, security groups) that no live cluster owns; with --yes, remove them.',
+  flags: { region: REGION_FLAG, workspace: WORKSPACE_FLAG, yes: { kind: 'boolean', help: 'remove what is listed' }, json: JSON_FLAG, 'broker-url': BROKER_FLAG },
   async run(ctx, positionals, flags) {
-    onlyArgs(positionals, [], 'skiff gc [--region R] [--yes]');
+    onlyArgs(positionals, [], 'skiff gc [--region R] [--workspace W] [--yes]');
+    const workspace = workspaceFlag(flags);
     const clusters = await (await api(ctx, flags, true)).call<ClusterView[]>('GET', '/v1/clusters');
     const liveClusterIds = clusters.filter((c) => ACTIVE_STATES.includes(c.state)).map((c) => c.id);
     const confirm = flags['yes'] === true;
     const { collectGarbage } = await import('../../provisioner/aws/gc.js');
-    const items = await collectGarbage(await awsContext(ctx, flags['region'] as string), { workspace: WORKSPACE, liveClusterIds, confirm });
+    const items = await collectGarbage(await awsContext(ctx, flags['region'] as string), { workspace, liveClusterIds, confirm });
     if (flags['json']) ctx.out(JSON.stringify(items) + '\n');
     else if (items.length === 0) ctx.out('nothing to collect\n');
     else {
@@ -84,14 +85,15 @@ export const gcCommand: Command = {
 };
 
 export const networkCommand: Command = {
-  synopsis: 'delete [--region R]',
-  about: 'Remove the shared network skiff made in the region (refused while a cluster still runs there).',
-  flags: { region: REGION_FLAG },
+  synopsis: 'delete [--region R] [--workspace W]',
+  about: 'Remove the workspace\'s shared network and agent role skiff made in the region (refused while a cluster of the workspace still runs there).',
+  flags: { region: REGION_FLAG, workspace: WORKSPACE_FLAG },
   async run(ctx, positionals, flags) {
-    onlyArgs(positionals, ['delete'], 'skiff network delete [--region R]');
+    onlyArgs(positionals, ['delete'], 'skiff network delete [--region R] [--workspace W]');
+    const workspace = workspaceFlag(flags);
     const { deleteNetwork } = await import('../../provisioner/aws/network-delete.js');
-    const { deleted } = await deleteNetwork(await awsContext(ctx, flags['region'] as string), WORKSPACE);
-    ctx.out(deleted.length === 0 ? 'no skiff network in this region\n' : deleted.map((d) => `deleted ${d}\n`).join(''));
+    const { deleted } = await deleteNetwork(await awsContext(ctx, flags['region'] as string), workspace);
+    ctx.out(deleted.length === 0 ? `no skiff network of workspace ${workspace} in this region\n` : deleted.map((d) => `deleted ${d}\n`).join(''));
     return 0;
   },
 };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SkiffError } from '../api/errors.js';
 import type { ClusterView, DashboardTokenResponse, NotificationView, WatchdogSettings } from '../api/wire.js';
 import { parseArgs, helpFor, formatDurationMs } from './args.js';
-import { api, BROKER_FLAG, JSON_FLAG, type CliContext, type Command } from './common.js';
+import { api, BROKER_FLAG, JSON_FLAG, WORKSPACE_FLAG, workspaceFlag, type CliContext, type Command } from './common.js';
 
 export type { CliContext } from './common.js';
 import { fetchCredentials, pythonSnippet } from './credentials.js';
@@ -55,6 +55,7 @@ const up: Command = {
     'gpu-alert-window': { kind: 'duration', help: 'over this window (default 15m)' },
     webhook: { kind: 'string', help: 'POST this cluster\'s notifications to this URL (Slack-compatible JSON)' },
     logs: { kind: 'string', help: 'where the machines\' logs go: local (default) or cloudwatch (always on aws)' },
+    workspace: WORKSPACE_FLAG,
     json: JSON_FLAG,
     'broker-url': BROKER_FLAG,
     ...AWS_FLAGS,
@@ -70,6 +71,7 @@ const up: Command = {
       throw new SkiffError('CLI_USAGE', `cluster name "${name}" is not valid: use lower-case letters, digits and -, starting with a letter`);
     }
     const options = awsOptions(flags, backend);
+    const workspace = workspaceFlag(flags);
     const pct = flags['gpu-alert-threshold'] as number | undefined;
     if (pct !== undefined && (pct < 0 || pct > 100)) throw new SkiffError('CLI_USAGE', `--gpu-alert-threshold is a percentage from 0 to 100; got ${pct}`);
     const waitMs = flags['wait-timeout'] as number | undefined;
@@ -85,7 +87,7 @@ const up: Command = {
     if (logs !== undefined && logs !== 'local' && logs !== 'cloudwatch') throw new SkiffError('CLI_USAGE', `--logs takes local or cloudwatch; got "${logs}"`);
     const webhookUrl = flags['webhook'] as string | undefined;
     let c = await b.call<ClusterView>('POST', '/v1/clusters', {
-      workers, backend, ...(name ? { name } : {}), ...(options ? { options } : {}), ...(watchdog ? { watchdog } : {}), ...(webhookUrl ? { webhookUrl } : {}),
+      workers, backend, workspace, ...(name ? { name } : {}), ...(options ? { options } : {}), ...(watchdog ? { watchdog } : {}), ...(webhookUrl ? { webhookUrl } : {}),
       ...(logs ? { logs } : {}), ...(waitMs !== undefined ? { startTimeoutMs: waitMs } : {}), ...(threads !== undefined ? { workerThreads: threads } : {}),
     });
     ctx.err(`skiff: creating cluster ${c.name} (${c.id}) with ${workers} worker${workers === 1 ? '' : 's'} on ${backend}\n`);

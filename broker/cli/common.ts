@@ -4,6 +4,8 @@ import type { FlagSpec } from './args.js';
 import { connectBroker, type BrokerApi } from './connect.js';
 import type { Logger } from 'pino';
 import type { CliConfig } from './config.js';
+import { SkiffError } from '../api/errors.js';
+import { DEFAULT_WORKSPACE, WORKSPACE_NAME, WORKSPACE_NAME_RULE } from '../api/limits.js';
 
 export interface CliContext {
   home: string;
@@ -26,6 +28,18 @@ export interface Command {
 
 export const JSON_FLAG: FlagSpec = { kind: 'boolean', help: 'print JSON instead of text' };
 export const BROKER_FLAG: FlagSpec = { kind: 'string', help: 'URL of a remote broker (else the local one of $SKIFF_HOME)' };
+export const WORKSPACE_FLAG: FlagSpec = {
+  kind: 'string',
+  help: 'workspace: clusters sharing a log group (/skiff/NAME) and, on aws, a network and an agent role',
+  default: DEFAULT_WORKSPACE,
+};
+
+/** The --workspace flag's value, checked against the contract's rule (the broker checks it again). */
+export function workspaceFlag(flags: Record<string, unknown>): string {
+  const ws = (flags['workspace'] as string | undefined) ?? DEFAULT_WORKSPACE;
+  if (!WORKSPACE_NAME.test(ws)) throw new SkiffError('CLI_USAGE', `--workspace "${ws}" is not valid: use ${WORKSPACE_NAME_RULE}`);
+  return ws;
+}
 
 export async function api(ctx: CliContext, flags: Record<string, unknown>, autoStart: boolean): Promise<BrokerApi> {
   const brokerUrl = (flags['broker-url'] as string | undefined) ?? ctx.config.brokerUrl;

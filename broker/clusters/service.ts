@@ -10,7 +10,8 @@ import type { ClusterPlan, ClusterSpec } from '../../provisioner/backend.js';
 import { signCsr } from '../pki/sign.js';
 import { ACTIVE_STATES, clusterView, type ClusterRecord } from '../store/store.js';
 import { DEFAULT_START_TIMEOUT_MS, isLoopbackUrl, parseCreateRequest } from '../cluster-request.js';
-import { logGroupFor } from '../api/logs.js';
+import { DEFAULT_RETENTION_DAYS, logGroupFor } from '../api/logs.js';
+import { DEFAULT_WORKSPACE } from '../api/limits.js';
 import { bounded } from './bounded.js';
 import { createCaStore } from './ca-store.js';
 import { createLifecycle } from './lifecycle.js';
@@ -35,6 +36,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
     clusterId: c.id,
     name: c.name,
     workers: c.workers,
+    workspace: c.workspace,
     brokerUrl: o.brokerUrl,
     ...(o.brokerCaPem ? { brokerCaPem: o.brokerCaPem } : {}),
     ...(options ? { options } : {}),
@@ -69,7 +71,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       const at = nowIso();
       const startTimeoutMs = req.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS[req.backend];
       let c: ClusterRecord = {
-        id, name, workspace: 'default', backend: req.backend, state: 'pending', workers: req.workers, workersReady: 0, schedulerReady: false,
+        id, name, workspace: req.workspace ?? DEFAULT_WORKSPACE, backend: req.backend, state: 'pending', workers: req.workers, workersReady: 0, schedulerReady: false,
         createdAt: at, updatedAt: at, startDeadline: new Date(Date.parse(at) + startTimeoutMs).toISOString(),
         ...(req.workerThreads !== undefined ? { workerThreads: req.workerThreads } : {}),
         ...(req.watchdog ? { watchdog: req.watchdog } : {}), ...(req.webhookUrl ? { webhookUrl: req.webhookUrl } : {}),
@@ -77,14 +79,15 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       const spec = await specFor(c, req.options);
       // Everything is validated (the backend's plan included) before the first resource exists.
       const plan: ClusterPlan = await b.plan(spec);
-      const region = typeof (plan.detail['aws'] as { region?: unknown } | undefined)?.region === 'string'
-        ? (plan.detail['aws'] as { region: string }).region
-        : (o.defaultRegion ?? 'us-east-1');
+      // The plan says which workspace the cluster is in and, on a cloud, which log group it prepared.
+      const workspace = plan.workspace;
       const logs: LogTarget = req.backend === 'aws' || req.logs === 'cloudwatch'
-        ? { sink: 'cloudwatch', region, group: logGroupFor(c.workspace), retentionDays: 30 }
-        : { sink: 'local', dir: o.logsDir, group: logGroupFor(c.workspace) };
+        ? plan.cloudwatch
+          ? { sink: 'cloudwatch', ...plan.cloudwatch }
+          : { sink: 'cloudwatch', region: o.defaultRegion ?? 'us-east-1', group: logGroupFor(workspace), retentionDays: DEFAULT_RETENTION_DAYS }
+        : { sink: 'local', dir: o.logsDir, group: logGroupFor(workspace) };
       await cas.create(id);
-      c = { ...c, plan, logs };
+      c = { ...c, workspace, plan, logs };
       o.store.putCluster(c);
       const created = o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' });
       o.onNotification?.(created, c);

@@ -70,7 +70,7 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
   });
   const plan = async (spec: ClusterSpec): Promise<ClusterPlan> => {
     // Syntax first: a bad request is refused before any API call.
-    const req = { clusterId: spec.clusterId, name: spec.name, workers: spec.workers, options: spec.options };
+    const req = { clusterId: spec.clusterId, name: spec.name, workers: spec.workers, options: spec.options, workspace: spec.workspace };
     const opts = parseClusterRequest(req);
     // Checks the user-data can be built (URL and tokens shell-safe, under 16 KB) before anything exists.
     for (const token of [spec.enrolTokens.scheduler, spec.enrolTokens.worker]) buildUserData(userDataInput(spec, token));
@@ -84,6 +84,8 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
       clusterId: spec.clusterId,
       scheduler: { privateHost: '', publicHost: '', daskPort: DASK_PORT, gatewayPort: GATEWAY_PORT, httpPort: SCHEDULER_HTTP_PORT, telemetryPort: TELEMETRY_PORT },
       machines: [],
+      workspace: aws.workspace,
+      cloudwatch: { region: aws.region, group: aws.logGroup.name, retentionDays: aws.logGroup.retentionDays },
       detail: { aws },
     };
   };

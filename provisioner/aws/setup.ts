@@ -4,7 +4,7 @@
 // "ongoing" permissions. It also reports the account's EC2 vCPU quotas (those it could read) and what is in use.
 
 import { parseAwsOptions } from '../plan/aws-options.js';
-import { logGroupName } from '../plan/cluster-plan.js';
+import { logGroupFor } from '../../broker/api/logs.js';
 import { planNetwork } from '../plan/network-plan.js';
 import { VCPU_QUOTAS } from '../plan/quotas.js';
 import { chooseZone } from '../plan/zones.js';
@@ -75,7 +75,7 @@ export async function setupAws(ctx: AwsContext, rawOptions: Readonly<Record<stri
   const network = planNetwork(options, zones, natZone);
   let ids: SetupReport['network'] = 'bring-your-own';
   if (network.kind === 'managed' && opts.createNetwork && denied.length === 0) ids = await ensureNetwork(ctx, network);
-  const group = { name: logGroupName(options.workspace), retentionDays: options.logRetentionDays, tags };
+  const group = { name: logGroupFor(options.workspace), retentionDays: options.logRetentionDays, tags };
   if (denied.length === 0) await ensureLogGroup(ctx, group);
   const report: SetupReport = { region: options.region, zones, warnings, permissions, network: ids, logGroup: group.name, quotas };
   if (denied.length === 0) report.agentProfile = await ensureAgentRole(ctx, options.workspace, tags);

@@ -86,6 +86,7 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
         clusterId: spec.clusterId,
         scheduler: { privateHost: '127.0.0.1', publicHost: '127.0.0.1', daskPort, gatewayPort, httpPort, telemetryPort },
         machines,
+        workspace: spec.workspace,
         detail: { machinesDir: opts.machinesDir },
       };
     },

@@ -2,7 +2,7 @@
 // by EC2 only, with one inline policy that lets an agent write to its workspace's log group and nothing else.
 // Pure data; provisioner/aws/agent-role.ts creates and removes it.
 
-import { logGroupName } from './cluster-plan.js';
+import { logGroupFor } from '../../broker/api/logs.js';
 
 export const AGENT_POLICY_NAME = 'skiff-agent-logs';
 
@@ -24,7 +24,7 @@ export function agentTrustPolicy(): string {
  * so workspace `dev` cannot write to `/skiff/dev2`.
  */
 export function agentLogsPolicy(workspace: string): string {
-  const group = `arn:aws:logs:*:*:log-group:${logGroupName(workspace)}`;
+  const group = `arn:aws:logs:*:*:log-group:${logGroupFor(workspace)}`;
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [

@@ -3,6 +3,8 @@
 // names users write in config and on the command line.
 
 import { SkiffError } from '../../broker/api/errors.js';
+import { DEFAULT_WORKSPACE, WORKSPACE_NAME, WORKSPACE_NAME_RULE } from '../../broker/api/limits.js';
+import { DEFAULT_RETENTION_DAYS, isRetentionDays, RETENTION_DAYS } from '../../broker/api/logs.js';
 import { parseCidr, parseIpv4 } from './cidr.js';
 import { DEFAULT_REGION, SUPPORTED_REGIONS, isSupportedRegion, zoneLetterOf, type Region } from './regions.js';
 
@@ -56,7 +58,6 @@ export const DEFAULT_GPU_WORKER_VM_TYPES = ['g4dn.xlarge', 'g5.xlarge'];
 export const DEFAULT_VPC_CIDR = '10.0.0.0/16';
 export const MAX_VM_TYPES = 10;
 export const MAX_USER_TAGS = 40;
-const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 const KNOWN_KEYS = [
   'region',
@@ -92,7 +93,6 @@ const BYO_PREFIX: Record<(typeof BYO_KEYS)[number], string> = {
 };
 
 const VM_TYPE_RE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
-const WORKSPACE_RE = /^[a-z0-9][a-z0-9-]{0,30}$/;
 const AMI_RE = /^ami-[0-9a-f]{8}([0-9a-f]{9})?$/;
 const PROFILE_RE = /^[\w+=,.@-]{1,128}$/;
 
@@ -204,7 +204,11 @@ function minWorkersOf(v: unknown, workers: number | undefined): number | undefin
  * (the request's worker count) bounds min_workers. Only what can be told without AWS is checked here; the zone's
  * availability, the instance types and the image are checked by plan() against the account.
  */
-export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefined, workers?: number): AwsOptions {
+/**
+ * `workspace` is the request's (skiff up --workspace); the `workspace` option, when given, must agree with it
+ * (an older spelling of the same choice).
+ */
+export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefined, workers?: number, workspace?: string): AwsOptions {
   const opts: Record<string, unknown> = { ...(raw ?? {}) };
   for (const k of Object.keys(opts)) {
     if (!(KNOWN_KEYS as readonly string[]).includes(k)) {
@@ -220,8 +224,12 @@ export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefin
   if (zone !== undefined && zoneLetterOf(region, zone) === undefined) {
     throw invalid(`zone ${JSON.stringify(zone)} is not in region ${region}; its zones are named ${region} and a letter, e.g. ${region}a`);
   }
-  const workspace = str(opts, 'workspace') ?? 'default';
-  if (!WORKSPACE_RE.test(workspace)) throw invalid(`workspace ${JSON.stringify(workspace)} must be 1 to 31 lower-case letters, digits or dashes`);
+  const optionWorkspace = str(opts, 'workspace');
+  if (optionWorkspace !== undefined && workspace !== undefined && workspace !== DEFAULT_WORKSPACE && optionWorkspace !== workspace) {
+    throw invalid(`the workspace option ${JSON.stringify(optionWorkspace)} contradicts --workspace ${workspace}; give one`);
+  }
+  const ws = optionWorkspace ?? workspace ?? DEFAULT_WORKSPACE;
+  if (!WORKSPACE_NAME.test(ws)) throw invalid(`workspace ${JSON.stringify(ws)} must be ${WORKSPACE_NAME_RULE}`);
   const vpcCidr = str(opts, 'vpc_cidr') ?? DEFAULT_VPC_CIDR;
   const vpc = parseCidr(vpcCidr);
   if (!vpc.ok) throw invalid(`vpc_cidr ${JSON.stringify(vpcCidr)} is not a valid IPv4 CIDR block: ${vpc.reason}`);
@@ -250,14 +258,14 @@ export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefin
   if (instanceProfile !== undefined && !PROFILE_RE.test(instanceProfile)) {
     throw invalid(`instance_profile ${JSON.stringify(instanceProfile)} is not an instance profile name`);
   }
-  const retention = opts['log_retention_days'] ?? 30;
-  if (typeof retention !== 'number' || !LOG_RETENTION_DAYS.includes(retention)) {
-    throw invalid(`log_retention_days ${JSON.stringify(retention)} is not one CloudWatch allows; valid: ${LOG_RETENTION_DAYS.join(', ')}`);
+  const retention = opts['log_retention_days'] ?? DEFAULT_RETENTION_DAYS;
+  if (!isRetentionDays(retention)) {
+    throw invalid(`log_retention_days ${JSON.stringify(retention)} is not one CloudWatch allows; valid: ${RETENTION_DAYS.join(', ')}`);
   }
   const minWorkers = minWorkersOf(opts['min_workers'], workers);
   const out: AwsOptions = {
     region,
-    workspace,
+    workspace: ws,
     vpcCidr,
     firewall,
     spotPolicy: spot as SpotPolicy,
@@ -266,7 +274,7 @@ export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefin
     workerGpu,
     giveWorkersPublicIp: publicIp,
     tags: tagsOf(opts['tags']),
-    logRetentionDays: retention,
+    logRetentionDays: retention as number,
   };
   if (zone !== undefined) out.zone = zone;
   if (minWorkers !== undefined) out.minWorkers = minWorkers;

@@ -8,6 +8,7 @@
 //   request ──parse (no I/O)──► options ──read-only AWS calls──► facts ──planAwsCluster (pure)──► plan
 
 import { SkiffError } from '../../broker/api/errors.js';
+import { logGroupFor } from '../../broker/api/logs.js';
 import { parseAwsOptions, type AwsOptions, type SpotPolicy } from './aws-options.js';
 import type { ResolvedImage } from './images.js';
 import { checkWorkerGpus, roleArchitecture, smallestType, type Architecture, type InstanceTypeFacts } from './instance-types.js';
@@ -22,7 +23,6 @@ export const SCHEDULER_HTTP_PORT = 8787;
 /** Worker agents report to the scheduler agent here; the cluster security group (all traffic from itself) covers it. */
 export const TELEMETRY_PORT = 8788;
 export const SSH_PORT = 22;
-export const MAX_WORKERS = 5000;
 
 export interface IngressRule {
   protocol: 'tcp' | '-1';
@@ -99,10 +99,6 @@ export interface PlanFacts {
   quotaUsage: Record<string, number>;
 }
 
-export function logGroupName(workspace: string): string {
-  return `/skiff/${workspace}`;
-}
-
 export function planSecurityGroups(opts: AwsOptions, clusterId: string, base: Tags, clusterName: string): { plan: SecurityGroupsPlan; warnings: string[] } {
   if (opts.network) {
     return { plan: { kind: 'byo', schedulerGroupId: opts.network.schedulerFirewallId, clusterGroupId: opts.network.firewallId }, warnings: [] };
@@ -141,6 +137,8 @@ export interface ClusterRequest {
   name: string;
   workers: number;
   options?: Readonly<Record<string, unknown>> | undefined;
+  /** The request's workspace (default: `default`). */
+  workspace?: string | undefined;
 }
 
 /** What can be checked without AWS: the cluster id, the worker count, the options. Throws PRV_INVALID_REQUEST. */
@@ -148,10 +146,11 @@ export function parseClusterRequest(req: ClusterRequest): AwsOptions {
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(req.clusterId)) {
     throw new SkiffError('PRV_INVALID_REQUEST', `cluster id ${JSON.stringify(req.clusterId)} must be 1 to 63 letters, digits, _ or -`);
   }
-  if (!Number.isInteger(req.workers) || req.workers < 0 || req.workers > MAX_WORKERS) {
-    throw new SkiffError('PRV_INVALID_REQUEST', `workers ${JSON.stringify(req.workers)} must be a whole number from 0 to ${MAX_WORKERS}`);
+  // The count's bounds are the broker's (broker/api/limits.ts); what the account can run is the quota check's.
+  if (!Number.isInteger(req.workers) || req.workers < 0) {
+    throw new SkiffError('PRV_INVALID_REQUEST', `workers ${JSON.stringify(req.workers)} must be a whole number`);
   }
-  return parseAwsOptions(req.options, req.workers);
+  return parseAwsOptions(req.options, req.workers, req.workspace);
 }
 
 /** The least vCPUs the request needs, for the quota check (quotas.ts). */
@@ -254,7 +253,7 @@ export function planAwsCluster(req: ClusterRequest, facts: PlanFacts): AwsCluste
     },
     quotas: verdict.checks,
     clusterTags: { owner: base['owner'] ?? 'skiff', 'skiff:workspace': opts.workspace, 'skiff:cluster': req.clusterId },
-    logGroup: { name: logGroupName(opts.workspace), retentionDays: opts.logRetentionDays, tags: base },
+    logGroup: { name: logGroupFor(opts.workspace), retentionDays: opts.logRetentionDays, tags: base },
     warnings,
   };
 }

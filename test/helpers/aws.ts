@@ -32,6 +32,7 @@ export function awsTestSpec(clusterId: string, workers: number, options: Record<
     clusterId,
     name: clusterId,
     workers,
+    workspace: 'default',
     brokerUrl: 'http://127.0.0.1:8443',
     enrolTokens: { scheduler: 'aaa.bbb.ccc', worker: 'ddd.eee.fff' },
     options,

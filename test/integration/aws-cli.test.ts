@@ -65,6 +65,45 @@ t.test('a cluster in the emulated account: up, status, the bundle VMs download, 
   t.same(vpcs.Vpcs ?? [], [], 'no skiff network is left');
 });
 
+t.test('workspace team on aws: its own network and log group, gc and network delete of that workspace only', async (t) => {
+  const moto = await startMoto();
+  t.teardown(() => moto.stop());
+  const h = makeHome();
+  Object.assign(h.env, moto.env);
+  t.teardown(() => h.cleanup());
+  const ec2 = new EC2Client(moto.clientConfig);
+  const vpcsOf = async (workspace: string) =>
+    (await ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'tag:owner', Values: ['skiff'] }, { Name: 'tag:skiff:workspace', Values: [workspace] }] }))).Vpcs ?? [];
+
+  const setup = await h.run(['setup', 'aws', '--workspace', 'other', '--json']);
+  t.equal(setup.code, 0, setup.stderr);
+  t.match(JSON.parse(setup.stdout), { logGroup: '/skiff/other' }, 'setup aws --workspace prepares that workspace');
+
+  const clash = await h.run(['up', '--backend', 'aws', '--workers', '1', '--workspace', 'team', '--options', '{"workspace":"else"}']);
+  t.not(clash.code, 0);
+  t.match(clash.stderr, /the workspace option "else" contradicts --workspace team/, 'two different workspaces in one request are refused');
+
+  // The older spelling, the aws option, names the workspace too: the record and the agents' log target follow it.
+  const up = await h.run(['up', '--backend', 'aws', '--workers', '1', '--name', 'teamed', '--no-wait', '--json', '--options', '{"workspace":"team"}']);
+  t.equal(up.code, 0, up.stderr);
+  const status = JSON.parse((await h.run(['status', 'teamed', '--json'])).stdout) as { logs: { sink: string; group: string; retentionDays: number } };
+  t.match(status, { logs: { sink: 'cloudwatch', group: '/skiff/team', retentionDays: 30 } }, 'the cluster ships to the group its plan prepared');
+  t.equal((await vpcsOf('team')).length, 1, 'the team has its own network');
+
+  t.equal((await h.run(['down', 'teamed'])).code, 0);
+  const gcTeam = await h.run(['gc', '--workspace', 'team', '--json']);
+  t.equal(gcTeam.code, 0, gcTeam.stderr);
+  t.same(JSON.parse(gcTeam.stdout), [], 'gc of the team finds nothing left');
+  const delTeam = await h.run(['network', 'delete', '--workspace', 'team']);
+  t.equal(delTeam.code, 0, delTeam.stderr);
+  t.same(await vpcsOf('team'), [], 'network delete --workspace team removed the team\'s network');
+  t.equal((await vpcsOf('other')).length, 1, 'and left the other workspace\'s alone');
+  const delAgain = await h.run(['network', 'delete', '--workspace', 'team']);
+  t.match(delAgain.stdout, /no skiff network of workspace team in this region/);
+  const badWs = await h.run(['gc', '--workspace', '-x']);
+  t.equal(badWs.code, 2, 'a bad --workspace is a usage error');
+});
+
 t.test('bad aws requests are refused before anything is created', async (t) => {
   const moto = await startMoto();
   t.teardown(() => moto.stop());

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { CloudWatchLogsClient, DescribeLogGroupsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchLogsClient, CreateLogGroupCommand, DescribeLogGroupsCommand, DescribeLogStreamsCommand, GetLogEventsCommand, PutRetentionPolicyCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { makeHome, DASK_PYTHON, ROOT } from '../helpers/skiff.js';
 import { startMoto } from '../helpers/moto.js';
 
@@ -59,4 +59,46 @@ t.test('10,000 lines printed by a task arrive in CloudWatch and in `skiff logs`,
   t.same(lines.map((l) => l.replace(/^worker-1 {2}\S+ {2}\[dask-worker:stdout\] /, '')), expected, '`skiff logs` after down prints all 10,000, in order');
   const sched = await h.run(['logs', 'chatty', '--machine', 'scheduler', '--filter', 'Scheduler at']);
   t.match(sched.stdout, /^scheduler {2}\S+ {2}\[dask-scheduler:stderr\] .*Scheduler at: +tls:\/\/127\.0\.0\.1:\d+/m, 'the scheduler\'s lines are there too');
+});
+
+t.test('workspace team: a local cluster ships to /skiff/team, `skiff logs` reads it there, and the group\'s own retention survives the agents', async (t) => {
+  const moto = await startMoto();
+  t.teardown(() => moto.stop());
+  const logs = new CloudWatchLogsClient(moto.clientConfig);
+  // The user made the group beforehand and keeps its logs a week.
+  await logs.send(new CreateLogGroupCommand({ logGroupName: '/skiff/team' }));
+  await logs.send(new PutRetentionPolicyCommand({ logGroupName: '/skiff/team', retentionInDays: 7 }));
+  const h = makeHome();
+  Object.assign(h.env, moto.env);
+  t.teardown(() => h.cleanup());
+
+  const bad = await h.run(['up', '--workers', '0', '--workspace', 'Team!']);
+  t.equal(bad.code, 2, 'a workspace name that cannot be is a usage error');
+  t.match(bad.stderr, /--workspace "Team!" is not valid: use 1 to 31 lower-case letters/);
+
+  const upRun = await h.run(['up', '--workers', '1', '--name', 'teamed', '--logs', 'cloudwatch', '--workspace', 'team', '--json']);
+  t.equal(upRun.code, 0, upRun.stderr);
+  const up = JSON.parse(upRun.stdout) as { id: string };
+  const status = JSON.parse((await h.run(['status', 'teamed', '--json'])).stdout) as { logs: { group: string } };
+  t.match(status, { logs: { group: '/skiff/team' } }, 'status shows the workspace\'s log group');
+
+  let streams: string[] = [];
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const page = await logs.send(new DescribeLogStreamsCommand({ logGroupName: '/skiff/team' }));
+    streams = (page.logStreams ?? []).map((s) => s.logStreamName ?? '').sort();
+    if (streams.length >= 2) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  t.same(streams, [`${up.id}/scheduler`, `${up.id}/worker-1`], 'both machines ship to /skiff/team');
+  const defaults = await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/skiff/default' }));
+  t.same(defaults.logGroups ?? [], [], 'nothing went to /skiff/default');
+
+  const read = await h.run(['logs', 'teamed', '--machine', 'scheduler', '--filter', 'Scheduler at']);
+  t.equal(read.code, 0, read.stderr);
+  t.match(read.stdout, /^scheduler {2}\S+ {2}\[dask-scheduler:stderr\] .*Scheduler at/m, '`skiff logs` reads the team\'s group');
+  t.equal((await h.run(['down', 'teamed'])).code, 0);
+
+  const groups = await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/skiff/team' }));
+  t.equal(groups.logGroups?.[0]?.retentionInDays, 7, 'the user\'s 7-day retention is what the group still has');
 });

@@ -10,6 +10,7 @@ import { createTokenIssuer } from '../../../../broker/tokens/issuer.js';
 import { createKeyAndCsr } from '../../../../broker/api/csr.js';
 import { SkiffError } from '../../../../broker/api/errors.js';
 import type { Backend, ClusterPlan } from '../../../../provisioner/backend.js';
+import { until } from '../../../helpers/wait.js';
 
 function fakeBackend(o: { failPlan?: boolean; failApply?: boolean; applyGate?: Promise<void>; workersLaunched?: number; vcpus?: number } = {}) {
   const calls: string[] = [];
@@ -19,7 +20,7 @@ function fakeBackend(o: { failPlan?: boolean; failApply?: boolean; applyGate?: P
       calls.push('plan');
       if (o.failPlan) return Promise.reject(new SkiffError('PRV_INVALID_REQUEST', 'zone us-east-1z is not in region us-east-1'));
       return Promise.resolve({
-        backend: 'local', clusterId: spec.clusterId, detail: {},
+        backend: 'local', clusterId: spec.clusterId, detail: {}, workspace: spec.workspace,
         scheduler: { privateHost: '127.0.0.1', publicHost: '127.0.0.1', daskPort: 1, gatewayPort: 2, httpPort: 3, telemetryPort: 4 },
         machines: [{ id: 'scheduler', role: 'scheduler', name: 'scheduler' }, ...Array.from({ length: spec.workers }, (_, i) => ({ id: `worker-${i + 1}`, role: 'worker' as const, name: `worker-${i + 1}` }))],
       } satisfies ClusterPlan);
@@ -125,11 +126,29 @@ t.test('the API view of a cluster keeps the plan, settings and webhook URL to th
   t.match(view, { id: c.id, name: 'quiet', state: /pending|starting/, workers: 1, scheduler: 'tls://127.0.0.1:2' });
 });
 
+t.test('the plan says the workspace and the log group: the record and the agents\' log target follow it', async (t) => {
+  const { backend } = fakeBackend();
+  const plan = backend.plan.bind(backend);
+  const specs: string[] = [];
+  backend.plan = async (spec) => {
+    specs.push(spec.workspace);
+    return { ...(await plan(spec)), workspace: 'team', cloudwatch: { region: 'eu-west-1', group: '/skiff/team', retentionDays: 7 } };
+  };
+  const { clusters } = service(t, backend);
+  const c = await clusters.create({ workers: 0, backend: 'local', workspace: 'team', logs: 'cloudwatch' });
+  t.same(specs, ['team'], 'the backend is asked with the request\'s workspace');
+  t.same(c.logs, { sink: 'cloudwatch', region: 'eu-west-1', group: '/skiff/team', retentionDays: 7 }, 'the target is the group the plan prepared, with its retention');
+  const plain = await clusters.create({ workers: 0, backend: 'local' });
+  t.same(specs, ['team', 'default'], 'no workspace asked: default');
+  t.match(plain.logs, { sink: 'local', group: '/skiff/team' }, 'the local store is grouped by the plan\'s workspace too');
+  await t.rejects(clusters.create({ workers: 0, backend: 'local', workspace: 'Team' }), { code: 'BRK_BAD_REQUEST', message: /workspace "Team" is not valid/ });
+});
+
 t.test('the broker fails a cluster that is not running at its start deadline, saying what was missing, and stops its machines', async (t) => {
   const { backend, calls } = fakeBackend();
   const { clusters, tokens } = service(t, backend);
-  const c = await clusters.create({ workers: 2, backend: 'local', name: 'slow', startTimeoutMs: 1000 });
-  t.equal(Date.parse(c.startDeadline ?? '') - Date.parse(c.createdAt), 1000, 'the deadline is in the record');
+  const c = await clusters.create({ workers: 2, backend: 'local', name: 'slow', startTimeoutMs: 3000 });
+  t.equal(Date.parse(c.startDeadline ?? '') - Date.parse(c.createdAt), 3000, 'the deadline is in the record');
   await clusters.launched(c.id);
   const token = await tokens.mint('enrol', { sub: `${c.id}/scheduler`, cluster: c.id, role: 'scheduler' }, 60);
   const { csrPem } = await createKeyAndCsr({ commonName: 'x' });
@@ -137,8 +156,9 @@ t.test('the broker fails a cluster that is not running at its start deadline, sa
   const agent = await tokens.mint('agent', { sub: 'scheduler', cluster: c.id, role: 'scheduler' }, 60);
   await clusters.agentEvent(agent, { kind: 'ready' });
   await clusters.agentEvent(agent, { kind: 'workers', count: 1 });
-  await new Promise((r) => setTimeout(r, 1200));
-  t.match(clusters.get(c.id), { state: 'failed', reason: 'not running within 1s: 1/2 workers connected (1/3 machines enrolled)', lastLogLines: ['scheduler: boom'] });
+  // Waits for the deadline (3 s: enough for the enrolment above on a loaded machine).
+  await until(() => clusters.get(c.id).state === 'failed', 10_000);
+  t.match(clusters.get(c.id), { state: 'failed', reason: 'not running within 3s: 1/2 workers connected (1/3 machines enrolled)', lastLogLines: ['scheduler: boom'] });
   t.equal(calls.at(-1), 'destroy');
 });
 

@@ -101,3 +101,12 @@ t.test('min_workers is a whole number from 0 to the workers asked for', async (t
   refusesFor(1.5, 3, /min_workers 1.5 must be a whole number/);
   refusesFor('2', 3, /min_workers "2" must be a whole number/);
 });
+
+t.test('the workspace is the request\'s; the workspace option may only agree with it', async (t) => {
+  t.equal(parseAwsOptions(undefined).workspace, 'default');
+  t.equal(parseAwsOptions(undefined, 1, 'team').workspace, 'team');
+  t.equal(parseAwsOptions({ workspace: 'team' }, 1).workspace, 'team', 'the option alone names it');
+  t.equal(parseAwsOptions({ workspace: 'team' }, 1, 'team').workspace, 'team');
+  t.throws(() => parseAwsOptions({ workspace: 'else' }, 1, 'team'), { code: 'PRV_INVALID_REQUEST', message: /the workspace option "else" contradicts --workspace team/ });
+  t.throws(() => parseAwsOptions({ workspace: '-x' }), { code: 'PRV_INVALID_REQUEST', message: /workspace "-x" must be 1 to 31 lower-case letters/ });
+});
