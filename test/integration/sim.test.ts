@@ -3,6 +3,8 @@
 import t from 'tap';
 import {
   AuthorizeSecurityGroupIngressCommand,
+  CreateFleetCommand,
+  CreateLaunchTemplateCommand,
   CreateSecurityGroupCommand,
   CreateSubnetCommand,
   CreateVpcCommand,
@@ -80,6 +82,8 @@ interface Fixture {
   scheduler: VmInfo;
   worker: VmInfo;
   probe: VmInfo;
+  /** Launched by an instant EC2 Fleet from a launch template that names the profile and shutdown → terminate. */
+  fleetVm: VmInfo;
 }
 
 async function setUp(): Promise<Fixture> {
@@ -116,11 +120,27 @@ async function setUp(): Promise<Fixture> {
   await launch('scheduler', [publicGroup, clusterGroup]);
   await launch('worker', [clusterGroup]);
   await launch('probe', [clusterGroup], 'ami-07860a2d7eb515d9a', PROBE_USER_DATA);
+  const template = await ec2.send(new CreateLaunchTemplateCommand({
+    LaunchTemplateName: 'fleet-workers',
+    LaunchTemplateData: {
+      ImageId: 'ami-0d5d9d301c853a04a',
+      UserData: Buffer.from('#!/bin/bash\necho "fleet user-data done"\n').toString('base64'),
+      InstanceInitiatedShutdownBehavior: 'terminate',
+      IamInstanceProfile: { Name: 'skiff-agent' },
+      TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'owner', Value: 'skiff' }, { Key: 'skiff:role', Value: 'fleet' }] }],
+    },
+  }));
+  await ec2.send(new CreateFleetCommand({
+    Type: 'instant',
+    TargetCapacitySpecification: { TotalTargetCapacity: 1, DefaultTargetCapacityType: 'on-demand' },
+    LaunchTemplateConfigs: [{ LaunchTemplateSpecification: { LaunchTemplateId: template.LaunchTemplate?.LaunchTemplateId, Version: '$Latest' }, Overrides: [{ InstanceType: 'm6i.large', SubnetId: subnet }] }],
+  }));
   const [scheduler] = await sim.waitForVms(1, { role: 'scheduler', timeoutMs: 30_000 });
   const [worker] = await sim.waitForVms(1, { role: 'worker', timeoutMs: 30_000 });
   const [probe] = await sim.waitForVms(1, { role: 'probe', timeoutMs: 30_000 });
-  if (!scheduler || !worker || !probe) throw new Error('unreachable: waitForVms returned fewer VMs');
-  return { sim, ec2, scheduler, worker, probe };
+  const [fleetVm] = await sim.waitForVms(1, { role: 'fleet', timeoutMs: 30_000 });
+  if (!scheduler || !worker || !probe || !fleetVm) throw new Error('unreachable: waitForVms returned fewer VMs');
+  return { sim, ec2, scheduler, worker, probe, fleetVm };
 }
 
 // Processes by pid and start time (pids are reused: 32768 of them go round fast on a busy machine).
@@ -148,9 +168,9 @@ const cmdline = (pid: number) => {
 const stillRunning = () => [...tracked].filter(([p, st]) => startTime(p) === st).map(([p]) => `${p}: ${cmdline(p)}`);
 
 const started = Date.now();
-const { sim, ec2, scheduler, worker, probe } = await setUp();
+const { sim, ec2, scheduler, worker, probe, fleetVm } = await setUp();
 t.teardown(() => sim.stop());
-track([...scheduler.pids(), ...worker.pids(), ...probe.pids()]);
+track([...scheduler.pids(), ...worker.pids(), ...probe.pids(), ...fleetVm.pids()]);
 
 /** curl against IMDSv2 inside a VM; prints the HTTP status on the last line. */
 async function imds(vm: VmInfo, path: string): Promise<{ status: number; body: string }> {
@@ -271,6 +291,16 @@ t.test("hands out the instance profile's role credentials, which moto accepts fr
   t.match(r.stdout, '<regionName>us-east-1</regionName>', `a signed DescribeRegions reaches moto: ${r.stderr}`);
 });
 
+t.test("gives an EC2 Fleet instance its launch template's instance profile, which moto does not record", async (t) => {
+  const recorded = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [fleetVm.instanceId] }))).Reservations?.[0]?.Instances?.[0];
+  t.equal(recorded?.IamInstanceProfile, undefined, 'moto records no profile on the Fleet instance (what the simulator makes up for)');
+  t.match(fleetVm.bootLog(), 'fleet user-data done', 'the template\'s user-data ran');
+  t.equal((await imds(fleetVm, 'meta-data/iam/security-credentials/')).body, 'skiff-agent', 'IMDS names the template\'s role');
+  const creds = JSON.parse((await imds(fleetVm, 'meta-data/iam/security-credentials/skiff-agent')).body) as Record<string, string>;
+  t.match(creds, { Code: 'Success', Type: 'AWS-HMAC', AccessKeyId: /^ASIA/ });
+  t.match(JSON.parse((await imds(fleetVm, 'meta-data/iam/info')).body), { InstanceProfileArn: /:instance-profile\/skiff-agent$/ });
+});
+
 t.test('serves spot/instance-action only once a notice is set, in the documented JSON', async (t) => {
   t.equal((await imds(scheduler, 'meta-data/spot/instance-action')).status, 404);
   t.equal((await imds(scheduler, 'meta-data/events/recommendations/rebalance')).status, 404);
@@ -315,6 +345,14 @@ t.test('terminates the instance in moto when its guest runs shutdown -h now, and
   t.match(sim.vm(worker.instanceId)?.goneReason, /guest poweroff; instance terminated in moto/);
   t.notOk(netnsExists(worker.netns), 'its network namespace is deleted');
   t.same(sim.vm(worker.instanceId)?.pids(), []);
+});
+
+t.test("terminates an EC2 Fleet instance whose guest powers off, as its launch template says (moto's attribute says stop)", async (t) => {
+  track(fleetVm.pids());
+  await sim.vmExec(fleetVm.instanceId, 'shutdown', ['-h', 'now']);
+  await sim.waitFor(async () => sim.vm(fleetVm.instanceId)?.state === 'gone' && (await instanceState(fleetVm.instanceId)) !== 'running', { timeoutMs: 15_000, what: 'the fleet VM gone' });
+  t.equal(await instanceState(fleetVm.instanceId), 'terminated', 'terminated in moto, not stopped');
+  t.match(sim.vm(fleetVm.instanceId)?.goneReason, /guest poweroff; instance terminated in moto/);
 });
 
 t.test('kills the VM when the test terminates its instance in moto', async (t) => {

@@ -3,14 +3,16 @@
 //   - boots a VM for each new pending/running instance (at most maxVms at once; an instance is booted once);
 //   - destroys the VM of an instance moto reports shutting-down, terminated, stopping or stopped (or no more);
 //   - rebuilds the firewall when addresses or groups changed;
-//   - when a guest powered itself off, applies the instance's shutdown behaviour in moto
-//     (DescribeInstanceAttribute instanceInitiatedShutdownBehavior: terminate → TerminateInstances, stop →
-//     StopInstances), as EC2 does for an instance-initiated shutdown.
+//   - when a guest powered itself off, applies the instance's shutdown behaviour in moto as EC2 does for an
+//     instance-initiated shutdown (terminate → TerminateInstances, stop → StopInstances): the instance's
+//     attribute, else the launch template version it was launched from (aws-facts.ts: moto drops the
+//     template's setting for EC2 Fleet instances).
+// IMDS serves the credentials of the instance's profile: moto's record, else its launch template's.
 
 import { DescribeInstancesCommand, DescribeSecurityGroupsCommand, StopInstancesCommand, TerminateInstancesCommand, type EC2Client, type Reservation } from '@aws-sdk/client-ec2';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AwsFacts } from './aws-facts.js';
+import type { AwsFacts, InstanceProfileFacts } from './aws-facts.js';
 import { toIngressByGroup, toSimInstances, type IngressRule, type SimInstance } from './ec2-view.js';
 import { applyRuleset, buildRuleset, type FirewallVm } from './firewall.js';
 import type { IdentitySigner } from './identity.js';
@@ -41,7 +43,8 @@ export function createMachines(deps: MachinesDeps) {
   const spot = new Map<string, SpotAction>();
   const rebalance = new Map<string, string>();
   // Resolved through IAM when the VM boots or its profile changes, so IMDS can answer without waiting.
-  const iamProfiles = new Map<string, { arn: string; id: string; roleName?: string } | undefined>();
+  const iamProfiles = new Map<string, InstanceProfileFacts | undefined>();
+  const profileErrors = new Set<string>();
   const images: Record<string, VmImageProfile> = { ...cfg.images };
   let ingress = new Map<string, IngressRule[]>();
   let applied = '';
@@ -81,6 +84,16 @@ export function createMachines(deps: MachinesDeps) {
     applied = ruleset;
   }
 
+  /** A failed look-up (moto busy) keeps what IMDS served so far and is tried again on the next poll. */
+  async function refreshProfile(inst: SimInstance): Promise<void> {
+    try {
+      iamProfiles.set(inst.instanceId, await facts.instanceProfile(inst));
+    } catch (err) {
+      if (!profileErrors.has(inst.instanceId)) deps.log(`${inst.instanceId}: instance profile not known yet: ${String(err)}`);
+      profileErrors.add(inst.instanceId);
+    }
+  }
+
   async function powerOff(vm: Vm): Promise<void> {
     const marker = join(vm.snapshot.stateDir, 'run', 'power-off');
     if (!existsSync(marker)) {
@@ -93,7 +106,7 @@ export function createMachines(deps: MachinesDeps) {
     const id = vm.snapshot.instanceId;
     let outcome: string;
     try {
-      const behaviour = await facts.shutdownBehaviour(id);
+      const behaviour = await facts.shutdownBehaviour(vm.inst);
       if (behaviour === 'terminate') await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }), opts());
       else await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }), opts());
       outcome = behaviour === 'terminate' ? 'terminated' : 'stopped';
@@ -110,7 +123,7 @@ export function createMachines(deps: MachinesDeps) {
     const imageName = await facts.imageName(inst.imageId);
     const profile = profileFor(images, inst.imageId, imageName);
     const userData = await facts.userData(inst.instanceId);
-    if (inst.profileArn) iamProfiles.set(inst.instanceId, await facts.profile(inst.profileArn));
+    await refreshProfile(inst);
     vmCount += 1;
     const vm = await bootVm({
       sim,
@@ -145,9 +158,8 @@ export function createMachines(deps: MachinesDeps) {
       const vm = vms.get(inst.instanceId);
       if (vm) {
         vm.inst = inst;
-        // A profile can be associated (or replaced) while the instance runs.
-        if (inst.profileArn) iamProfiles.set(inst.instanceId, await facts.profile(inst.profileArn));
-        else iamProfiles.delete(inst.instanceId);
+        // A profile can be associated (or replaced) while the instance runs; the template's is read once.
+        await refreshProfile(inst);
       }
       if (vm && vm.snapshot.state !== 'gone' && GONE_STATES.has(inst.state) && !poweringOff.has(inst.instanceId)) {
         await vm.destroy(`${inst.state} in moto`);
