@@ -25,6 +25,8 @@ export interface CapacityProxyOptions {
   upstream: string;
   /** Instances each type can still give; a type not listed is unlimited. */
   capacity: Record<string, number>;
+  /** Hold the answers to these actions this long (a slow EC2: the work is done, the answer is late), e.g. { CreateFleet: 4000 }. */
+  delayMs?: Record<string, number>;
   host?: string;
   port?: number;
   /** Called with every request once answered (for a process to print it). */
@@ -223,6 +225,8 @@ export async function startEc2CapacityProxy(opts: CapacityProxyOptions): Promise
         answer = await forward(upstream, req.method ?? 'GET', req.url ?? '/', req.headers, body);
         record({ action, status: answer.status });
       }
+      const hold = opts.delayMs?.[action];
+      if (hold !== undefined) await new Promise((r) => setTimeout(r, hold));
       const headers = { ...answer.headers, 'content-length': String(answer.body.length) };
       delete headers['transfer-encoding'];
       res.writeHead(answer.status, headers);
