@@ -35,7 +35,7 @@ async function enrolOrReport(config: AgentConfig, tuning: AgentTuning, log: Logg
   try {
     return await enrol(config, { log, deadlineMs: tuning.enrolDeadlineMs });
   } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'enrolment failed');
+    log.fatal({ err }, 'enrolment failed');
     if (tuning.backend === 'aws') {
       const lines = held.recent();
       await reportBootFailure({ brokerUrl: config.brokerUrl, enrolToken: config.enrolToken, machineId: config.machineId, step: 'enrol', lines });
@@ -68,7 +68,7 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
   const stops: Stop[] = [() => shipper.close()];
   const giveUp = (reason: string, lastLines: string[]): void => {
     report({ kind: 'failed', reason: `${response.machineName}: ${reason}`, lastLogLines: lastLines }).catch((err: unknown) =>
-      log.error({ err: (err as Error).message }, 'could not report failure to broker'),
+      log.error({ err }, 'could not report failure to broker'),
     );
   };
   const onLine = (source: 'stdout' | 'stderr', line: string): void => {
@@ -131,7 +131,7 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
         try {
           await stop();
         } catch (err) {
-          log.warn({ err: (err as Error).message }, 'error while stopping');
+          log.warn({ err }, 'error while stopping');
         }
       }
       log.info({}, 'stopped');
@@ -179,7 +179,7 @@ function main(): void {
   }
   const child = log.child({ clusterId: config.clusterId, machineId: config.machineId, role: config.role });
   run(config, tuning, child, held).catch((err: unknown) => {
-    child.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, 'agent failed');
+    child.fatal({ err, code: (err as { code?: string }).code }, 'agent failed');
     process.exit(1);
   });
 }

@@ -141,7 +141,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       checkIntervalMs: o.watchdogIntervalMs ?? 5000,
       log: o.log.child({ component: 'watchdog' }),
       onStop: (clusterId, reason) => {
-        watchdogRef.clusters?.down(clusterId, { reason }).catch((err: unknown) => o.log.error({ clusterId, err: (err as Error).message }, 'watchdog stop failed'));
+        watchdogRef.clusters?.down(clusterId, { reason }).catch((err: unknown) => o.log.error({ clusterId, err }, 'watchdog stop failed'));
       },
       onAlert: (clusterId, reason) => watchdogRef.clusters?.alert(clusterId, reason),
     });
@@ -176,7 +176,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     writeFileSync(`${p.brokerInfo}.tmp`, JSON.stringify(info), { mode: 0o600 });
     renameSync(`${p.brokerInfo}.tmp`, p.brokerInfo);
     o.log.info({ url, home: p.home }, 'broker listening');
-    void clusters.recover().catch((err: unknown) => o.log.error({ err: (err as Error).message }, 'recovery failed'));
+    void clusters.recover().catch((err: unknown) => o.log.error({ err }, 'recovery failed'));
 
     return {
       url,

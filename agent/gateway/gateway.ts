@@ -165,7 +165,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     );
     server.listen(opts.port, opts.host, () => resolve());
   });
-  server.on('error', (err) => log.error({ err: err.message }, 'gateway listener error'));
+  server.on('error', (err) => log.error({ err }, 'gateway listener error'));
   const bound = server.address() as AddressInfo;
   log.info({ host: bound.address, port: bound.port }, 'gateway listening');
 

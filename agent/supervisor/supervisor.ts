@@ -79,7 +79,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     if (opts.pidFile !== undefined && pid !== undefined) writePidFile(opts.pidFile, pid);
     if (proc.stdout) createInterface({ input: proc.stdout, crlfDelay: Infinity }).on('line', (l) => remember('stdout', l));
     if (proc.stderr) createInterface({ input: proc.stderr, crlfDelay: Infinity }).on('line', (l) => remember('stderr', l));
-    proc.once('error', (err) => log.error({ process: opts.name, err: err.message }, 'process could not start'));
+    proc.once('error', (err) => log.error({ process: opts.name, err }, 'process could not start'));
     proc.once('close', (code, signal) => {
       child = undefined;
       if (opts.pidFile !== undefined && pid !== undefined) clearPidFile(opts.pidFile, pid);

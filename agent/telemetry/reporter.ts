@@ -32,7 +32,7 @@ export function every(intervalMs: number, tick: () => Promise<void>, log: Logger
   const loop = (): void => {
     if (stopped) return;
     tick()
-      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'telemetry tick failed'))
+      .catch((err: unknown) => log.warn({ err }, 'telemetry tick failed'))
       .finally(() => {
         if (stopped) return;
         timer = setTimeout(loop, intervalMs);

@@ -138,7 +138,7 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
     route(req, res).catch((err: unknown) => {
       if (err instanceof SkiffError) {
         const status = ERROR_TABLE[err.code].status;
-        (status >= 500 ? log.error : log.warn).call(log, { method: req.method, path: req.url?.split('?')[0], code: err.code, err: err.message }, 'request refused');
+        (status >= 500 ? log.error : log.warn).call(log, { method: req.method, path: req.url?.split('?')[0], code: err.code, ...(status >= 500 ? { err } : { message: err.message }) }, 'request refused');
         send(res, status, { error: { code: err.code, message: err.message } });
       } else {
         log.error({ method: req.method, path: req.url?.split('?')[0], err: (err as Error).stack }, 'request failed');

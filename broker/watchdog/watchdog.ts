@@ -68,7 +68,7 @@ export function createWatchdog(d: WatchdogDeps): Watchdog {
     try {
       fn();
     } catch (err) {
-      d.log.error({ clusterId, err: (err as Error).message }, 'watchdog callback failed');
+      d.log.error({ clusterId, err }, 'watchdog callback failed');
     }
   };
 

@@ -104,7 +104,7 @@ export async function applyCluster(ctx: AwsContext, plan: AwsClusterPlan, secret
     const scheduler = await waitForAddresses(ctx, schedulerId, true);
     return toMachines(await listWithLaunched(ctx, plan.clusterId, [scheduler], launched), plan.instanceTypes);
   } catch (err) {
-    ctx.log.warn({ clusterId: plan.clusterId, err: err instanceof Error ? err.message : String(err) }, 'apply failed; removing the cluster resources');
+    ctx.log.warn({ clusterId: plan.clusterId, err }, 'apply failed; removing the cluster resources');
     try {
       await destroyClusterResources(ctx, { owner: 'skiff', 'skiff:workspace': plan.workspace }, plan.clusterId);
     } catch (cleanupErr) {

@@ -165,7 +165,15 @@ const cmdline = (pid: number) => {
     return '(just exited)';
   }
 };
-const stillRunning = () => [...tracked].filter(([p, st]) => startTime(p) === st).map(([p]) => `${p}: ${cmdline(p)}`);
+/** A zombie has exited: it only waits for its parent to reap it (its cmdline is empty meanwhile). */
+const isZombie = (pid: number): boolean => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') === true;
+  } catch {
+    return true;
+  }
+};
+const stillRunning = () => [...tracked].filter(([p, st]) => startTime(p) === st && !isZombie(p)).map(([p]) => `${p}: ${cmdline(p)}`);
 
 const started = Date.now();
 const { sim, ec2, scheduler, worker, probe, fleetVm } = await setUp();

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { enrol } from '../../../../agent/enrol/enrol.js';
 import type { AgentConfig } from '../../../../agent/config.js';
 import { startBrokerStandin } from '../fixtures/broker-standin.js';
+import { fakeClock } from '../../../helpers/clock.js';
 
 const log = pino({ level: 'silent' });
 
@@ -15,16 +16,9 @@ function configFor(t: Test, brokerUrl: string): AgentConfig {
   return { brokerUrl, enrolToken: 'enrol-token', clusterId: 'c-test', machineId: 'i-0123456789abcdef0', role: 'worker', machineDir, python: 'py', listenHost: '127.0.0.1' };
 }
 
-/** A clock that only moves when the agent sleeps: the retry policy without real waiting. */
-function fakeTime() {
-  let nowMs = 1_000_000;
-  const waits: number[] = [];
-  return { waits, now: () => nowMs, sleep: (ms: number) => ((waits.push(ms), (nowMs += ms)), Promise.resolve()) };
-}
-
 t.test('enrols after the broker answered 503 twice, waiting a jittered, growing backoff between tries', async (t) => {
   const broker = await startBrokerStandin(t, { statuses: [503, 503] });
-  const clock = fakeTime();
+  const clock = fakeClock();
   const config = configFor(t, broker.url);
   const { response, files } = await enrol(config, { log, ...clock, random: () => 0.5 });
   t.equal(broker.enrolAttempts(), 3);
@@ -37,7 +31,7 @@ t.test('enrols after the broker answered 503 twice, waiting a jittered, growing 
 
 t.test('a broker that answers 503 for ever ends enrolment at the deadline with a clear error, not before', async (t) => {
   const broker = await startBrokerStandin(t, { then: 503 });
-  const clock = fakeTime();
+  const clock = fakeClock();
   const started = clock.now();
   await t.rejects(enrol(configFor(t, broker.url), { log, ...clock, deadlineMs: 60_000 }), {
     code: 'AGT_ENROL_FAILED',
@@ -50,7 +44,7 @@ t.test('a broker that answers 503 for ever ends enrolment at the deadline with a
 
 t.test('a refusal (401) is not retried', async (t) => {
   const broker = await startBrokerStandin(t, { statuses: [401] });
-  await t.rejects(enrol(configFor(t, broker.url), { log, ...fakeTime() }), { code: 'AGT_ENROL_FAILED', message: /refused enrolment: stand-in answers 401/ });
+  await t.rejects(enrol(configFor(t, broker.url), { log, ...fakeClock() }), { code: 'AGT_ENROL_FAILED', message: /refused enrolment: stand-in answers 401/ });
   t.equal(broker.enrolAttempts(), 1);
 });
 

@@ -1,30 +1,7 @@
 // The start-deadline timers: one per cluster, replaced on re-arm, fired at once for a deadline already past.
 import t from 'tap';
 import { createStartDeadlines } from '../../../../broker/clusters/start-deadline.js';
-
-function fakeClock() {
-  let nowMs = 1_000_000;
-  const timers = new Map<number, { at: number; fn: () => void }>();
-  let next = 1;
-  return {
-    now: () => nowMs,
-    setTimer: (fn: () => void, ms: number) => {
-      timers.set(next, { at: nowMs + ms, fn });
-      return next++;
-    },
-    clearTimer: (h: unknown) => timers.delete(h as number),
-    advance(ms: number) {
-      nowMs += ms;
-      for (const [id, tm] of [...timers].sort((a, b) => a[1].at - b[1].at)) {
-        if (tm.at <= nowMs && timers.has(id)) {
-          timers.delete(id);
-          tm.fn();
-        }
-      }
-    },
-    pending: () => timers.size,
-  };
-}
+import { fakeClock } from '../../../helpers/clock.js';
 
 t.test('fires once at the deadline, not before', async (t) => {
   const clock = fakeClock();

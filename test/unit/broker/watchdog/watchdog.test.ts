@@ -2,6 +2,7 @@ import t from 'tap';
 import { pino } from 'pino';
 import { createWatchdog } from '../../../../broker/watchdog/watchdog.js';
 import type { TelemetrySummary } from '../../../../broker/api/telemetry.js';
+import { fakeClock } from '../../../helpers/clock.js';
 
 const S = 1000;
 const M = 60 * S;
@@ -15,35 +16,8 @@ function summary(processing: number, clients = 1, gpus = 0, gpuUtil = 0): Teleme
   };
 }
 
-/** A fake clock with a fake setInterval that the test advances by hand. */
-function fakeTime() {
-  let nowMs = 1_000_000;
-  const timers: Array<{ fn: () => void; every: number; next: number }> = [];
-  return {
-    now: () => nowMs,
-    setInterval: (fn: () => void, every: number) => {
-      const h = { fn, every, next: nowMs + every };
-      timers.push(h);
-      return h;
-    },
-    clearInterval: (h: unknown) => void timers.splice(timers.indexOf(h as (typeof timers)[number]), 1),
-    advance(ms: number, each?: (nowMs: number) => void) {
-      const end = nowMs + ms;
-      for (;;) {
-        const due = timers.filter((x) => x.next <= end).sort((a, b) => a.next - b.next)[0];
-        if (!due) break;
-        nowMs = due.next;
-        each?.(nowMs);
-        due.next += due.every;
-        due.fn();
-      }
-      nowMs = end;
-    },
-  };
-}
-
 t.test('10,000 clusters: every idle one is stopped within one check interval of its limit, busy ones are not', async (t) => {
-  const clock = fakeTime();
+  const clock = fakeClock();
   const stops = new Map<string, { atMs: number; reason: string }>();
   const wd = createWatchdog({
     checkIntervalMs: 5 * S, now: clock.now, setInterval: clock.setInterval, clearInterval: clock.clearInterval, log,
@@ -72,7 +46,7 @@ t.test('10,000 clusters: every idle one is stopped within one check interval of 
 
 t.test('a GPU cluster at 2% gets exactly one alert in an hour; at 80% none', async (t) => {
   for (const [util, want] of [[2, 1], [80, 0]] as const) {
-    const clock = fakeTime();
+    const clock = fakeClock();
     const alerts: string[] = [];
     const wd = createWatchdog({
       checkIntervalMs: 5 * S, now: clock.now, setInterval: clock.setInterval, clearInterval: clock.clearInterval, log,
@@ -87,7 +61,7 @@ t.test('a GPU cluster at 2% gets exactly one alert in an hour; at 80% none', asy
 });
 
 t.test('an untracked cluster is forgotten: its summaries are refused and it is never stopped', async (t) => {
-  const clock = fakeTime();
+  const clock = fakeClock();
   const stops: string[] = [];
   const wd = createWatchdog({
     checkIntervalMs: 5 * S, now: clock.now, setInterval: clock.setInterval, clearInterval: clock.clearInterval, log,
@@ -103,7 +77,7 @@ t.test('an untracked cluster is forgotten: its summaries are refused and it is n
 });
 
 t.test('a throwing callback is logged and the other clusters are still checked', async (t) => {
-  const clock = fakeTime();
+  const clock = fakeClock();
   const stops: string[] = [];
   const wd = createWatchdog({
     checkIntervalMs: 5 * S, now: clock.now, setInterval: clock.setInterval, clearInterval: clock.clearInterval, log,
