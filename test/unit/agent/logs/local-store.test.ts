@@ -1,17 +1,9 @@
 import t from 'tap';
 import { appendFileSync } from 'node:fs';
 import { createLocalSink } from '../../../../agent/logs/local-sink.js';
-import { localStreamPath, type ReadEvent } from '../../../../broker/api/logs.js';
+import { localStreamPath } from '../../../../broker/api/logs.js';
 import { readLogs } from '../../../../broker/logs/reader.js';
-
-async function collect(it: AsyncIterable<ReadEvent>, max = Infinity): Promise<ReadEvent[]> {
-  const out: ReadEvent[] = [];
-  for await (const e of it) {
-    out.push(e);
-    if (out.length >= max) break;
-  }
-  return out;
-}
+import { collect } from '../../../helpers/wait.js';
 
 void t.test('the local store reads back every stream merged in time order, filtered and from a time', async (t) => {
   const dir = t.testdir();
