@@ -64,16 +64,12 @@ t.test('an idle cluster stops itself soon after the limit; a busy one does not',
   const h = fastHome();
   t.teardown(() => h.cleanup());
   await h.run(['list']); // start the broker once, so the two clusters below start side by side
-  const [idle, busy] = await Promise.all([
-    up(h, ['--workers', '1', '--name', 'idle', '--idle-timeout', '10s']),
-    up(h, ['--workers', '1', '--name', 'busy', '--idle-timeout', '6s']),
-  ]);
-
-  // idle: a computation, then nothing (the client stays connected, so only the idle rule can fire).
+  // Each client connects as soon as its own cluster runs (an idle limit counts from then).
   const [idleRun, busyRun] = await Promise.all([
-    hold(idle, 1, 16),
-    // busy: one task running well past its 6 s idle limit.
-    hold(busy, 14, 0),
+    // idle: a computation, then nothing (the client stays connected, so only the idle rule can fire).
+    up(h, ['--workers', '1', '--name', 'idle', '--idle-timeout', '10s']).then((u) => hold(u, 1, 16)),
+    // busy: one task running past its 10 s idle limit.
+    up(h, ['--workers', '1', '--name', 'busy', '--idle-timeout', '10s']).then((u) => hold(u, 14, 0)),
   ]);
   const stop = await waitFor('idle to stop', stoppedNote(h, 'idle'), 30_000);
   t.equal(stop.reason, 'idle for 10s', 'the notification says why');
@@ -94,8 +90,8 @@ t.test('a cluster no client ever connects to stops; one with a client lives', as
   const h = fastHome();
   t.teardown(() => h.cleanup());
   await up(h, ['--workers', '0', '--name', 'lonely', '--no-client-timeout', '5s']);
-  const used = await up(h, ['--workers', '0', '--name', 'used', '--no-client-timeout', '5s']);
-  const holding = hold(used, 0, 12);
+  // Its client connects as soon as it runs; 10 s leave room for that on a loaded machine.
+  const holding = up(h, ['--workers', '0', '--name', 'used', '--no-client-timeout', '10s']).then((used) => hold(used, 0, 12));
   const stop = await waitFor('lonely to stop', stoppedNote(h, 'lonely'), 30_000);
   t.equal(stop.reason, 'no client connected for 5s');
   await holding;

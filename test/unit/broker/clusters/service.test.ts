@@ -165,11 +165,12 @@ t.test('the broker fails a cluster that is not running at its start deadline, sa
 t.test('a cluster running before its deadline is left alone', async (t) => {
   const { backend } = fakeBackend();
   const { clusters, tokens } = service(t, backend);
-  const c = await clusters.create({ workers: 0, backend: 'local', startTimeoutMs: 1000 });
+  // 3 s: room for the launch and the token on a loaded machine before the deadline.
+  const c = await clusters.create({ workers: 0, backend: 'local', startTimeoutMs: 3000 });
   await clusters.launched(c.id);
   await clusters.agentEvent(await tokens.mint('agent', { sub: 'scheduler', cluster: c.id, role: 'scheduler' }, 60), { kind: 'ready' });
   t.equal(clusters.get(c.id).state, 'running');
-  await new Promise((r) => setTimeout(r, 1100));
+  await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(c.startDeadline ?? '') - Date.now()) + 300));
   t.equal(clusters.get(c.id).state, 'running');
 });
 
