@@ -69,6 +69,15 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
   }
   const software = response.software;
   if (software?.mode === 'client') {
+    // Stopped while it builds (the cluster failed or went down): undo the half-built environment, then end.
+    let undo: (() => void) | undefined;
+    const stopMidBuild = (): void => {
+      undo?.();
+      log.info({}, 'stopped while preparing the software environment');
+      process.exit(0);
+    };
+    process.once('SIGTERM', stopMidBuild);
+    process.once('SIGINT', stopMidBuild);
     try {
       const uv = whichOnPath('uv');
       python = await prepareEnvironment({
@@ -77,12 +86,16 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
         progress: (detail) => {
           report({ kind: 'software', detail }).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not report software progress'));
         },
+        onAbortable: (u) => (undo = u),
       });
     } catch (err) {
       const lines = err instanceof EnvironmentError && err.lastLines.length > 0 ? err.lastLines : held.recent();
       log.error({ err: (err as Error).message, lastLines: lines.slice(-10) }, 'software environment failed');
       await report({ kind: 'failed', reason: `${response.machineName}: ${(err as Error).message}`, lastLogLines: lines }).catch(() => undefined);
       throw err;
+    } finally {
+      process.off('SIGTERM', stopMidBuild);
+      process.off('SIGINT', stopMidBuild);
     }
   }
   // Stops run last-first: the shipper closes after everything else, so the final lines ship too.

@@ -16,7 +16,7 @@ import { maskUrl, type MachineSoftware } from '../../broker/api/software.js';
 import { samePythonMinor } from '../../broker/api/versions.js';
 import type { Exec } from '../prepare.js';
 import { acquireLock } from './env-lock.js';
-import { createCommand, ensurePipCommand, envPython, installCommand, installFailure, type Command, type Installer } from './installer.js';
+import { createCommand, ensurePipCommand, envPython, installCommand, installFailure, stripAnsi, type Command, type Installer } from './installer.js';
 
 export const MARKER = 'skiff-env.json';
 const LAST_LINES = 20;
@@ -68,9 +68,14 @@ export interface EnvironmentOptions {
   /** Each step, for `skiff up` ("installing 1 of 7 packages ..."). */
   progress: (detail: string) => void;
   now?: () => number;
+  /**
+   * Given, while this process builds, what undoes a half-built environment (its directory and the lock): the
+   * agent calls it when it is stopped mid-build, so a stopped cluster leaves nothing half-made. Then undefined.
+   */
+  onAbortable?: (undo: (() => void) | undefined) => void;
 }
 
-const lines = (output: string): string[] => output.split('\n').map((l) => maskUrl(l.trimEnd())).filter(Boolean);
+const lines = (output: string): string[] => output.split('\n').map((l) => maskUrl(stripAnsi(l).trimEnd())).filter(Boolean);
 
 /** Resolves to the environment's python, building the environment unless it is there already. */
 export async function prepareEnvironment(o: EnvironmentOptions): Promise<string> {
@@ -87,6 +92,10 @@ export async function prepareEnvironment(o: EnvironmentOptions): Promise<string>
   }
   mkdirSync(o.envsDir, { recursive: true, mode: 0o700 });
   const release = await acquireLock(`${dir}.lock`, { onWait: (pid) => o.progress(`waiting for pid ${pid}, which builds environment ${short}`) });
+  o.onAbortable?.(() => {
+    if (!ready()) rmSync(dir, { recursive: true, force: true });
+    release();
+  });
   try {
     if (ready()) {
       o.progress(`ready: reused environment ${short} (built meanwhile)`);
@@ -94,6 +103,7 @@ export async function prepareEnvironment(o: EnvironmentOptions): Promise<string>
     }
     return await build(o, dir, short, log, now);
   } finally {
+    o.onAbortable?.(undefined);
     release();
   }
 }

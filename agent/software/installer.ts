@@ -57,7 +57,7 @@ export function installCommand(installer: Installer, dir: string, packages: read
       };
     case 'pip':
       return {
-        cmd: envPython(dir), args: ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--progress-bar', 'off', ...indexArgs(index), ...packages],
+        cmd: envPython(dir), args: ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-color', '--progress-bar', 'off', ...indexArgs(index), ...packages],
         name: `pip install ${packages.join(' ')}`, timeoutMs: 30 * MINUTE,
       };
   }
@@ -72,9 +72,15 @@ export const INSTALL_ENV: Readonly<Record<string, string>> = { PIP_NO_INPUT: '1'
  *   uv:  "× No solution found when resolving dependencies: ╰─▶ Because skiff-probe was not found ..."
  */
 export function installFailure(output: string): { requirement?: string; line: string } {
-  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = output.split('\n').map((l) => stripAnsi(l).trim()).filter(Boolean);
   const req = /(?:satisfies the requirement|No matching distribution found for|Because) (\S+?)(?: |$)/.exec(output)?.[1];
   // The first error line: pip's names what the index has ("from versions: 1.2.3").
   const line = lines.find((l) => /^(ERROR:|error:|×)/.test(l)) ?? lines.at(-1) ?? '(no output)';
   return { ...(req !== undefined ? { requirement: req } : {}), line };
+}
+
+/** Terminal colours and other escape sequences an installer may print even without a terminal. */
+export function stripAnsi(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
 }
