@@ -73,7 +73,35 @@ function parseMarker(text: string, code: ErrorCode, where: string): string {
     tokens.push(tok.startsWith("'") && !tok.includes('"') ? `"${tok.slice(1, -1)}"` : tok);
     rest = rest.slice(m[0].length).trimStart();
   }
+  if (!markerGrammar(tokens)) fail(code, where, `environment marker "${text.trim()}" is not valid: write VALUE OP VALUE joined by and/or (see PEP 508: python_version < "3.12")`);
   return tokens.join(' ').replace(/\( /g, '(').replace(/ \)/g, ')');
+}
+
+//   expr := atom (("and" | "or") atom)*      atom := "(" expr ")" | value op value      value := variable | "string"
+function markerGrammar(tokens: string[]): boolean {
+  let i = 0;
+  const isValue = (tok: string | undefined) => tok !== undefined && /^("|[a-z_]+$)/.test(tok) && !['and', 'or', 'in', 'not in'].includes(tok);
+  const isOp = (tok: string | undefined) => tok !== undefined && /^(===|==|!=|<=|>=|~=|<|>|in|not in)$/.test(tok);
+  const atom = (): boolean => {
+    if (tokens[i] === '(') {
+      i++;
+      if (!expr() || tokens[i] !== ')') return false;
+      i++;
+      return true;
+    }
+    if (!isValue(tokens[i]) || !isOp(tokens[i + 1]) || !isValue(tokens[i + 2])) return false;
+    i += 3;
+    return true;
+  };
+  const expr = (): boolean => {
+    if (!atom()) return false;
+    while (tokens[i] === 'and' || tokens[i] === 'or') {
+      i++;
+      if (!atom()) return false;
+    }
+    return true;
+  };
+  return expr() && i === tokens.length;
 }
 
 /** One requirement (a line of a requirements file without options, or one word of --packages). */
