@@ -19,6 +19,7 @@ export function loadAgentConfig(path: string): Readonly<AgentConfig> {
   );
   if (missing.length > 0) throw new SkiffError('AGT_CONFIG', `agent configuration ${path} lacks ${missing.join(', ')}`);
   if (c.role !== 'scheduler' && c.role !== 'worker') throw new SkiffError('AGT_CONFIG', `role must be scheduler or worker, not ${String(c.role)}`);
+  if (c.envsDir !== undefined && (typeof c.envsDir !== 'string' || !c.envsDir.startsWith('/'))) throw new SkiffError('AGT_CONFIG', `envsDir must be an absolute path; got ${JSON.stringify(c.envsDir)}`);
   return Object.freeze(c as AgentConfig);
 }
 
@@ -53,6 +54,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<AgentConfig
     machineDir: env['SKIFF_AGENT_DIR'] ?? '/var/lib/skiff',
     python: env['SKIFF_PYTHON'] ?? '/usr/bin/python3',
     listenHost: env['SKIFF_LISTEN_HOST'] ?? '0.0.0.0',
+    ...(env['SKIFF_ENVS_DIR'] ? { envsDir: env['SKIFF_ENVS_DIR'] } : {}),
   });
 }
 

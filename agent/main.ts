@@ -18,7 +18,10 @@ import { createSupervisor, type Supervisor } from './supervisor/supervisor.js';
 import { buildSchedulerCommand, buildWorkerCommand } from './supervisor/dask-command.js';
 import { reapStale } from './supervisor/pid-file.js';
 import { watchScheduler } from './scheduler-watch.js';
-import { defaultExec, ensureDask } from './prepare.js';
+import { createExec, defaultExec, ensureDask, whichOnPath } from './prepare.js';
+import { EnvironmentError, prepareEnvironment } from './software/environment.js';
+import { INSTALL_ENV } from './software/installer.js';
+import { createVersionWatch } from './software/version-check.js';
 import { startTelemetry } from './telemetry-run.js';
 import { createHoldingDestination, startLogShipping } from './logs-run.js';
 import { callBroker } from '../broker/api/client.js';
@@ -62,6 +65,37 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
     } catch (err) {
       await report({ kind: 'failed', reason: `${response.machineName}: ${(err as Error).message}`, lastLogLines: held.recent() }).catch(() => undefined);
       throw err;
+    }
+  }
+  const software = response.software;
+  if (software?.mode === 'client') {
+    // Stopped while it builds (the cluster failed or went down): undo the half-built environment, then end.
+    let undo: (() => void) | undefined;
+    const stopMidBuild = (): void => {
+      undo?.();
+      log.info({}, 'stopped while preparing the software environment');
+      process.exit(0);
+    };
+    process.once('SIGTERM', stopMidBuild);
+    process.once('SIGINT', stopMidBuild);
+    try {
+      const uv = whichOnPath('uv');
+      python = await prepareEnvironment({
+        software, envsDir: config.envsDir ?? join(config.machineDir, 'envs'), python, exec: createExec({ ...process.env, ...INSTALL_ENV }), log,
+        ...(uv !== undefined ? { uv } : {}),
+        progress: (detail) => {
+          report({ kind: 'software', detail }).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not report software progress'));
+        },
+        onAbortable: (u) => (undo = u),
+      });
+    } catch (err) {
+      const lines = err instanceof EnvironmentError && err.lastLines.length > 0 ? err.lastLines : held.recent();
+      log.error({ err: (err as Error).message, lastLines: lines.slice(-10) }, 'software environment failed');
+      await report({ kind: 'failed', reason: `${response.machineName}: ${(err as Error).message}`, lastLogLines: lines }).catch(() => undefined);
+      throw err;
+    } finally {
+      process.off('SIGTERM', stopMidBuild);
+      process.off('SIGINT', stopMidBuild);
     }
   }
   // Stops run last-first: the shipper closes after everything else, so the final lines ship too.
@@ -108,8 +142,19 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
     });
     stops.push(() => gateway.close());
     log.info({ gateway: gateway.address() }, 'gateway listening');
-    const watch = watchScheduler({ httpBase: `http://127.0.0.1:${response.scheduler.httpPort}`, report, log });
+    const client = software?.client;
+    const versions = client
+      ? createVersionWatch({
+        python, address: `tls://127.0.0.1:${response.scheduler.daskPort}`, tls: files, exec: defaultExec, report, log,
+        client: { ...(software.python !== undefined ? { python: software.python } : {}), ...client },
+      })
+      : undefined;
+    const watch = watchScheduler({
+      httpBase: `http://127.0.0.1:${response.scheduler.httpPort}`, report, log,
+      ...(versions ? { onWorkers: (n: number) => versions.workersChanged(n) } : {}),
+    });
     stops.push(() => watch.stop());
+    if (versions) stops.push(() => versions.stop());
   } else {
     const localDirectory = join(config.machineDir, 'dask');
     mkdirSync(localDirectory, { recursive: true });

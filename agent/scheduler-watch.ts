@@ -15,6 +15,8 @@ export interface SchedulerWatchOptions {
   settledIntervalMs?: number;
   settleMs?: number;
   now?: () => number;
+  /** Told each new worker count once the broker has it (the version check follows it). */
+  onWorkers?: (count: number) => void;
 }
 
 export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
@@ -47,6 +49,7 @@ export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
         lastWorkers = workers;
         lastChangeMs = now();
         opts.log.info({ workers }, 'workers connected');
+        opts.onWorkers?.(workers);
       }
     } catch {
       // not up yet, or the broker is away: try again next tick

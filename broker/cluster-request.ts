@@ -2,13 +2,17 @@
 import { SkiffError } from './api/errors.js';
 import type { CreateClusterRequest, WatchdogSettings } from './api/wire.js';
 import { CLUSTER_NAME, CLUSTER_NAME_RULE, MAX_START_TIMEOUT_MS, MAX_WORKER_THREADS, MAX_WORKERS, MIN_START_TIMEOUT_MS, WORKSPACE_NAME, WORKSPACE_NAME_RULE } from './api/limits.js';
+import { buildSoftwareSpec, type SoftwareSpec } from './api/software.js';
 import { resolveWatchdogConfig } from './watchdog/config.js';
 
 
 /** How long a cluster may take to reach running before the broker fails it, when the request does not say. */
 export const DEFAULT_START_TIMEOUT_MS = { aws: 15 * 60_000, local: 2 * 60_000 } as const;
 
-export function parseCreateRequest(req: unknown): CreateClusterRequest {
+/** A create request once checked: the software request has become its canonical, hashed spec. */
+export type ParsedCreateRequest = Omit<CreateClusterRequest, 'software'> & { software?: SoftwareSpec };
+
+export function parseCreateRequest(req: unknown): ParsedCreateRequest {
   const r = (req ?? {}) as Record<string, unknown>;
   const workers = r['workers'];
   if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 0 || workers > MAX_WORKERS) {
@@ -44,7 +48,9 @@ export function parseCreateRequest(req: unknown): CreateClusterRequest {
   if (workerThreads !== undefined && (typeof workerThreads !== 'number' || !Number.isInteger(workerThreads) || workerThreads < 1 || workerThreads > MAX_WORKER_THREADS)) {
     throw new SkiffError('BRK_BAD_REQUEST', `worker threads must be a whole number from 1 to ${MAX_WORKER_THREADS}; got ${JSON.stringify(workerThreads)}`);
   }
+  const software = r['software'] === undefined ? undefined : buildSoftwareSpec(r['software']);
   return {
+    ...(software ? { software } : {}),
     ...(startTimeoutMs !== undefined ? { startTimeoutMs } : {}), ...(workerThreads !== undefined ? { workerThreads } : {}),
     ...(logs !== undefined ? { logs } : {}),
     workers, backend, ...(name !== undefined ? { name } : {}), ...(typeof workspace === 'string' ? { workspace } : {}), ...(options ? { options: options as Record<string, unknown> } : {}),

@@ -15,4 +15,6 @@ export interface AgentConfig {
   python: string;
   /** Interface the scheduler and gateway bind to (127.0.0.1 locally, 0.0.0.0 on a VM). */
   listenHost: string;
+  /** Software environments, one per spec hash, shared by the clusters of this machine (default <machineDir>/envs). */
+  envsDir?: string;
 }

@@ -1,5 +1,6 @@
 // The messages that cross between the CLI, the broker and the agents. Both sides import this file, so a
 // change here is a protocol change: keep fields additive.
+import type { MachineSoftware, SoftwareRequest, SoftwareSpec } from './software.js';
 
 export type Role = 'scheduler' | 'worker';
 export type ClusterState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -61,6 +62,10 @@ export interface ClusterView {
   workersLaunched?: number;
   /** Dask threads per worker when the user chose them (--worker-threads). */
   workerThreads?: number;
+  /** The software environment every machine runs (index URLs masked), with each machine's progress. */
+  software?: SoftwareSpec;
+  /** What the user should know about a running cluster, e.g. a version that differs from the client's. */
+  warnings?: string[];
 }
 
 export interface CreateClusterRequest {
@@ -80,6 +85,8 @@ export interface CreateClusterRequest {
   startTimeoutMs?: number;
   /** Dask threads per worker. Default: the worker's vCPUs (aws), a share of this computer's CPUs (local). */
   workerThreads?: number;
+  /** The client's environment and the user's packages (absent: the machine's own Dask, as before). */
+  software?: SoftwareRequest;
 }
 
 export interface EnrolRequest {
@@ -108,6 +115,8 @@ export interface EnrolResponse {
   logs: LogTarget;
   /** Dask threads for a worker: the vCPUs of its instance type, or the user's --worker-threads. Absent: all CPUs. */
   nthreads?: number;
+  /** The environment to build before Dask starts (the index URL in full: it reaches a machine only here). */
+  software?: MachineSoftware;
 }
 
 export interface NotificationView {
@@ -124,7 +133,11 @@ export type AgentEvent =
   | { kind: 'ready'; detail?: string }
   | { kind: 'workers'; count: number }
   | { kind: 'failed'; reason: string; lastLogLines: string[] }
-  | { kind: 'log'; lines: string[] };
+  | { kind: 'log'; lines: string[] }
+  /** A machine's software environment: a step ("installing 1 of 7 packages") or its end ("ready: reused"). */
+  | { kind: 'software'; detail: string }
+  /** The scheduler's agent compared what the scheduler and `workers` workers report with the client's versions. */
+  | { kind: 'versions'; workers: number; mismatches: string[]; error?: string };
 
 export interface CredentialsRequest {
   csrPem: string;

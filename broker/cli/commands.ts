@@ -12,6 +12,7 @@ import { skiffPaths } from '../home.js';
 import { AWS_FLAGS, awsOptions } from './aws-flags.js';
 import { logsCommand } from './logs-command.js';
 import { gcCommand, networkCommand, policyCommand, setupCommand } from './aws-commands.js';
+import { softwareRequest } from './client-env.js';
 
 const BACKENDS = ['local', 'aws'] as const;
 
@@ -56,6 +57,12 @@ const up: Command = {
     webhook: { kind: 'string', help: 'POST this cluster\'s notifications to this URL (Slack-compatible JSON)' },
     logs: { kind: 'string', help: 'where the machines\' logs go: local (default) or cloudwatch (always on aws)' },
     workspace: WORKSPACE_FLAG,
+    software: { kind: 'string', help: 'client: every machine runs the client\'s Python, Dask versions and --packages in a virtual environment; system: the machines\' own Dask as it is', default: 'client' },
+    python: { kind: 'string', help: 'the Python you run your Dask client with (default: the first python3 on PATH that imports distributed)' },
+    packages: { kind: 'string', help: 'more packages for every machine, space-separated, pip syntax: "xarray==2024.1.0 s3fs" (a bare name gets the client\'s version)' },
+    requirements: { kind: 'string', help: 'a requirements file (pip syntax; no editable installs or local paths)' },
+    'pip-index-url': { kind: 'string', help: 'package index the machines install from (PEP 503; may carry credentials, given to machines only after enrolment)' },
+    'pip-extra-index-url': { kind: 'string', help: 'further package indexes, space-separated' },
     json: JSON_FLAG,
     'broker-url': BROKER_FLAG,
     ...AWS_FLAGS,
@@ -78,6 +85,15 @@ const up: Command = {
     if (waitMs !== undefined && (waitMs < 1000 || waitMs > 24 * 3600_000)) throw new SkiffError('CLI_USAGE', `--wait-timeout must be from 1s to 24h; got ${formatDurationMs(waitMs)}`);
     const threads = flags['worker-threads'] as number | undefined;
     if (threads !== undefined && (threads < 1 || threads > 1024)) throw new SkiffError('CLI_USAGE', `--worker-threads must be from 1 to 1024; got ${threads}`);
+    const str = (k: string) => flags[k] as string | undefined;
+    const software = await softwareRequest({
+      software: flags['software'] as string,
+      ...(str('python') !== undefined ? { python: str('python') as string } : {}),
+      ...(str('packages') !== undefined ? { packages: str('packages') as string } : {}),
+      ...(str('requirements') !== undefined ? { requirements: str('requirements') as string } : {}),
+      ...(str('pip-index-url') !== undefined ? { pipIndexUrl: str('pip-index-url') as string } : {}),
+      ...(str('pip-extra-index-url') !== undefined ? { pipExtraIndexUrl: str('pip-extra-index-url') as string } : {}),
+    }, { path: ctx.config.path, say: (l) => ctx.err(`skiff: ${l}\n`) });
     const now = ctx.now ?? Date.now;
     const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const started = now();
@@ -89,8 +105,14 @@ const up: Command = {
     let c = await b.call<ClusterView>('POST', '/v1/clusters', {
       workers, backend, workspace, ...(name ? { name } : {}), ...(options ? { options } : {}), ...(watchdog ? { watchdog } : {}), ...(webhookUrl ? { webhookUrl } : {}),
       ...(logs ? { logs } : {}), ...(waitMs !== undefined ? { startTimeoutMs: waitMs } : {}), ...(threads !== undefined ? { workerThreads: threads } : {}),
+      software,
     });
     ctx.err(`skiff: creating cluster ${c.name} (${c.id}) with ${workers} worker${workers === 1 ? '' : 's'} on ${backend}\n`);
+    const sw = c.software;
+    if (sw?.mode === 'client') {
+      ctx.err(`skiff: software environment ${sw.hash.slice(0, 12)}: installing ${sw.packages.length} package${sw.packages.length === 1 ? '' : 's'} on ${workers + 1} machine${workers === 0 ? '' : 's'} (${sw.packages.join(' ')})\n`);
+    }
+    const machineSteps = new Map<string, string>();
     let last = '';
     // The broker owns the deadline and fails the cluster there; the CLI only follows, with a margin for a broker
     // that is busy stopping machines.
@@ -98,6 +120,11 @@ const up: Command = {
     for (;;) {
       const expected = c.workersLaunched ?? c.workers;
       const line = `${c.state}${c.state === 'starting' ? `, ${c.machinesEnrolled ?? 0}/${expected + 1} machines enrolled, ${c.workersReady}/${expected} workers connected` : ''}${c.reason && c.state === 'starting' ? ` (${c.reason})` : ''}`;
+      for (const [m, step] of Object.entries(c.software?.machines ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+        if (machineSteps.get(m) === step) continue;
+        machineSteps.set(m, step);
+        ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] ${m}: ${step}\n`);
+      }
       if (line !== last) {
         ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] ${line}\n`);
         last = line;
@@ -123,8 +150,9 @@ const up: Command = {
     const creds = await fetchCredentials(b, c.id, join(skiffPaths(ctx.home).clustersDir, c.name));
     const dash = await b.call<DashboardTokenResponse>('POST', `/v1/clusters/${c.id}/dashboard-token`);
     const elapsed = ((now() - started) / 1000).toFixed(1);
+    for (const w of c.warnings ?? []) ctx.err(`skiff: warning: ${w}\n`);
     if (flags['json']) {
-      ctx.out(JSON.stringify({ id: c.id, name: c.name, state: c.state, scheduler: c.scheduler, dashboard: dash.url, credentials: creds }) + '\n');
+      ctx.out(JSON.stringify({ id: c.id, name: c.name, state: c.state, scheduler: c.scheduler, dashboard: dash.url, credentials: creds, ...(c.warnings ? { warnings: c.warnings } : {}) }) + '\n');
     } else {
       ctx.out(
         [
@@ -178,6 +206,15 @@ const status: Command = {
     else {
       ctx.out(describe(c) + '\n');
       if (dashboard) ctx.out(`dashboard: ${dashboard}\n`);
+      const sw = c.software;
+      if (sw) {
+        const from = sw.pythonPath ? ` (read from ${sw.pythonPath})` : '';
+        ctx.out(sw.mode === 'system'
+          ? `software: the machines' own environment (--software system)${sw.client ? `; client${from}: ${Object.entries(sw.client).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}\n`
+          : `software: ${sw.hash.slice(0, 12)}, Python ${sw.python ?? '?'}${from}: ${sw.packages.join(' ')}${sw.indexUrl ? `; index ${sw.indexUrl}` : ''}\n`);
+        for (const [m, step] of Object.entries(sw.machines ?? {}).sort(([a], [b]) => a.localeCompare(b))) ctx.out(`  ${m}: ${step}\n`);
+      }
+      for (const w of c.warnings ?? []) ctx.out(`warning: ${w}\n`);
       for (const l of c.lastLogLines ?? []) ctx.out(`  ${l}\n`);
     }
     return 0;

@@ -22,6 +22,8 @@ export interface CliConfig {
   awsEndpointUrl?: string;
   /** $AWS_REGION */
   awsRegion?: string;
+  /** $PATH: where `skiff up` looks for the client's python3 (the first that imports distributed). */
+  path: string;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -34,7 +36,7 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
   if (interval !== undefined && !/^[1-9]\d{0,8}$/.test(interval)) {
     throw new SkiffError('CLI_USAGE', `SKIFF_WATCHDOG_INTERVAL_MS "${interval}" must be a whole number of milliseconds from 1`);
   }
-  const cfg: CliConfig = { home: defaultHome(env), python: get('SKIFF_PYTHON') ?? '/usr/bin/python3', logLevel: level as CliConfig['logLevel'] };
+  const cfg: CliConfig = { home: defaultHome(env), python: get('SKIFF_PYTHON') ?? '/usr/bin/python3', logLevel: level as CliConfig['logLevel'], path: env['PATH'] ?? '' };
   const brokerUrl = get('SKIFF_BROKER_URL');
   if (brokerUrl !== undefined) cfg.brokerUrl = brokerUrl;
   const apiKey = get('SKIFF_API_KEY');

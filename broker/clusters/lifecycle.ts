@@ -102,7 +102,11 @@ export function createLifecycle(o: ClusterServiceOptions & { now: () => Date; lo
 
   const maybeRunning = (id: string): void => {
     const cur = o.store.cluster(id);
-    if (cur && cur.state === 'starting' && cur.schedulerReady && cur.workersReady >= (cur.workersLaunched ?? cur.workers)) setState(cur, 'running');
+    const expected = cur?.workersLaunched ?? cur?.workers ?? 0;
+    // With the client's versions known, running also waits for their comparison with every worker, so `up`
+    // shows a mismatch when it says running.
+    const checked = cur?.software?.client === undefined || (cur.versionsChecked ?? -1) >= expected;
+    if (cur && cur.state === 'starting' && cur.schedulerReady && cur.workersReady >= expected && checked) setState(cur, 'running');
   };
 
   /** The start deadline has come: a cluster not running by now fails, saying what was missing. */

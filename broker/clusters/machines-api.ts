@@ -7,6 +7,7 @@ import type { AgentEvent, EnrolRequest, EnrolResponse } from '../api/wire.js';
 import { signCsr } from '../pki/sign.js';
 import { resolveWatchdogConfig } from '../watchdog/config.js';
 import { logGroupFor } from '../api/logs.js';
+import { maskUrl, type MachineSoftware, type SoftwareSpec } from '../api/software.js';
 import type { ClusterRecord, Store } from '../store/store.js';
 import type { ClusterPlan } from '../../provisioner/backend.js';
 import { bounded } from './bounded.js';
@@ -72,6 +73,7 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
         failSafe: { idleTimeoutMs, heartbeatTimeoutMs },
         logs: c.logs ?? { sink: 'local', dir: o.logsDir, group: logGroupFor(c.workspace) },
         ...(nthreads !== undefined ? { nthreads } : {}),
+        ...(c.software ? { software: machineSoftware(c.software) } : {}),
       };
     },
 
@@ -112,11 +114,44 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
           return;
         case 'log':
           return;
+        case 'software': {
+          // Each machine's latest step, by its name (the agent token names the machine).
+          const name = (claims.sub !== undefined ? o.store.enrolment(c.id, claims.sub)?.name : undefined) ?? String(claims.sub);
+          if (!c.software || typeof e.detail !== 'string') throw new SkiffError('BRK_BAD_REQUEST', 'bad software event');
+          const detail = stripControl(maskUrl(e.detail)).slice(0, 300);
+          o.store.putCluster({ ...c, software: { ...c.software, machines: { ...c.software.machines, [name]: detail } }, updatedAt: nowIso() });
+          o.log.info({ clusterId: c.id, machine: name, detail }, 'software environment');
+          return;
+        }
+        case 'versions': {
+          if (claims.role !== 'scheduler' || typeof e.workers !== 'number' || !Array.isArray(e.mismatches)) throw new SkiffError('BRK_BAD_REQUEST', 'bad versions event');
+          const found = [
+            ...e.mismatches.map((m) => `version mismatch: ${stripControl(String(m)).slice(0, 500)}`),
+            ...(typeof e.error === 'string' ? [`versions could not be compared with the client's: ${stripControl(e.error).slice(0, 500)}`] : []),
+          ];
+          const known = new Set(c.warnings ?? []);
+          const fresh = found.filter((w) => !known.has(w));
+          o.store.putCluster({ ...c, versionsChecked: Math.max(c.versionsChecked ?? -1, e.workers), ...(fresh.length > 0 ? { warnings: [...known, ...fresh] } : {}), updatedAt: nowIso() });
+          for (const reason of fresh) {
+            const n = o.store.notify({ at: nowIso(), clusterId: c.id, kind: 'alert', reason });
+            o.log.warn({ clusterId: c.id, reason }, 'cluster alert');
+            o.onNotification?.(n, c);
+          }
+          break;
+        }
         default:
           throw new SkiffError('BRK_BAD_REQUEST', 'unknown agent event');
       }
       life.maybeRunning(c.id);
     },
+  };
+}
+
+function machineSoftware(s: SoftwareSpec): MachineSoftware {
+  return {
+    mode: s.mode, hash: s.hash, packages: s.packages,
+    ...(s.python !== undefined ? { python: s.python } : {}), ...(s.client ? { client: s.client } : {}),
+    ...(s.indexUrl !== undefined ? { indexUrl: s.indexUrl } : {}), ...(s.extraIndexUrls ? { extraIndexUrls: s.extraIndexUrls } : {}),
   };
 }
 

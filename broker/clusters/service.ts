@@ -74,6 +74,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
         id, name, workspace: req.workspace ?? DEFAULT_WORKSPACE, backend: req.backend, state: 'pending', workers: req.workers, workersReady: 0, schedulerReady: false,
         createdAt: at, updatedAt: at, startDeadline: new Date(Date.parse(at) + startTimeoutMs).toISOString(),
         ...(req.workerThreads !== undefined ? { workerThreads: req.workerThreads } : {}),
+        ...(req.software ? { software: req.software } : {}),
         ...(req.watchdog ? { watchdog: req.watchdog } : {}), ...(req.webhookUrl ? { webhookUrl: req.webhookUrl } : {}),
       };
       const spec = await specFor(c, req.options);
@@ -91,7 +92,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       o.store.putCluster(c);
       const created = o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' });
       o.onNotification?.(created, c);
-      log.info({ clusterId: id, name, workers: req.workers, backend: req.backend, startDeadline: c.startDeadline }, 'cluster created');
+      log.info({ clusterId: id, name, workers: req.workers, backend: req.backend, startDeadline: c.startDeadline, software: req.software?.hash }, 'cluster created');
       life.armDeadline(c);
       void life.launch(c, spec);
       return clusterView(c);

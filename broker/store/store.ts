@@ -4,6 +4,7 @@
 import type { ClusterState, ClusterView, Role, WatchdogSettings } from '../api/wire.js';
 import type { ClusterPlan } from '../../provisioner/backend.js';
 import { openJournal, type Journal } from './journal.js';
+import { softwareView } from '../api/software.js';
 
 /** What the API shows of a cluster, plus what only the broker keeps (the plan, settings, the webhook). */
 export interface ClusterRecord extends Omit<ClusterView, 'scheduler'> {
@@ -13,6 +14,8 @@ export interface ClusterRecord extends Omit<ClusterView, 'scheduler'> {
   watchdog?: WatchdogSettings;
   /** Not shown by the API: a webhook URL (Slack's, say) is a secret of its own. */
   webhookUrl?: string;
+  /** Workers the scheduler's agent has compared with the client's versions (running waits for all of them). */
+  versionsChecked?: number;
 }
 
 export interface EnrolmentRecord {
@@ -96,7 +99,7 @@ export function openStore(path: string): Store {
 }
 
 export function clusterView(c: ClusterRecord): ClusterView {
-  const { workspace: _w, schedulerReady: _r, plan, watchdog: _d, webhookUrl: _h, ...view } = c;
+  const { workspace: _w, schedulerReady: _r, plan, watchdog: _d, webhookUrl: _h, versionsChecked: _v, software, ...view } = c;
   const s = plan?.scheduler;
-  return { ...view, ...(s ? { scheduler: `tls://${s.publicHost}:${s.gatewayPort}` } : {}) };
+  return { ...view, ...(software ? { software: softwareView(software) } : {}), ...(s ? { scheduler: `tls://${s.publicHost}:${s.gatewayPort}` } : {}) };
 }

@@ -7,7 +7,7 @@
 
 import { spawn as nodeSpawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +26,8 @@ export interface LocalBackendOptions {
   spawn?: typeof nodeSpawn;
   /** Extra environment for agents (tests use it to shorten timers). */
   agentEnv?: Record<string, string>;
+  /** Software environments shared by every local machine and cluster (default: envs beside machinesDir). */
+  envsDir?: string;
 }
 
 const MAX_WORKERS = 64;
@@ -112,6 +114,8 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
             machineDir: dir,
             python: opts.python,
             listenHost: '127.0.0.1',
+            // All local machines are this computer: one environment per spec serves every cluster.
+            envsDir: opts.envsDir ?? join(dirname(opts.machinesDir), 'envs'),
           };
           writeFileSync(join(dir, 'agent.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
           const out = openSync(join(dir, 'agent.log'), 'a', 0o600);

@@ -38,7 +38,14 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: num
 
 export function makeHome(prefix = 'skiff-test-'): SkiffHome {
   const home = mkdtempSync(join(tmpdir(), prefix));
-  const env: NodeJS.ProcessEnv = { ...process.env, SKIFF_HOME: home, SKIFF_PYTHON: DASK_PYTHON };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env, SKIFF_HOME: home, SKIFF_PYTHON: DASK_PYTHON,
+    // pip on the machines sees only the index a test gives it (--pip-index-url): without one it would ask
+    // a closed local port, never PyPI; no user pip.conf, and a cache of this home's own.
+    PIP_INDEX_URL: 'http://127.0.0.1:9/simple', PIP_CONFIG_FILE: '/dev/null', PIP_CACHE_DIR: join(home, 'pip-cache'),
+  };
+  delete env['PIP_FIND_LINKS'];
+  delete env['PIP_EXTRA_INDEX_URL'];
   delete env['SKIFF_BROKER_URL'];
   delete env['SKIFF_API_KEY'];
   const processes = (): Array<{ pid: number; cmd: string }> => {

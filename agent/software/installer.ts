@@ -1,0 +1,86 @@
+// The command lines that build a software environment, with uv when the machine has it (much faster) and with
+// the standard library's venv and pip otherwise. Pure: what to run, not running it.
+//
+//   pip:  <python> -m venv --system-site-packages --without-pip DIR     (the system's pip serves the venv;
+//         DIR/bin/python -m ensurepip when the system has none)
+//         DIR/bin/python -m pip install --index-url URL ... PINS
+//   uv:   uv venv --system-site-packages --python <python or X.Y> DIR   (X.Y: uv fetches that Python itself)
+//         uv pip install --python DIR/bin/python --index-url URL ... PINS
+//
+// System site packages: a package the machine already has at exactly the pinned version is used as it is,
+// so a machine fetches only what is missing.
+import { join } from 'node:path';
+
+export type Installer = { kind: 'pip' } | { kind: 'uv'; uv: string };
+
+export interface Command {
+  cmd: string;
+  args: string[];
+  /** Shown in logs and progress: the command as a person would type it, index URLs left out. */
+  name: string;
+  timeoutMs: number;
+}
+
+export interface IndexOptions {
+  indexUrl?: string;
+  extraIndexUrls?: string[];
+}
+
+const MINUTE = 60_000;
+
+export const envPython = (dir: string): string => join(dir, 'bin', 'python');
+
+function indexArgs(o: IndexOptions): string[] {
+  return [...(o.indexUrl !== undefined ? ['--index-url', o.indexUrl] : []), ...(o.extraIndexUrls ?? []).flatMap((u) => ['--extra-index-url', u])];
+}
+
+/** `python` is the machine's interpreter, or with uv a major.minor it has to fetch (the machine's differs). */
+export function createCommand(installer: Installer, python: string, dir: string): Command {
+  switch (installer.kind) {
+    case 'uv':
+      return { cmd: installer.uv, args: ['venv', '--system-site-packages', '--python', python, dir], name: `uv venv --python ${python}`, timeoutMs: 10 * MINUTE };
+    case 'pip':
+      return { cmd: python, args: ['-m', 'venv', '--system-site-packages', '--without-pip', dir], name: `${python} -m venv --system-site-packages`, timeoutMs: 5 * MINUTE };
+  }
+}
+
+export function ensurePipCommand(dir: string): Command {
+  return { cmd: envPython(dir), args: ['-m', 'ensurepip', '--default-pip'], name: 'python -m ensurepip', timeoutMs: 5 * MINUTE };
+}
+
+export function installCommand(installer: Installer, dir: string, packages: readonly string[], index: IndexOptions): Command {
+  switch (installer.kind) {
+    case 'uv':
+      return {
+        cmd: installer.uv, args: ['pip', 'install', '--python', envPython(dir), ...indexArgs(index), ...packages],
+        name: `uv pip install ${packages.join(' ')}`, timeoutMs: 30 * MINUTE,
+      };
+    case 'pip':
+      return {
+        cmd: envPython(dir), args: ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-color', '--progress-bar', 'off', ...indexArgs(index), ...packages],
+        name: `pip install ${packages.join(' ')}`, timeoutMs: 30 * MINUTE,
+      };
+  }
+}
+
+/** pip's (or uv's) environment: never a prompt, no warning about running as root on a VM. */
+export const INSTALL_ENV: Readonly<Record<string, string>> = { PIP_NO_INPUT: '1', PIP_ROOT_USER_ACTION: 'ignore', PIP_DISABLE_PIP_VERSION_CHECK: '1' };
+
+/**
+ * The package pip or uv could not install, and the line that says why, from its output:
+ *   pip: "ERROR: Could not find a version that satisfies the requirement skiff-probe==9.9.9 (from versions: 1.2.3)"
+ *   uv:  "× No solution found when resolving dependencies: ╰─▶ Because skiff-probe was not found ..."
+ */
+export function installFailure(output: string): { requirement?: string; line: string } {
+  const lines = output.split('\n').map((l) => stripAnsi(l).trim()).filter(Boolean);
+  const req = /(?:satisfies the requirement|No matching distribution found for|Because) (\S+?)(?: |$)/.exec(output)?.[1];
+  // The first error line: pip's names what the index has ("from versions: 1.2.3").
+  const line = lines.find((l) => /^(ERROR:|error:|×)/.test(l)) ?? lines.at(-1) ?? '(no output)';
+  return { ...(req !== undefined ? { requirement: req } : {}), line };
+}
+
+/** Terminal colours and other escape sequences an installer may print even without a terminal. */
+export function stripAnsi(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+}
