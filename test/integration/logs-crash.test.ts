@@ -30,7 +30,7 @@ function runChild(endpoint: string, spoolDir: string, from: number): { child: Ch
   return { child, result };
 }
 
-void t.test('an agent killed with SIGKILL mid-shipping loses no line on restart, and duplicates at most one batch', async (t) => {
+void t.test('an agent killed with SIGKILL mid-shipping loses no line on restart, and duplicates at most the chunk in flight', async (t) => {
   const moto = await startMoto();
   t.teardown(() => moto.stop());
   const proxy = await startCloudWatchProxy(moto.endpoint);
@@ -45,9 +45,15 @@ void t.test('an agent killed with SIGKILL mid-shipping loses no line on restart,
   t.teardown(() => first.child.kill('SIGKILL'));
   let stored = 0;
   let inFlight = 0;
+  let previous = 0;
+  let last = 0;
   proxy.onPutStored = (events) => {
+    previous = last;
+    last = events;
     if (++stored === 3) {
-      inFlight = events;
+      // The checkpoint moves once per spool chunk, and a chunk is built into one batch or, now and then, two
+      // (the batcher's limits differ slightly from the spool's): what may be shipped again is that chunk.
+      inFlight = events + previous;
       first.child.kill('SIGKILL');
     }
   };
@@ -65,5 +71,5 @@ void t.test('an agent killed with SIGKILL mid-shipping loses no line on restart,
   const missing = Array.from({ length: TOTAL }, (_, i) => i).filter((i) => !seen.has(i));
   t.same(missing, [], 'every line written before the kill and after the restart arrived');
   const duplicates = got.length - seen.size;
-  t.ok(duplicates > 0 && duplicates <= inFlight, `${duplicates} duplicates: at most the one batch in flight (${inFlight} events)`);
+  t.ok(duplicates > 0 && duplicates <= inFlight, `${duplicates} duplicates: at most the chunk in flight (its last batch ${last} events, with the one before ${inFlight})`);
 });
