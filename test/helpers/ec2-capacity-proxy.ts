@@ -18,7 +18,7 @@
 // In-process: const p = await startEc2CapacityProxy({ upstream: 'http://127.0.0.1:5000', capacity: { 'm6i.xlarge': 0 } });
 // As a process (e.g. inside the simulator's outer namespace): see ec2-capacity-proxy-main.ts.
 import { createServer, request, type IncomingMessage, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from './http-server.js';
 
 export interface CapacityProxyOptions {
   /** moto's endpoint, e.g. http://198.51.100.1:5000. */
@@ -237,20 +237,6 @@ export async function startEc2CapacityProxy(opts: CapacityProxyOptions): Promise
     });
   });
   server.requestTimeout = 120_000;
-  const host = opts.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  let stopped: Promise<void> | undefined;
-  return {
-    endpoint: `http://${host}:${port}`,
-    records,
-    stop: () =>
-      (stopped ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      })),
-  };
+  const bound = await listen(server, opts.host, opts.port);
+  return { endpoint: `http://${bound.authority}`, records, stop: bound.stop };
 }

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from './http-server.js';
 import { join } from 'node:path';
 
 export interface WheelSource {
@@ -96,14 +96,6 @@ export async function startPackageIndex(wheelDir: string): Promise<PackageIndex>
     res.writeHead(404);
     res.end('not found');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}/simple`,
-    requests: () => [...seen],
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  const bound = await listen(server);
+  return { url: `http://${bound.authority}/simple`, requests: () => [...seen], close: bound.stop };
 }

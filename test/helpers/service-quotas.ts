@@ -9,7 +9,7 @@
 //   for clients made without an endpoint (the SDK's service-specific variable wins over AWS_ENDPOINT_URL).
 // As a process (e.g. inside a network namespace): see service-quotas-main.ts.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from './http-server.js';
 
 export interface ServiceQuotasOptions {
   /** Quota values by code (service ec2). */
@@ -123,24 +123,12 @@ export async function startServiceQuotas(opts: ServiceQuotasOptions): Promise<Se
   });
   server.requestTimeout = 10_000;
   server.headersTimeout = 10_000;
-  const host = opts.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  let stopped: Promise<void> | undefined;
+  const bound = await listen(server, opts.host, opts.port);
   return {
-    endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    port,
+    endpoint: `http://${bound.authority}`,
+    port: bound.port,
     requests,
     set: (code, value) => void quotas.set(code, value),
-    stop: () => {
-      stopped ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return stopped;
-    },
+    stop: bound.stop,
   };
 }
