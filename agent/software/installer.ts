@@ -30,8 +30,30 @@ const MINUTE = 60_000;
 
 export const envPython = (dir: string): string => join(dir, 'bin', 'python');
 
-function indexArgs(o: IndexOptions): string[] {
-  return [...(o.indexUrl !== undefined ? ['--index-url', o.indexUrl] : []), ...(o.extraIndexUrls ?? []).flatMap((u) => ['--extra-index-url', u])];
+/**
+ * Hosts of the plain-HTTP indexes the user named. pip ignores such an index ("not a trusted or secure host") and uv
+ * refuses it unless told to trust the host; the user chose the URL (a mirror inside the VPC often has no TLS), so
+ * the installer is told. The CLI warns that packages from it travel unencrypted.
+ */
+export function plainHttpHosts(o: IndexOptions): string[] {
+  const hosts = new Set<string>();
+  for (const url of [o.indexUrl, ...(o.extraIndexUrls ?? [])]) {
+    if (url === undefined || !/^http:\/\//i.test(url)) continue;
+    try {
+      hosts.add(new URL(url).hostname.replace(/^\[(.*)\]$/, '$1'));
+    } catch {
+      // Checked by the broker before it was stored; an unparsable one gives pip nothing to trust.
+    }
+  }
+  return [...hosts];
+}
+
+function indexArgs(o: IndexOptions, trustFlag: string): string[] {
+  return [
+    ...(o.indexUrl !== undefined ? ['--index-url', o.indexUrl] : []),
+    ...(o.extraIndexUrls ?? []).flatMap((u) => ['--extra-index-url', u]),
+    ...plainHttpHosts(o).flatMap((h) => [trustFlag, h]),
+  ];
 }
 
 /** `python` is the machine's interpreter, or with uv a major.minor it has to fetch (the machine's differs). */
@@ -52,12 +74,12 @@ export function installCommand(installer: Installer, dir: string, packages: read
   switch (installer.kind) {
     case 'uv':
       return {
-        cmd: installer.uv, args: ['pip', 'install', '--python', envPython(dir), ...indexArgs(index), ...packages],
+        cmd: installer.uv, args: ['pip', 'install', '--python', envPython(dir), ...indexArgs(index, '--allow-insecure-host'), ...packages],
         name: `uv pip install ${packages.join(' ')}`, timeoutMs: 30 * MINUTE,
       };
     case 'pip':
       return {
-        cmd: envPython(dir), args: ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-color', '--progress-bar', 'off', ...indexArgs(index), ...packages],
+        cmd: envPython(dir), args: ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-color', '--progress-bar', 'off', ...indexArgs(index, '--trusted-host'), ...packages],
         name: `pip install ${packages.join(' ')}`, timeoutMs: 30 * MINUTE,
       };
   }
