@@ -31,9 +31,10 @@ const MINUTE = 60_000;
 export const envPython = (dir: string): string => join(dir, 'bin', 'python');
 
 /**
- * Hosts of the plain-HTTP indexes the user named. pip ignores such an index ("not a trusted or secure host") and uv
- * refuses it unless told to trust the host; the user chose the URL (a mirror inside the VPC often has no TLS), so
- * the installer is told. The CLI warns that packages from it travel unencrypted.
+ * Hosts of the plain-HTTP indexes the user named. pip ignores such an index ("not a trusted or secure host") unless
+ * told to trust the host; the user chose the URL (a mirror inside the VPC often has no TLS), so pip is told. (uv
+ * takes plain HTTP as it is: its --allow-insecure-host is about skipping certificate checks, which skiff never asks
+ * for.) The CLI warns that packages from such an index travel unencrypted.
  */
 export function plainHttpHosts(o: IndexOptions): string[] {
   const hosts = new Set<string>();
@@ -48,11 +49,11 @@ export function plainHttpHosts(o: IndexOptions): string[] {
   return [...hosts];
 }
 
-function indexArgs(o: IndexOptions, trustFlag: string): string[] {
+function indexArgs(o: IndexOptions, trustFlag?: string): string[] {
   return [
     ...(o.indexUrl !== undefined ? ['--index-url', o.indexUrl] : []),
     ...(o.extraIndexUrls ?? []).flatMap((u) => ['--extra-index-url', u]),
-    ...plainHttpHosts(o).flatMap((h) => [trustFlag, h]),
+    ...(trustFlag !== undefined ? plainHttpHosts(o).flatMap((h) => [trustFlag, h]) : []),
   ];
 }
 
@@ -74,7 +75,7 @@ export function installCommand(installer: Installer, dir: string, packages: read
   switch (installer.kind) {
     case 'uv':
       return {
-        cmd: installer.uv, args: ['pip', 'install', '--python', envPython(dir), ...indexArgs(index, '--allow-insecure-host'), ...packages],
+        cmd: installer.uv, args: ['pip', 'install', '--python', envPython(dir), ...indexArgs(index), ...packages],
         name: `uv pip install ${packages.join(' ')}`, timeoutMs: 30 * MINUTE,
       };
     case 'pip':

@@ -11,6 +11,6 @@ t.test('a plain-HTTP index the user named is trusted by host (pip ignores it oth
   t.same(pip.args.slice(-5), ['--index-url', 'http://10.0.5.9:8080/simple', '--trusted-host', '10.0.5.9', 'a==1']);
   t.equal(pip.name, 'pip install a==1', 'the name shown in logs carries no index URL');
   const uv = installCommand({ kind: 'uv', uv: '/usr/local/bin/uv' }, '/e', ['a==1'], { extraIndexUrls: ['http://mirror.internal/simple'] });
-  t.same(uv.args, ['pip', 'install', '--python', '/e/bin/python', '--extra-index-url', 'http://mirror.internal/simple', '--allow-insecure-host', 'mirror.internal', 'a==1'], 'uv\'s flag');
+  t.same(uv.args, ['pip', 'install', '--python', '/e/bin/python', '--extra-index-url', 'http://mirror.internal/simple', 'a==1'], 'uv takes plain HTTP as it is');
   t.notOk(installCommand({ kind: 'pip' }, '/e', ['a==1'], { indexUrl: 'https://pypi.example/simple' }).args.includes('--trusted-host'), 'HTTPS: nothing trusted');
 });
