@@ -4,7 +4,7 @@
 // holds the cluster CAs' keys.
 
 import { randomBytes } from 'node:crypto';
-import { SkiffError } from '../api/errors.js';
+import { SkiffError, echo } from '../api/errors.js';
 import type { LogTarget } from '../api/wire.js';
 import type { ClusterPlan, ClusterSpec } from '../../provisioner/backend.js';
 import { signCsr } from '../pki/sign.js';
@@ -29,7 +29,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
   const cas = createCaStore({ dir: o.caDir, now: o.now });
   const find = (ref: string): ClusterRecord => {
     const c = o.store.findCluster(ref);
-    if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id "${ref}"; \`skiff list\` shows them`);
+    if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id ${echo(ref)}; \`skiff list\` shows them`);
     return c;
   };
   const specFor = async (c: ClusterRecord, options?: Record<string, unknown>): Promise<ClusterSpec> => ({
