@@ -16,7 +16,7 @@ import { createWatchdog } from './watchdog/watchdog.js';
 import { createTelemetryEndpoint } from './watchdog/telemetry-endpoint.js';
 import { TELEMETRY_PATH } from './api/routes.js';
 import { createWebhookNotifier, type NotificationEvent, type WebhookNotifier } from './watchdog/notify.js';
-import { skiffPaths, type BrokerInfo } from './home.js';
+import { makeHomePrivate, skiffPaths, type BrokerInfo } from './home.js';
 import { loadWorkspaceConfig } from './config.js';
 import { openStore } from './store/store.js';
 import { createTokenIssuer } from './tokens/issuer.js';
@@ -88,6 +88,7 @@ function loadOrCreateApiKey(path: string): string {
 export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
   const p = skiffPaths(o.home);
   mkdirSync(p.brokerDir, { recursive: true, mode: 0o700 });
+  makeHomePrivate(p);
   const workspace = loadWorkspaceConfig(p.config); // a bad config stops the broker here, with the reason
   const releaseLock = takeLock(p.brokerLock);
   try {

@@ -25,8 +25,8 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
   const o = { ...opts, now: opts.now ?? (() => new Date()) };
   const log = o.log;
   const nowIso = () => o.now().toISOString();
-  const life = createLifecycle(o);
   const cas = createCaStore({ dir: o.caDir, now: o.now });
+  const life = createLifecycle({ ...o, onOver: (id) => cas.retire(id) });
   const find = (ref: string): ClusterRecord => {
     const c = o.store.findCluster(ref);
     if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id ${echo(ref)}; \`skiff list\` shows them`);
