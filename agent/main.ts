@@ -204,6 +204,8 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
 function main(): void {
   // Nothing but process.exit ends the agent (see the top of this file).
   setInterval(() => undefined, 2 ** 30);
+  // Keys, tokens, spools and Dask's own files are this user's only, whatever umask the agent was started with.
+  process.umask(0o077);
   const i = process.argv.indexOf('--config');
   const path = i >= 0 ? process.argv[i + 1] : undefined;
   const held = createHoldingDestination();

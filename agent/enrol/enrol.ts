@@ -84,6 +84,7 @@ export async function enrol(config: AgentConfig, opts: EnrolOptions): Promise<En
   for (let attempt = 1; ; attempt++) {
     try {
       const response = await callBroker<EnrolResponse>(config.brokerUrl, 'POST', ENROL_PATH, body, {
+        token: config.enrolToken,
         timeoutMs: Math.max(1000, Math.min(opts.attemptTimeoutMs ?? 15_000, deadline - now())),
         code: 'AGT_BROKER_UNREACHABLE',
         ...(opts.fetch ? { fetch: opts.fetch } : {}),

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { SkiffError, isSkiffError } from '../api/errors.js';
 import { processAlive } from '../../provisioner/local/processes.js';
-import { skiffPaths, type BrokerInfo } from '../home.js';
+import { makeHomePrivate, privateUmask, skiffPaths, type BrokerInfo } from '../home.js';
 import { loadCliConfig, type CliConfig } from './config.js';
 import { parseArgs, helpFor, type FlagSpec } from './args.js';
 import { COMMANDS, runCommand, type CliContext } from './commands.js';
@@ -123,6 +123,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     err(`skiff: error: ${(e as Error).message}\n`);
     return 2;
   }
+  // Whatever this process (and the broker, agents and Dask it starts) writes is this user's only.
+  privateUmask();
+  makeHomePrivate(skiffPaths(config.home));
   const redact = ['token', '*.token', 'apiKey', 'keyPem', 'csrPem'];
   // One root logger per process: `skiff broker` logs the control plane to stdout; every other command logs to
   // stderr, quietly (its stdout is the command's answer).

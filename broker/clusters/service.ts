@@ -4,7 +4,7 @@
 // holds the cluster CAs' keys.
 
 import { randomBytes } from 'node:crypto';
-import { SkiffError } from '../api/errors.js';
+import { SkiffError, echo } from '../api/errors.js';
 import type { LogTarget } from '../api/wire.js';
 import type { ClusterPlan, ClusterSpec } from '../../provisioner/backend.js';
 import { signCsr } from '../pki/sign.js';
@@ -25,11 +25,11 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
   const o = { ...opts, now: opts.now ?? (() => new Date()) };
   const log = o.log;
   const nowIso = () => o.now().toISOString();
-  const life = createLifecycle(o);
   const cas = createCaStore({ dir: o.caDir, now: o.now });
+  const life = createLifecycle({ ...o, onOver: (id) => cas.retire(id) });
   const find = (ref: string): ClusterRecord => {
     const c = o.store.findCluster(ref);
-    if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id "${ref}"; \`skiff list\` shows them`);
+    if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id ${echo(ref)}; \`skiff list\` shows them`);
     return c;
   };
   const specFor = async (c: ClusterRecord, options?: Record<string, unknown>): Promise<ClusterSpec> => ({

@@ -161,7 +161,11 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
         signalGroup(pid, 'SIGKILL');
       }
       while (pids.some(processGroupAlive) && Date.now() < deadline + 5000) await sleep(50);
-      for (const id of ids) rmSync(join(dir, id, 'agent.pid'), { force: true });
+      // The machine is gone: its enrol token (agent.json), agent token (enrolment.json) and key (tls/) go with
+      // it; its log (agent.log, read for a failure's last lines) and the log spool stay.
+      for (const id of ids) {
+        for (const f of ['agent.pid', 'agent.json', 'enrolment.json', 'tls']) rmSync(join(dir, id, f), { recursive: true, force: true });
+      }
     },
 
     lastLogLines(plan: ClusterPlan, maxLines: number): Promise<string[]> {
