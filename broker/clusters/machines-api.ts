@@ -54,7 +54,7 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
       const dns = [...new Set(['localhost', ...hosts.filter((h) => !IP_RE.test(h))])];
       const signer = cas.signer(c.id);
       const cert = signCsr(signer, {
-        csrPem: r.csrPem, profile: 'node', commonName: `${machine.name}.${c.id}`, sans: { ips, dns },
+        csrPem: r.csrPem, profile: 'node', commonName: `${machine.name}.${c.id}`, holder: { cluster: c.id, role }, sans: { ips, dns },
         validityMs: o.nodeCertValidityMs ?? 7 * 24 * 3600_000, now: o.now,
       });
       const at = nowIso();
