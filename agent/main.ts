@@ -16,6 +16,7 @@ import { agentConfigFromEnv, loadAgentConfig, loadAgentTuning, type AgentConfig,
 import { enrol, type Enrolment } from './enrol/enrol.js';
 import { createSupervisor, type Supervisor } from './supervisor/supervisor.js';
 import { buildSchedulerCommand, buildWorkerCommand } from './supervisor/dask-command.js';
+import { writeAdmissionPlugin } from './supervisor/admission-plugin.js';
 import { reapStale } from './supervisor/pid-file.js';
 import { watchScheduler } from './scheduler-watch.js';
 import { createExec, defaultExec, ensureDask, whichOnPath } from './prepare.js';
@@ -121,7 +122,10 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
 
   let supervisor: Supervisor;
   if (response.role === 'scheduler') {
-    supervisor = supervise('dask-scheduler', buildSchedulerCommand({ python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files }));
+    const admissionPlugin = writeAdmissionPlugin(config.machineDir);
+    supervisor = supervise('dask-scheduler', buildSchedulerCommand({
+      python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, clusterId: response.clusterId, admissionPlugin,
+    }));
     supervisor.start();
     const verifier = createTokenVerifier(response.tokenKey);
     const gateway = await createGateway({

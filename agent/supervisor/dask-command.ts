@@ -1,11 +1,14 @@
 // The Dask command lines the agent supervises. Pure: config in, argv and environment out.
 //
 // Both sides run with TLS from the cluster CA and require_encryption, so nothing connects to Dask without
-// a certificate the broker signed for this cluster. The scheduler's HTTP server (dashboard, /health,
-// /metrics, /json) binds to loopback only: the outside world reaches it solely through the gateway.
+// a certificate the broker signed for this cluster, and the scheduler admits as workers only the worker
+// certificates of this cluster (its --preload, admission-plugin.ts). Every Dask HTTP server binds to loopback:
+// the scheduler's (dashboard, /health, /metrics, /json) is reached from outside solely through the gateway, and
+// a worker's (which Dask starts despite --no-dashboard, serving /metrics) only from its own machine.
 
 import { availableParallelism } from 'node:os';
 import type { SchedulerEndpoints } from '../../broker/api/wire.js';
+import { ADMISSION_CLUSTER_ENV } from './admission-plugin.js';
 
 export interface DaskTls {
   ca: string;
@@ -29,7 +32,15 @@ function tlsArgs(tls: DaskTls): string[] {
   return ['--tls-ca-file', tls.ca, '--tls-cert', tls.cert, '--tls-key', tls.key];
 }
 
-export function buildSchedulerCommand(o: { python: string; listenHost: string; scheduler: SchedulerEndpoints; tls: DaskTls }): DaskCommand {
+export function buildSchedulerCommand(o: {
+  python: string;
+  listenHost: string;
+  scheduler: SchedulerEndpoints;
+  tls: DaskTls;
+  clusterId: string;
+  /** The worker admission module written by writeAdmissionPlugin. */
+  admissionPlugin: string;
+}): DaskCommand {
   return {
     command: o.python,
     args: [
@@ -38,9 +49,10 @@ export function buildSchedulerCommand(o: { python: string; listenHost: string; s
       '--host', o.listenHost,
       '--port', String(o.scheduler.daskPort),
       '--dashboard-address', `127.0.0.1:${o.scheduler.httpPort}`,
+      '--preload', o.admissionPlugin,
       ...tlsArgs(o.tls),
     ],
-    env: TLS_ENV,
+    env: { ...TLS_ENV, [ADMISSION_CLUSTER_ENV]: o.clusterId },
   };
 }
 
@@ -68,6 +80,8 @@ export function buildWorkerCommand(o: {
       '--no-nanny',
       '--nthreads', String(nthreads),
       '--no-dashboard',
+      // Dask starts the worker's HTTP server anyway, on every address by default.
+      '--dashboard-address', '127.0.0.1:0',
       '--local-directory', o.localDirectory,
       ...tlsArgs(o.tls),
     ],

@@ -54,7 +54,7 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
       const dns = [...new Set(['localhost', ...hosts.filter((h) => !IP_RE.test(h))])];
       const signer = cas.signer(c.id);
       const cert = signCsr(signer, {
-        csrPem: r.csrPem, profile: 'node', commonName: `${machine.name}.${c.id}`, sans: { ips, dns },
+        csrPem: r.csrPem, profile: 'node', commonName: `${machine.name}.${c.id}`, holder: { cluster: c.id, role }, sans: { ips, dns },
         validityMs: o.nodeCertValidityMs ?? 7 * 24 * 3600_000, now: o.now,
       });
       const at = nowIso();
@@ -98,6 +98,9 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
       const claims = await o.tokens.verify('agent', token);
       const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
       if (!c) throw new SkiffError('BRK_FORBIDDEN', 'agent token does not name a known cluster');
+      // An agent token speaks for the one machine it was minted for, in the role that machine enrolled with.
+      const self = claims.sub !== undefined ? o.store.enrolment(c.id, claims.sub) : undefined;
+      if (!self || self.role !== claims.role) throw new SkiffError('BRK_FORBIDDEN', `agent token does not name an enrolled machine of cluster ${c.id}`);
       const e = (raw ?? {}) as AgentEvent;
       switch (e.kind) {
         case 'ready':
@@ -109,14 +112,30 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
           o.store.putCluster({ ...c, workersReady: e.count, updatedAt: nowIso() });
           break;
         }
-        case 'failed':
-          await life.fail(c.id, String(e.reason).slice(0, 500), Array.isArray(e.lastLogLines) ? e.lastLogLines.map(String) : undefined);
+        case 'failed': {
+          const reason = stripControl(String(e.reason)).slice(0, 500);
+          // Only the scheduler ends a running cluster. A worker that fails while the cluster starts ends it too
+          // (running waits for every launched worker, so the start could only miss its deadline); once it runs,
+          // a worker speaks only for itself: one alert per machine, and the cluster goes on without it.
+          if (self.role !== 'scheduler' && c.state === 'running') {
+            const alert = `${self.name} reported a failure and left the cluster: ${reason}`.slice(0, 600);
+            if (!(c.warnings ?? []).some((w) => w.startsWith(`${self.name} reported a failure`))) {
+              o.store.putCluster({ ...c, warnings: [...(c.warnings ?? []), alert], updatedAt: nowIso() });
+              const n = o.store.notify({ at: nowIso(), clusterId: c.id, kind: 'alert', reason: alert });
+              o.onNotification?.(n, c);
+            }
+            o.log.warn({ clusterId: c.id, machine: self.name }, 'a worker reported a failure; the cluster keeps running');
+            throw new SkiffError('BRK_FORBIDDEN', `${self.name} is a worker: its agent token cannot fail running cluster ${c.id}; its failure is recorded as an alert`);
+          }
+          const lines = Array.isArray(e.lastLogLines) ? e.lastLogLines.slice(-LAST_LINES).map((l) => stripControl(String(l)).slice(0, 1000)) : undefined;
+          await life.fail(c.id, reason, lines);
           return;
+        }
         case 'log':
           return;
         case 'software': {
           // Each machine's latest step, by its name (the agent token names the machine).
-          const name = (claims.sub !== undefined ? o.store.enrolment(c.id, claims.sub)?.name : undefined) ?? String(claims.sub);
+          const name = self.name;
           if (!c.software || typeof e.detail !== 'string') throw new SkiffError('BRK_BAD_REQUEST', 'bad software event');
           const detail = stripControl(maskUrl(e.detail)).slice(0, 300);
           o.store.putCluster({ ...c, software: { ...c.software, machines: { ...c.software.machines, [name]: detail } }, updatedAt: nowIso() });

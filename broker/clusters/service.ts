@@ -126,7 +126,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       if (typeof csrPem !== 'string') throw new SkiffError('BRK_BAD_REQUEST', 'credentials need a csrPem');
       const signer = cas.signer(c.id);
       const cert = signCsr(signer, {
-        csrPem, profile: 'user', commonName: `user.${c.id}`, sans: { ips: [], dns: [] }, validityMs: o.userCertValidityMs ?? 24 * 3600_000, now: o.now,
+        csrPem, profile: 'user', commonName: `user.${c.id}`, holder: { cluster: c.id, role: 'user' }, sans: { ips: [], dns: [] }, validityMs: o.userCertValidityMs ?? 24 * 3600_000, now: o.now,
       });
       o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'user', subject: 'user', notAfter: cert.notAfter.toISOString(), issuedAt: nowIso() });
       return Promise.resolve({ caPem: signer.certPem, certPem: cert.certPem, notAfter: cert.notAfter.toISOString() });

@@ -20,10 +20,19 @@ const { asn1, pki } = forge;
 /** node: Dask scheduler/worker (TLS server and client); user: the data scientist's Dask client. */
 export type CertProfile = 'node' | 'user';
 
+export type CertHolderRole = 'scheduler' | 'worker' | 'user';
+const HOLDER_ROLES: readonly CertHolderRole[] = ['scheduler', 'worker', 'user'];
+const CLUSTER_ID_RE = /^[a-z0-9-]{1,63}$/;
+
 export interface SignCsrRequest {
   csrPem: string;
   profile: CertProfile;
   commonName: string;
+  /**
+   * Who holds it, in the subject: O = the cluster id, OU = the role. The scheduler's worker admission
+   * (agent/supervisor/admission-plugin.ts) admits as workers only OU=worker of its own cluster.
+   */
+  holder?: { cluster: string; role: CertHolderRole };
   sans: { ips: string[]; dns: string[] };
   validityMs: number;
   /** Default: now - 60 s, so a machine whose clock is slightly behind accepts the certificate. */
@@ -74,7 +83,10 @@ function buildLeaf(
   cert.serialNumber = serialHex;
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
-  cert.setSubject([{ name: 'commonName', value: request.commonName }]);
+  cert.setSubject([
+    ...(request.holder ? [{ name: 'organizationName', value: request.holder.cluster }, { name: 'organizationalUnitName', value: request.holder.role }] : []),
+    { name: 'commonName', value: request.commonName },
+  ]);
   cert.setIssuer(signer.cert.subject.attributes);
 
   const altNames = [
@@ -100,6 +112,12 @@ function checkRequest(request: SignCsrRequest): void {
   const bad = (what: string): SkiffError => new SkiffError('BRK_BAD_REQUEST', what);
   if (request.profile !== 'node' && request.profile !== 'user') {
     throw bad(`certificate profile must be 'node' or 'user', got '${String(request.profile)}'`);
+  }
+  if (request.holder && (!HOLDER_ROLES.includes(request.holder.role) || !CLUSTER_ID_RE.test(request.holder.cluster))) {
+    throw bad(`certificate holder must be a cluster id and one of ${HOLDER_ROLES.join(', ')}, got ${JSON.stringify(request.holder).slice(0, 100)}`);
+  }
+  if (request.holder && request.profile !== (request.holder.role === 'user' ? 'user' : 'node')) {
+    throw bad(`a ${request.holder.role} certificate takes the ${request.holder.role === 'user' ? 'user' : 'node'} profile, not '${request.profile}'`);
   }
   if (request.commonName.length === 0 || request.commonName.length > 64) {
     throw bad(`certificate common name must be 1 to 64 characters, got ${request.commonName.length}`);

@@ -4,8 +4,8 @@ import { buildSchedulerCommand, buildWorkerCommand } from '../../../../agent/sup
 const scheduler = { privateHost: '10.0.1.5', publicHost: '3.3.3.3', daskPort: 8786, gatewayPort: 443, httpPort: 8787, telemetryPort: 8788 };
 const tls = { ca: '/m/tls/ca.pem', cert: '/m/tls/cert.pem', key: '/m/tls/key.pem' };
 
-t.test('the scheduler speaks only TLS and keeps its HTTP server on loopback', async (t) => {
-  const c = buildSchedulerCommand({ python: '/usr/bin/python3', listenHost: '0.0.0.0', scheduler, tls });
+t.test('the scheduler speaks only TLS, keeps its HTTP server on loopback and loads the worker admission', async (t) => {
+  const c = buildSchedulerCommand({ python: '/usr/bin/python3', listenHost: '0.0.0.0', scheduler, tls, clusterId: 'c0123456789', admissionPlugin: '/m/skiff_worker_admission.py' });
   t.equal(c.command, '/usr/bin/python3');
   t.same(c.args.slice(0, 3), ['-m', 'dask', 'scheduler']);
   const arg = (flag: string) => c.args[c.args.indexOf(flag) + 1];
@@ -14,12 +14,15 @@ t.test('the scheduler speaks only TLS and keeps its HTTP server on loopback', as
   t.equal(arg('--dashboard-address'), '127.0.0.1:8787');
   t.equal(arg('--tls-ca-file'), tls.ca);
   t.equal(c.env['DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION'], 'True');
+  t.equal(arg('--preload'), '/m/skiff_worker_admission.py');
+  t.equal(c.env['SKIFF_CLUSTER_ID'], 'c0123456789', 'the admission learns its cluster from the environment');
 });
 
 t.test('a worker joins the scheduler\'s private address over TLS, without a nanny', async (t) => {
   const c = buildWorkerCommand({ python: 'py', listenHost: '10.0.2.9', scheduler, tls, name: 'worker-3', localDirectory: '/m/dask' });
   t.equal(c.args[3], 'tls://10.0.1.5:8786');
   t.ok(c.args.includes('--no-nanny'));
+  t.equal(c.args[c.args.indexOf('--dashboard-address') + 1], '127.0.0.1:0', 'the HTTP server Dask starts despite --no-dashboard stays on loopback');
   t.equal(c.args[c.args.indexOf('--name') + 1], 'worker-3');
   t.equal(c.args[c.args.indexOf('--tls-key') + 1], tls.key);
   t.equal(c.env['DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION'], 'True');

@@ -54,6 +54,14 @@ function service(t: Test, backend: Backend, extra: { now?: () => Date } = {}) {
   return { clusters, store, tokens, dir };
 }
 
+/** Enrols machine `machineId` of cluster `clusterId` as the agent would, and gives back its agent token. */
+async function enrolAs(clusters: ReturnType<typeof service>['clusters'], tokens: ReturnType<typeof service>['tokens'], clusterId: string, machineId: string): Promise<string> {
+  const role = machineId === 'scheduler' ? 'scheduler' : 'worker';
+  const token = await tokens.mint('enrol', { sub: `${clusterId}/${role}`, cluster: clusterId, role }, 60);
+  const { csrPem } = await createKeyAndCsr({ commonName: 'x' });
+  return (await clusters.enrol({ token, clusterId, machineId, csrPem })).agentToken;
+}
+
 t.test('a plan the backend refuses creates nothing: no record, no CA, no machine', async (t) => {
   const { backend, calls } = fakeBackend({ failPlan: true });
   const { clusters, store, dir } = service(t, backend);
@@ -90,14 +98,43 @@ t.test('running once the scheduler is ready and every worker connected; names un
   const c = await clusters.create({ workers: 2, backend: 'local', name: 'b' });
   await clusters.launched(c.id);
   await t.rejects(clusters.create({ workers: 1, backend: 'local', name: 'b' }), { code: 'BRK_CONFLICT' });
-  const agent = await tokens.mint('agent', { sub: 'scheduler', cluster: c.id, role: 'scheduler' }, 60);
+  const agent = await enrolAs(clusters, tokens, c.id, 'scheduler');
   await clusters.agentEvent(agent, { kind: 'ready' });
   await clusters.agentEvent(agent, { kind: 'workers', count: 1 });
   t.equal(clusters.get('b').state, 'starting');
   await clusters.agentEvent(agent, { kind: 'workers', count: 2 });
   t.equal(clusters.get('b').state, 'running');
-  const worker = await tokens.mint('agent', { sub: 'worker-1', cluster: c.id, role: 'worker' }, 60);
+  const worker = await enrolAs(clusters, tokens, c.id, 'worker-1');
   await t.rejects(clusters.agentEvent(worker, { kind: 'ready' }), { code: 'BRK_FORBIDDEN' }, 'a worker cannot speak for the scheduler');
+  const unenrolled = await tokens.mint('agent', { sub: 'worker-2', cluster: c.id, role: 'worker' }, 60);
+  await t.rejects(clusters.agentEvent(unenrolled, { kind: 'software', detail: 'x' }), { code: 'BRK_FORBIDDEN', message: /does not name an enrolled machine/ }, 'a token of a machine that never enrolled speaks for nobody');
+  const posing = await tokens.mint('agent', { sub: 'worker-1', cluster: c.id, role: 'scheduler' }, 60);
+  await t.rejects(clusters.agentEvent(posing, { kind: 'ready' }), { code: 'BRK_FORBIDDEN' }, 'a token whose role is not the role the machine enrolled with speaks for nobody');
+  await t.rejects(clusters.agentEvent(worker, { kind: 'failed', reason: 'worker-1: gave up', lastLogLines: [] }), { code: 'BRK_FORBIDDEN', message: /cannot fail running cluster/ });
+  await t.rejects(clusters.agentEvent(worker, { kind: 'failed', reason: 'worker-1: gave up', lastLogLines: [] }), { code: 'BRK_FORBIDDEN' });
+  t.match(clusters.get('b'), { state: 'running', warnings: ['worker-1 reported a failure and left the cluster: worker-1: gave up'] }, "a running cluster outlives a worker's failure, recorded once");
+  await clusters.agentEvent(agent, { kind: 'failed', reason: 'scheduler: gave up', lastLogLines: [] });
+  t.match(clusters.get('b'), { state: 'failed', reason: 'scheduler: gave up' }, 'the scheduler still fails its cluster');
+});
+
+t.test('a worker that fails while its cluster starts fails the cluster (it could only miss its deadline)', async (t) => {
+  const { backend } = fakeBackend();
+  const { clusters, tokens } = service(t, backend);
+  const c = await clusters.create({ workers: 1, backend: 'local', name: 'early' });
+  await clusters.launched(c.id);
+  const worker = await enrolAs(clusters, tokens, c.id, 'worker-1');
+  await clusters.agentEvent(worker, { kind: 'failed', reason: 'worker-1: could not install x', lastLogLines: ['no x'] });
+  t.match(clusters.get(c.id), { state: 'failed', reason: 'worker-1: could not install x', lastLogLines: ['no x'] });
+  t.match(await clusters.down('early'), { state: 'failed' }, 'down after a failure is harmless');
+});
+
+t.test('down stops a running cluster, and twice is harmless', async (t) => {
+  const { backend } = fakeBackend();
+  const { clusters, tokens } = service(t, backend);
+  const c = await clusters.create({ workers: 0, backend: 'local', name: 'b' });
+  await clusters.launched(c.id);
+  await clusters.agentEvent(await enrolAs(clusters, tokens, c.id, 'scheduler'), { kind: 'ready' });
+  t.equal(clusters.get('b').state, 'running');
   t.match(await clusters.down('b'), { state: 'stopped', reason: 'stopped by user' });
   t.match(await clusters.down('b'), { state: 'stopped' }, 'down twice is harmless');
 });
@@ -168,7 +205,7 @@ t.test('a cluster running before its deadline is left alone', async (t) => {
   // 3 s: room for the launch and the token on a loaded machine before the deadline.
   const c = await clusters.create({ workers: 0, backend: 'local', startTimeoutMs: 3000 });
   await clusters.launched(c.id);
-  await clusters.agentEvent(await tokens.mint('agent', { sub: 'scheduler', cluster: c.id, role: 'scheduler' }, 60), { kind: 'ready' });
+  await clusters.agentEvent(await enrolAs(clusters, tokens, c.id, 'scheduler'), { kind: 'ready' });
   t.equal(clusters.get(c.id).state, 'running');
   await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(c.startDeadline ?? '') - Date.now()) + 300));
   t.equal(clusters.get(c.id).state, 'running');

@@ -84,6 +84,19 @@ void t.test('a user certificate is good for TLS client use only', async (t) => {
   t.match(asServer.output, /(unsuitable|unsupported) certificate purpose/);
 });
 
+void t.test('the subject names the holder (O = cluster, OU = role) as the broker says, whatever the CSR asked', (t) => {
+  const posing = forgeCsr(2048, { cn: 'worker-9' });
+  const worker = new X509Certificate(signCsr(signerA, request({ csrPem: posing, holder: { cluster: 'c0123456789', role: 'worker' } })).certPem);
+  t.equal(worker.subject, 'O=c0123456789\nOU=worker\nCN=worker-1');
+  const user = new X509Certificate(signCsr(signerA, request({ profile: 'user', commonName: 'user.c0123456789', holder: { cluster: 'c0123456789', role: 'user' } })).certPem);
+  t.equal(user.subject, 'O=c0123456789\nOU=user\nCN=user.c0123456789');
+  const bad = { code: 'BRK_BAD_REQUEST' };
+  t.throws(() => signCsr(signerA, request({ holder: { cluster: 'c0123456789', role: 'user' } })), { ...bad, message: /a user certificate takes the user profile/ });
+  t.throws(() => signCsr(signerA, request({ profile: 'user', holder: { cluster: 'c0123456789', role: 'worker' } })), { ...bad, message: /a worker certificate takes the node profile/ });
+  t.throws(() => signCsr(signerA, request({ holder: { cluster: 'C/0=x', role: 'worker' } })), { ...bad, message: /certificate holder must be/ });
+  t.end();
+});
+
 void t.test('the subject CN comes from the broker and SANs requested in the CSR are ignored', (t) => {
   const smuggling = forgeCsr(2048, { cn: 'admin', sanDns: 'evil.example.com' });
   const { certPem } = signCsr(signerA, request({ csrPem: smuggling, commonName: 'worker-7', sans: { ips: ['10.0.0.7'], dns: [] } }));
