@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { ERROR_TABLE, SkiffError } from '../api/errors.js';
 import type { ClusterService } from '../clusters/types.js';
 import type { TokenIssuer } from '../tokens/types.js';
-import { AGENT_EVENTS_PATH, BOOT_FAILED_PATH, BUNDLE_ROUTE, CLUSTERS_PATH, ENROL_PATH, HEALTH_PATH, NOTIFICATIONS_PATH, TOKEN_PATH } from '../api/routes.js';
+import { AGENT_EVENTS_PATH, AGENT_SCALE_PATH, BOOT_FAILED_PATH, BUNDLE_ROUTE, CLUSTERS_PATH, ENROL_PATH, HEALTH_PATH, NOTIFICATIONS_PATH, TOKEN_PATH } from '../api/routes.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /** A boot failure report: the boot log's last lines, as text. */
@@ -108,6 +108,7 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       await o.clusters.agentEvent(bearer(req), await readJson(req));
       return send(res, 204);
     }
+    if (m === 'GET' && path === AGENT_SCALE_PATH) return send(res, 200, await o.clusters.agentScale(bearer(req)));
     if (m === 'GET' && path === NOTIFICATIONS_PATH) {
       await user(req);
       const cluster = url.searchParams.get('cluster') ?? undefined;
@@ -119,7 +120,7 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       if (m === 'GET') return send(res, 200, o.clusters.list());
       if (m === 'POST') return send(res, 201, await o.clusters.create(await readJson(req)));
     }
-    if ((match = path.match(/^\/v1\/clusters\/([^/]+)(\/credentials|\/dashboard-token)?$/))) {
+    if ((match = path.match(/^\/v1\/clusters\/([^/]+)(\/credentials|\/dashboard-token|\/scale|\/adapt)?$/))) {
       await user(req);
       const ref = decodeURIComponent(match[1] ?? '');
       const sub = match[2];
@@ -130,6 +131,8 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       }
       if (sub === '/credentials' && m === 'POST') return send(res, 200, await o.clusters.userCredentials(ref, await readJson(req)));
       if (sub === '/dashboard-token' && m === 'POST') return send(res, 200, await o.clusters.dashboardToken(ref));
+      if (sub === '/scale' && m === 'POST') return send(res, 200, await o.clusters.scale(ref, await readJson(req)));
+      if (sub === '/adapt' && m === 'POST') return send(res, 200, await o.clusters.adapt(ref, await readJson(req)));
     }
     throw new SkiffError('BRK_NOT_FOUND', `no route ${m} ${path}`);
   };
