@@ -164,7 +164,10 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
         throw new SkiffError('PRV_INVALID_REQUEST', `the local backend runs 0 to ${MAX_WORKERS} workers; ${workers + count} was asked for`);
       }
       // Names are never reused: each new machine enrols once, as itself (worker-4 after worker-1..3, even if 2 left).
-      const taken = plan.machines.map((m) => Number(/^worker-(\d+)$/.exec(m.id)?.[1] ?? 0));
+      // Machines that left are gone from the plan but not from the disk: their directories keep the numbers taken.
+      const dir = clusterDir(plan.clusterId);
+      const onDisk = existsSync(dir) ? readdirSync(dir) : [];
+      const taken = [...plan.machines.map((m) => m.id), ...onDisk].map((id) => Number(/^worker-(\d+)$/.exec(id)?.[1] ?? 0));
       let next = Math.max(0, ...taken, Number(plan.detail['lastWorker'] ?? 0)) + 1;
       const fresh: MachinePlan[] = [];
       for (let i = 0; i < count; i++, next++) fresh.push({ id: `worker-${next}`, role: 'worker', name: `worker-${next}` });
