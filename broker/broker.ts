@@ -43,6 +43,8 @@ export interface BrokerOptions {
   publicUrl?: string;
   /** Serve HTTPS with this certificate and key (PEM); `caPem` is the CA it chains to, pinned on the machines. */
   tls?: { certPem: string; keyPem: string; caPem?: string };
+  /** How often running clusters are reconciled with their requested worker count (default 5 s). */
+  scaleIntervalMs?: number;
   /** How often the watchdog checks every cluster (default 5 s). */
   watchdogIntervalMs?: number;
   /** Default webhook for every cluster's notifications (a cluster may name its own). */
@@ -156,7 +158,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     });
     const clusters = createClusterService({
       store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, ...(o.tls ? pinnedCa(o.tls) : {}), awsEmulated: !!o.awsEndpointUrl, log: o.log.child({ component: 'clusters' }),
-      watchdog, logsDir: p.logsDir, ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
+      watchdog, logsDir: p.logsDir, ...(o.scaleIntervalMs !== undefined ? { scaleIntervalMs: o.scaleIntervalMs } : {}), ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
       ...(workspace.watchdog ? { workspaceWatchdog: workspace.watchdog } : {}),
       onNotification: (n, c) => {
         const url = c.webhookUrl ?? o.webhookUrl ?? workspace.webhookUrl;

@@ -27,6 +27,8 @@ export const BROKER_BODY_LIMITS = {
   agentEvent: 64 * 1024,
   clusterCreate: 256 * 1024,
   credentials: 256 * 1024,
+  /** scale and adapt: a count, or bounds. */
+  scale: 4 * 1024,
 } as const;
 /** Deepest JSON nesting a request body may have (the deepest the broker takes is 4). */
 export const MAX_JSON_DEPTH = 32;

@@ -13,6 +13,7 @@ import { AWS_FLAGS, awsOptions } from './aws-flags.js';
 import { logsCommand } from './logs-command.js';
 import { gcCommand, networkCommand, policyCommand, setupCommand } from './aws-commands.js';
 import { softwareRequest } from './client-env.js';
+import { adaptCommand, scaleCommand } from './scale-commands.js';
 
 const BACKENDS = ['local', 'aws'] as const;
 
@@ -33,6 +34,8 @@ function oneRef(positionals: string[], command: string): string {
 
 function describe(c: ClusterView): string {
   const parts = [`${c.name} (${c.id})`, c.state, `${c.workersReady}/${c.workers} workers`, c.backend];
+  if (c.adaptive) parts.splice(3, 0, `adaptive ${c.adaptive.minimum}-${c.adaptive.maximum}`);
+  if (c.workersRetiring) parts.splice(3, 0, `${c.workersRetiring} retiring`);
   if (c.scheduler) parts.push(c.scheduler);
   if (c.reason) parts.push(`reason: ${c.reason}`);
   return parts.join('  ');
@@ -206,6 +209,7 @@ const status: Command = {
     else {
       ctx.out(describe(c) + '\n');
       if (dashboard) ctx.out(`dashboard: ${dashboard}\n`);
+      ctx.out(`workers: ${c.workers} requested, ${c.workersReady} connected${c.workersRetiring ? `, ${c.workersRetiring} retiring` : ''}; adaptive: ${c.adaptive ? `${c.adaptive.minimum} to ${c.adaptive.maximum}` : 'off'}\n`);
       const sw = c.software;
       if (sw) {
         const from = sw.pythonPath ? ` (read from ${sw.pythonPath})` : '';
@@ -249,7 +253,7 @@ const notifications: Command = {
     for (;;) {
       const list = await b.call<NotificationView[]>('GET', `/v1/notifications?${query}after=${after}`);
       for (const n of list) {
-        ctx.out(flags['json'] ? JSON.stringify(n) + '\n' : `${n.at}  ${n.clusterName}  ${n.kind === 'alert' ? 'ALERT' : n.state}${n.reason ? `  ${n.reason}` : ''}\n`);
+        ctx.out(flags['json'] ? JSON.stringify(n) + '\n' : `${n.at}  ${n.clusterName}  ${n.kind === 'alert' ? 'ALERT' : n.kind === 'scale' ? 'SCALE' : n.state}${n.reason ? `  ${n.reason}` : ''}\n`);
         after = n.seq;
       }
       if (!flags['follow']) return 0;
@@ -273,7 +277,7 @@ const credentials: Command = {
 };
 
 export const COMMANDS: Record<string, Command> = {
-  up, list, status, down, credentials, notifications, logs: logsCommand, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand,
+  up, list, status, down, scale: scaleCommand, adapt: adaptCommand, credentials, notifications, logs: logsCommand, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand,
 };
 
 export async function runCommand(ctx: CliContext, name: string, argv: string[]): Promise<number> {

@@ -79,6 +79,7 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     ...(tls ? { tls } : {}),
     ...(typeof flags['webhook-url'] === 'string' ? { webhookUrl: flags['webhook-url'] } : ctx.config.webhookUrl ? { webhookUrl: ctx.config.webhookUrl } : {}),
     ...(ctx.config.watchdogIntervalMs !== undefined ? { watchdogIntervalMs: ctx.config.watchdogIntervalMs } : {}),
+    ...(ctx.config.scaleIntervalMs !== undefined ? { scaleIntervalMs: ctx.config.scaleIntervalMs } : {}),
     ...(ctx.config.awsEndpointUrl ? { awsEndpointUrl: ctx.config.awsEndpointUrl } : {}),
     ...(ctx.config.awsRegion ? { awsRegion: ctx.config.awsRegion } : {}),
   });

@@ -12,7 +12,7 @@ import { BROKER_BODY_LIMITS as LIMIT } from '../api/limits.js';
 import { readBody, readJson } from './body.js';
 import type { ClusterService } from '../clusters/types.js';
 import type { TokenIssuer } from '../tokens/types.js';
-import { AGENT_EVENTS_PATH, BOOT_FAILED_PATH, BUNDLE_ROUTE, CLUSTERS_PATH, ENROL_PATH, HEALTH_PATH, NOTIFICATIONS_PATH, TOKEN_PATH } from '../api/routes.js';
+import { AGENT_EVENTS_PATH, AGENT_SCALE_PATH, BOOT_FAILED_PATH, BUNDLE_ROUTE, CLUSTERS_PATH, ENROL_PATH, HEALTH_PATH, NOTIFICATIONS_PATH, TOKEN_PATH } from '../api/routes.js';
 
 /** Paths named in errors and logs are cut to this many characters. */
 const PATH_ECHO_CHARS = 120;
@@ -131,6 +131,11 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       await o.clusters.agentEvent(token, await readJson(req, LIMIT.agentEvent));
       return send(req, res, 204);
     }
+    if (m === 'GET' && path === AGENT_SCALE_PATH) {
+      const token = bearer(req);
+      await o.tokens.verify('agent', token);
+      return send(req, res, 200, await o.clusters.agentScale(token));
+    }
     if (m === 'GET' && path === NOTIFICATIONS_PATH) {
       await user(req);
       const cluster = url.searchParams.get('cluster') ?? undefined;
@@ -142,7 +147,7 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       if (m === 'GET') return send(req, res, 200, o.clusters.list());
       if (m === 'POST') return send(req, res, 201, await o.clusters.create(await readJson(req, LIMIT.clusterCreate)));
     }
-    if ((match = path.match(/^\/v1\/clusters\/([^/]+)(\/credentials|\/dashboard-token)?$/))) {
+    if ((match = path.match(/^\/v1\/clusters\/([^/]+)(\/credentials|\/dashboard-token|\/scale|\/adapt)?$/))) {
       await user(req);
       const ref = decodeSegment(match[1] ?? '');
       const sub = match[2];
@@ -153,6 +158,8 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       }
       if (sub === '/credentials' && m === 'POST') return send(req, res, 200, await o.clusters.userCredentials(ref, await readJson(req, LIMIT.credentials)));
       if (sub === '/dashboard-token' && m === 'POST') return send(req, res, 200, await o.clusters.dashboardToken(ref));
+      if (sub === '/scale' && m === 'POST') return send(req, res, 200, await o.clusters.scale(ref, await readJson(req, LIMIT.scale)));
+      if (sub === '/adapt' && m === 'POST') return send(req, res, 200, await o.clusters.adapt(ref, await readJson(req, LIMIT.scale)));
     }
     throw new SkiffError('BRK_NOT_FOUND', `no route ${echo(m, 16)} ${echo(path, PATH_ECHO_CHARS)}`);
   };

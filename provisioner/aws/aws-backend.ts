@@ -19,6 +19,7 @@ import { fromAwsTags, type AwsContext } from './context.js';
 import { clusterFilter, LIVE_STATES, listInstances, toMachines } from './instances.js';
 import { gatherPlanFacts } from './preflight.js';
 import { destroyClusterResources } from './teardown.js';
+import { growWorkers, terminateWorkers } from './scale.js';
 
 export interface AwsBackendDeps {
   /** The port for a region (SDK clients made by the entry point, e.g. with createSdkPort). */
@@ -131,6 +132,16 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
     async destroy(plan, hooks) {
       const aws = awsPlanOf(plan);
       await destroyClusterResources(makeContext(depsWithLog, aws.region, hooks), { owner: OWNER_VALUE, [WORKSPACE_TAG]: aws.workspace }, aws.clusterId);
+    },
+    async grow(spec, plan, count, hooks) {
+      const aws = awsPlanOf(plan);
+      const userData = buildUserData(userDataInput(spec, spec.enrolTokens.worker));
+      return { plan, machines: await growWorkers(makeContext(depsWithLog, aws.region, hooks), aws, count, userData) };
+    },
+    async shrink(plan, machineIds, hooks) {
+      const aws = awsPlanOf(plan);
+      await terminateWorkers(makeContext(depsWithLog, aws.region, hooks), machineIds);
+      return plan;
     },
     async lastLogLines(plan, maxLines) {
       // The agent writes one stream per machine, <clusterId>/<instance id>, in the workspace's group.
