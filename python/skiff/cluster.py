@@ -171,13 +171,14 @@ class Cluster(DaskCluster):
                 creds = info["credentials"]
             else:
                 info = self._cli.json(["status", self._attach, "--json"], progress=self._progress)
-                if info.get("state") != "running":
-                    raise SkiffError(f"cluster {info.get('name')} is {info.get('state')}, not running"
-                                     + (f": {info['reason']}" if info.get("reason") else ""), code="BRK_CONFLICT")
-                self._progress(logging.INFO, f"attaching to cluster {info['name']} ({info['id']}) at {info['scheduler']}")
-                # The key is made by `skiff credentials` on this machine; it lives as long as this object.
+                self._progress(logging.INFO, f"attaching to cluster {info['name']} ({info['id']}), {info['state']}")
+                # The key is made by `skiff credentials` on this machine; it lives as long as this object. The
+                # broker refuses a cluster that is not live (its own code and message).
                 self._creds_dir = tempfile.mkdtemp(prefix=f"skiff-{info['name']}-")
                 creds = self._cli.json(["credentials", info["id"], "--out", self._creds_dir, "--json"], progress=self._progress)
+                if not info.get("scheduler"):
+                    raise SkiffError(f"cluster {info['name']} is {info['state']} and has no scheduler address yet; "
+                                     f"`skiff status {info['name']}` follows it")
         except BaseException:
             # `up` failed or was interrupted: the broker stops what it began (its start deadline holds).
             self._forget_credentials()
@@ -238,7 +239,7 @@ class Cluster(DaskCluster):
 
     def _scaling(self, command: str, args: List[str]) -> None:
         if self.cluster_id is None:
-            raise SkiffError(f"cluster {self.name} is not running", code="BRK_CONFLICT")
+            raise SkiffError(f"cluster {self.name} has not started yet")
         try:
             self._cli.run([command, self.cluster_id, *args, "--json"], progress=self._progress)
         except SkiffError as e:
