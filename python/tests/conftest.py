@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -83,7 +84,7 @@ class Home:
 
     def cli(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess:
         """The tool itself, as a user would run it in this home."""
-        cmd = self.env["SKIFF_CLI"].split() + list(args)
+        cmd = shlex.split(self.env["SKIFF_CLI"]) + list(args)
         return subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout_s)
 
     def cli_json(self, *args: str) -> Any:
