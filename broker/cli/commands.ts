@@ -170,6 +170,8 @@ const up: Command = {
           '',
           pythonSnippet(c.scheduler ?? '', creds),
           '',
+          `Or let Python manage it (pip install ./python): cluster = skiff.Cluster.from_name(${JSON.stringify(c.name)}); client = cluster.get_client()`,
+          '',
           `Stop it with: skiff down ${c.name}`,
           '',
         ].join('\n'),
@@ -226,16 +228,16 @@ const status: Command = {
 };
 
 const down: Command = {
-  synopsis: 'NAME|ID',
+  synopsis: 'NAME|ID [--json]',
   about: 'Stop a cluster: every machine is stopped; its record stays (state stopped).',
-  flags: { 'broker-url': BROKER_FLAG },
+  flags: { json: JSON_FLAG, 'broker-url': BROKER_FLAG },
   async run(ctx, positionals, flags) {
     const ref = oneRef(positionals, 'down');
     const b = await api(ctx, flags, true);
     const target = await b.call<ClusterView>('GET', `/v1/clusters/${encodeURIComponent(ref)}`);
     if (target.state !== 'stopped') ctx.err(`skiff: stopping ${target.name} (${target.id}) ...\n`);
     const c = await b.call<ClusterView>('DELETE', `/v1/clusters/${target.id}`);
-    ctx.out(`${c.name} (${c.id}) ${c.state}\n`);
+    ctx.out(flags['json'] ? JSON.stringify(c) + '\n' : `${c.name} (${c.id}) ${c.state}\n`);
     return 0;
   },
 };
@@ -263,15 +265,15 @@ const notifications: Command = {
 };
 
 const credentials: Command = {
-  synopsis: 'NAME|ID --out DIR',
+  synopsis: 'NAME|ID --out DIR [--json]',
   about: 'Make a key pair here and get a client certificate for the cluster: writes ca.pem, client.pem, client-key.pem (0600).',
-  flags: { out: { kind: 'string', help: 'directory for the PEM files' }, 'broker-url': BROKER_FLAG },
+  flags: { out: { kind: 'string', help: 'directory for the PEM files' }, json: JSON_FLAG, 'broker-url': BROKER_FLAG },
   async run(ctx, positionals, flags) {
     const ref = oneRef(positionals, 'credentials');
     const out = flags['out'] as string | undefined;
     if (!out) throw new SkiffError('CLI_USAGE', '`skiff credentials` needs --out DIR');
     const files = await fetchCredentials(await api(ctx, flags, true), ref, out);
-    ctx.out(`wrote ${files.ca}\nwrote ${files.cert}\nwrote ${files.key}\n`);
+    ctx.out(flags['json'] ? JSON.stringify(files) + '\n' : `wrote ${files.ca}\nwrote ${files.cert}\nwrote ${files.key}\n`);
     return 0;
   },
 };

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { SkiffError, isSkiffError } from '../api/errors.js';
+import { ERROR_TABLE, SkiffError, isSkiffError } from '../api/errors.js';
 import { processAlive } from '../../provisioner/local/processes.js';
 import { makeHomePrivate, privateUmask, skiffPaths, type BrokerInfo } from '../home.js';
 import { loadCliConfig, type CliConfig } from './config.js';
@@ -148,7 +148,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return await runCommand(ctx, command, rest);
   } catch (err) {
     if (isSkiffError(err)) {
-      ctx.err(`skiff: error: ${err.message}\n`);
+      // With --json a refusal is one JSON line on stderr, the broker's error body plus its HTTP status (400: the
+      // request was wrong): programs such as the Python package get the code without reading prose.
+      if (rest.includes('--json')) ctx.err(JSON.stringify({ error: { code: err.code, message: err.message, status: ERROR_TABLE[err.code].status, retryable: err.retryable } }) + '\n');
+      else ctx.err(`skiff: error: ${err.message}\n`);
       return err.code === 'CLI_USAGE' ? 2 : 1;
     }
     ctx.err(`skiff: internal error: ${(err as Error).stack ?? String(err)}\n`);
