@@ -170,9 +170,8 @@ const up: Command = {
           '',
           pythonSnippet(c.scheduler ?? '', creds),
           '',
-          `Or let Python manage it (pip install ./python): cluster = skiff.Cluster.from_name(${JSON.stringify(c.name)}); client = cluster.get_client()`,
-          '',
           `Stop it with: skiff down ${c.name}`,
+          `Or from Python (pip install ./python): cluster = skiff.Cluster.from_name(${JSON.stringify(c.name)}); client = cluster.get_client()`,
           '',
         ].join('\n'),
       );

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from dask.utils import parse_timedelta
 from distributed.core import Status, rpc
+from distributed.objects import SchedulerInfo
 from distributed.deploy.cluster import Cluster as DaskCluster
 from distributed.security import Security
 from distributed.utils import Log, Logs
@@ -260,12 +261,16 @@ class Cluster(DaskCluster):
         deadline = None if limit is None else time.monotonic() + limit
 
         def running() -> int:
-            return sum(1 for w in self.scheduler_info["workers"].values() if w.get("status", "running") == "running")
+            return sum(1 for w in self.scheduler_info["workers"].values() if w.get("status") == Status.running.name)
 
+        # As newer Dask's Cluster.wait_for_workers: the scheduler's own view each time (the worker-status
+        # subscription reports joins, not a new worker becoming running).
+        self.scheduler_info = SchedulerInfo(await self.scheduler_comm.identity())
         while running() < n_workers:
             if deadline is not None and time.monotonic() > deadline:
                 raise asyncio.TimeoutError(f"only {running()} of {n_workers} workers connected within {timeout}")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
+            self.scheduler_info = SchedulerInfo(await self.scheduler_comm.identity())
 
     def get_logs(self, scheduler: bool = True, workers: bool = True, since: Optional[Any] = None,
                  filter: Optional[str] = None) -> Logs:
