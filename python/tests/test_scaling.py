@@ -1,32 +1,89 @@
-"""cluster.scale() and cluster.adapt(): the broker scales (adaptive decisions are made next to the scheduler).
-
-Each test gets a running cluster and its client from the `running` fixture. The scaling commands
-(`skiff scale`, `skiff adapt`) arrive with skiff's scaling; until then a skiff without them is one clear
-NotImplementedError, which is what the test below shows (it is replaced by the scaling tests when they land).
+"""cluster.scale() and cluster.adapt(): the broker scales, and adaptive decisions are made next to the scheduler
+(its agent reads Dask's adaptive target), not by a client-side ``Adaptive``.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from dask.distributed import Client
 
 import skiff
 
+# The scaling loops every second and a short cool-down, as the tap scaling tests run them.
+FAST_SCALING = {
+    "SKIFF_SCALE_INTERVAL_MS": "1000", "SKIFF_SCALE_POLL_MS": "300",
+    "SKIFF_ADAPT_INTERVAL_MS": "1000", "SKIFF_ADAPT_COOLDOWN_MS": "2000",
+}
+
 
 @pytest.fixture
-def running(skiff_home):
-    """A local cluster with one worker, and a client of it; both closed (the cluster stopped) afterwards."""
-    with skiff.Cluster(n_workers=1) as cluster, Client(cluster) as client:
+def running(skiff_home, monkeypatch):
+    """A local cluster with one single-threaded worker, and a client of it; both closed (the cluster stopped) afterwards."""
+    for k, v in FAST_SCALING.items():
+        monkeypatch.setenv(k, v)
+        skiff_home.env[k] = v
+    with skiff.Cluster(n_workers=1, worker_threads=1) as cluster, Client(cluster) as client:
         skiff_home.machine_pids(cluster.cluster_id)
-        yield cluster, client
+        yield cluster, client, skiff_home
 
 
-def test_scale_and_adapt_on_a_skiff_without_scaling_say_so(running):
-    cluster, client = running
-    with pytest.raises(NotImplementedError, match=r"cluster\.scale\(\) needs a skiff with `skiff scale`"):
-        cluster.scale(3)
-    with pytest.raises(NotImplementedError, match=r"cluster\.adapt\(\) needs a skiff with `skiff adapt`"):
-        cluster.adapt(minimum=1, maximum=3)
-    # Nothing changed: the cluster still computes on its one worker.
+def _workers(client: Client) -> int:
+    return len(client.scheduler_info()["workers"])
+
+
+def test_scale_up_and_down_then_adapt_under_a_queued_workload(running):
+    cluster, client, home = running
+    cluster.scale(3)
+    client.wait_for_workers(3, timeout=180)
+    assert _workers(client) == 3
     assert client.submit(sum, range(100)).result() == 4950
-    assert len(cluster.scheduler_info["workers"]) == 1
+
+    cluster.scale(1)
+    deadline = time.monotonic() + 120
+    while _workers(client) != 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _workers(client) == 1, "scale(1) retired two workers"
+
+    # Adaptive scaling: 12 one-second tasks queued on one single-threaded worker make Dask's target 3 (the maximum).
+    cluster.adapt(minimum=1, maximum=3)
+
+    def slow(i):
+        import time as t
+        t.sleep(1)
+        return i
+
+    futures = client.map(slow, range(12), pure=False)
+    peak = 1
+    deadline = time.monotonic() + 180
+    while not all(f.done() for f in futures) and time.monotonic() < deadline:
+        n = _workers(client)
+        assert n <= 3, f"{n} workers: above the adaptive maximum"
+        peak = max(peak, n)
+        time.sleep(0.2)
+    assert sorted(f.result() for f in futures) == list(range(12))
+    if peak < 3:
+        # A quick machine can finish before the third worker joins; then more work, until it does.
+        futures = client.map(slow, range(100, 130), pure=False)
+        deadline = time.monotonic() + 180
+        while peak < 3 and time.monotonic() < deadline:
+            n = _workers(client)
+            assert n <= 3, f"{n} workers: above the adaptive maximum"
+            peak = max(peak, n)
+            time.sleep(0.2)
+        client.gather(futures)
+    assert peak == 3, "adaptive scaling reached the maximum under load"
+
+    deadline = time.monotonic() + 150
+    while _workers(client) != 1 and time.monotonic() < deadline:
+        assert _workers(client) <= 3
+        time.sleep(1)
+    assert _workers(client) == 1, "adaptive scaling went back to the minimum once idle"
+
+    # The broker's own bounds check arrives as a ValueError with its code; nothing changes.
+    with pytest.raises(ValueError) as refused:
+        cluster.adapt(minimum=3, maximum=1)
+    assert isinstance(refused.value, skiff.SkiffError) and refused.value.code
+    cluster.adapt(off=True)
+    assert _workers(client) == 1
