@@ -29,6 +29,7 @@ const DESCRIBE = [
   'ec2:DescribeInstanceTypes',
   'ec2:DescribeInstances',
   'ec2:DescribeInternetGateways',
+  'ec2:DescribeLaunchTemplateVersions',
   'ec2:DescribeLaunchTemplates',
   'ec2:DescribeNatGateways',
   'ec2:DescribeRouteTables',

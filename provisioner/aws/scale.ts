@@ -3,7 +3,7 @@
 // capacity type tried, with the cluster's own types, zones and spot policy (launchWorkers, as at `up`).
 // Shrinking: exactly the instances named are terminated (the broker has retired their Dask workers first).
 //
-// The calls of a step do not depend on its size: the template lookup and version, the network's reads, one
+// The calls of a step do not depend on its size: the template lookup, its latest version read and a new one, the network's reads, one
 // CreateFleet (two with spot_with_fallback), one DescribeInstances for the result.
 
 import { SkiffError } from '../../broker/api/errors.js';
@@ -19,11 +19,23 @@ export async function growWorkers(ctx: AwsContext, plan: AwsClusterPlan, count: 
   const found = await ctx.port.describeLaunchTemplates({ Filters: tagFilters(plan.clusterTags) });
   const templateId = found.LaunchTemplates?.find((t) => t.LaunchTemplateName === plan.launchTemplate.name)?.LaunchTemplateId;
   if (!templateId) throw new SkiffError('PRV_LAUNCH_FAILED', `the launch template ${plan.launchTemplate.name} of cluster ${plan.clusterId} is gone; \`skiff down\` and \`skiff up\` the cluster again`);
+  // The new version carries the whole template, not only the user-data: an emulator may not copy SourceVersion's.
+  const latest = (await ctx.port.describeLaunchTemplateVersions({ LaunchTemplateId: templateId, Versions: ['$Latest'] })).LaunchTemplateVersions?.[0]?.LaunchTemplateData;
+  if (!latest?.ImageId) throw new SkiffError('PRV_LAUNCH_FAILED', `the launch template ${plan.launchTemplate.name} of cluster ${plan.clusterId} has no image; \`skiff down\` and \`skiff up\` the cluster again`);
+  const profile = latest.IamInstanceProfile?.Name ?? latest.IamInstanceProfile?.Arn;
   await ctx.port.createLaunchTemplateVersion({
     LaunchTemplateId: templateId,
     SourceVersion: '$Latest',
     ClientToken: clientToken(ctx, 'scale-template'),
-    LaunchTemplateData: { UserData: Buffer.from(workerUserData, 'utf8').toString('base64') },
+    LaunchTemplateData: {
+      ImageId: latest.ImageId,
+      UserData: Buffer.from(workerUserData, 'utf8').toString('base64'),
+      InstanceInitiatedShutdownBehavior: latest.InstanceInitiatedShutdownBehavior ?? 'terminate',
+      MetadataOptions: { HttpTokens: latest.MetadataOptions?.HttpTokens ?? 'required', HttpEndpoint: latest.MetadataOptions?.HttpEndpoint ?? 'enabled' },
+      ...(latest.SecurityGroupIds ? { SecurityGroupIds: latest.SecurityGroupIds } : {}),
+      ...(latest.TagSpecifications ? { TagSpecifications: latest.TagSpecifications.map((t) => ({ ...(t.ResourceType ? { ResourceType: t.ResourceType } : {}), ...(t.Tags ? { Tags: t.Tags } : {}) })) } : {}),
+      ...(profile ? { IamInstanceProfile: latest.IamInstanceProfile?.Name ? { Name: latest.IamInstanceProfile.Name } : { Arn: profile } } : {}),
+    },
   });
   const placement = await place(ctx, plan);
   // minCount 0: a short step is no failure; the broker asks again at its next pass.

@@ -37,7 +37,7 @@ async function awsSteps(): Promise<void> {
       const out = await backend.grow(spec, plan, step);
       const ms = performance.now() - t0;
       const calls = ins.actions.length;
-      const fleets = ins.actions.filter((a) => a === 'createFleet').length;
+      const fleets = ins.actions.filter((a) => a === 'ec2:CreateFleet').length;
       if (out.machines.length !== step) throw new Error(`+${step}: ${out.machines.length} workers launched`);
       ins.reset();
       await backend.shrink(plan, out.machines.map((m) => m.id));

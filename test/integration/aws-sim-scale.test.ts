@@ -87,8 +87,8 @@ t.test('scale 3 from 1 is one Fleet request; a spot notice retires that worker t
   t.match(after, { ok: true, result: 4950 }, after.error ?? '');
 
   const notes = (await s.run(['notifications', 'sp'])).stdout;
-  t.match(notes, new RegExp(`SCALE  worker-\\d \\(${victim}\\) got a spot interruption notice \\(.*terminate.*\\); retiring it through Dask and launching a replacement`), 'the notification says why');
-  t.match(notes, /SCALE  Dask retired worker-\d \(after a notice from the cloud; data moved to the other workers\)/);
+  t.match(notes, new RegExp(`SCALE {2}worker-\\d \\(${victim}\\) got a spot interruption notice \\(.*terminate.*\\); retiring it through Dask and launching a replacement`), 'the notification says why');
+  t.match(notes, /SCALE {2}Dask retired worker-\d \(after a notice from the cloud; data moved to the other workers\)/);
 
   const down = await s.run(['down', 'sp'], { timeoutMs: 5 * 60_000 });
   t.equal(down.code, 0, down.stderr);
