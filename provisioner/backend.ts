@@ -9,7 +9,7 @@
 //   attest(...)  tells whether a machine id really is one this backend launched for that cluster.
 //   destroy(id)  stops every machine of the cluster (idempotent; a second call is a no-op).
 
-import type { BackendName, Role, SchedulerEndpoints } from '../broker/api/wire.js';
+import type { BackendName, InstanceIdentity, Role, SchedulerEndpoints } from '../broker/api/wire.js';
 
 export interface ClusterSpec {
   clusterId: string;
@@ -59,6 +59,14 @@ export interface Machine extends MachinePlan {
   publicHost?: string;
 }
 
+/** What an enrolling machine sends to prove which machine it is. */
+export interface MachineEvidence {
+  /** AWS: the instance identity document and its signature, as IMDS served them. */
+  identity?: InstanceIdentity;
+  /** The start of the cluster's launch window (its creation): a machine launched before it is not the cluster's. */
+  launchedAfter: Date;
+}
+
 export interface ApplyHooks {
   /** Human-readable progress, e.g. 'started worker-2 (pid 1234)'. */
   progress?: (message: string) => void;
@@ -69,8 +77,12 @@ export interface Backend {
   readonly name: BackendName;
   plan(spec: ClusterSpec): Promise<ClusterPlan>;
   apply(spec: ClusterSpec, plan: ClusterPlan, hooks?: ApplyHooks): Promise<Machine[]>;
-  /** Evidence is backend-specific (nothing locally; the instance identity document on AWS). */
-  attest(plan: ClusterPlan, machineId: string, evidence?: string): Promise<Machine | undefined>;
+  /**
+   * Without evidence: whether the id names a live machine of the cluster (a boot failure report, which can only
+   * fail a starting cluster). With evidence (enrolment): also that the requester proves it is that machine
+   * (nothing locally; on AWS the signed instance identity document, or PRV_NOT_ATTESTED).
+   */
+  attest(plan: ClusterPlan, machineId: string, evidence?: MachineEvidence): Promise<Machine | undefined>;
   machines(plan: ClusterPlan): Promise<Machine[]>;
   destroy(plan: ClusterPlan, hooks?: ApplyHooks): Promise<void>;
   /** Last lines a machine logged, to explain a failed start. */
