@@ -70,6 +70,14 @@ export interface AgentTuning {
   telemetryIntervalMs: number;
   /** How long enrolment is retried before the agent exits non-zero (SKIFF_ENROL_DEADLINE_MS, default 10 min). */
   enrolDeadlineMs: number;
+  /** How often the scheduler's agent reads the broker's scaling state (SKIFF_SCALE_POLL_MS, default 1 s). */
+  scalePollMs: number;
+  /** How often adaptive scaling reads Dask's target (SKIFF_ADAPT_INTERVAL_MS, default 5 s). */
+  adaptIntervalMs: number;
+  /** No adaptive scale-down within this long of the last change (SKIFF_ADAPT_COOLDOWN_MS, default 30 s). */
+  adaptCoolDownMs: number;
+  /** How often an EC2 worker checks IMDS for a spot interruption or rebalance notice (SKIFF_SPOT_POLL_MS, default 5 s). */
+  spotPollMs: number;
   /** The machine's boot log, shipped with everything else (SKIFF_BOOT_LOG; on aws default /var/log/skiff-bootstrap.log). */
   bootLog?: string;
 }
@@ -99,6 +107,10 @@ export function loadAgentTuning(env: NodeJS.ProcessEnv): Readonly<AgentTuning> {
     maxCrashes: intFromEnv(env, 'SKIFF_AGENT_MAX_CRASHES', 5, 0, 1000),
     telemetryIntervalMs: intFromEnv(env, 'SKIFF_TELEMETRY_INTERVAL_MS', 5000, 10, 3_600_000),
     enrolDeadlineMs: intFromEnv(env, 'SKIFF_ENROL_DEADLINE_MS', 600_000, 100, 24 * 3_600_000),
+    scalePollMs: intFromEnv(env, 'SKIFF_SCALE_POLL_MS', 1000, 50, 600_000),
+    adaptIntervalMs: intFromEnv(env, 'SKIFF_ADAPT_INTERVAL_MS', 5000, 100, 3_600_000),
+    adaptCoolDownMs: intFromEnv(env, 'SKIFF_ADAPT_COOLDOWN_MS', 30_000, 0, 24 * 3_600_000),
+    spotPollMs: intFromEnv(env, 'SKIFF_SPOT_POLL_MS', 5000, 100, 600_000),
     ...(bootLog !== undefined ? { bootLog } : {}),
   });
 }

@@ -31,7 +31,10 @@ import { reportBootFailure } from './boot-report.js';
 import { createGateway } from './gateway/gateway.js';
 import { createTokenVerifier } from '../broker/api/token-verifier.js';
 import type { AgentEvent } from '../broker/api/wire.js';
-import { AGENT_EVENTS_PATH } from '../broker/api/routes.js';
+import { AGENT_EVENTS_PATH, AGENT_SCALE_PATH } from '../broker/api/routes.js';
+import type { AgentScaleState } from '../broker/api/wire.js';
+import { startScaleController } from './scaling/controller.js';
+import { watchSpotNotices } from './scaling/spot-notice.js';
 
 type Stop = () => Promise<void> | void;
 type Held = ReturnType<typeof createHoldingDestination>;
@@ -154,8 +157,14 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
         client: { ...(software.python !== undefined ? { python: software.python } : {}), ...client },
       })
       : undefined;
+    const httpBase = `http://127.0.0.1:${response.scheduler.httpPort}`;
+    const scaling = startScaleController({
+      readState: () => callBroker<AgentScaleState>(config.brokerUrl, 'GET', AGENT_SCALE_PATH, undefined, { token: response.agentToken, timeoutMs: 10_000, code: 'AGT_BROKER_UNREACHABLE' }),
+      report, httpBase, log, pollMs: tuning.scalePollMs, adaptIntervalMs: tuning.adaptIntervalMs, coolDownMs: tuning.adaptCoolDownMs,
+    });
+    stops.push(() => scaling.stop());
     const watch = watchScheduler({
-      httpBase: `http://127.0.0.1:${response.scheduler.httpPort}`, report, log,
+      httpBase, report, log, wanted: () => scaling.wanted(),
       ...(versions ? { onWorkers: (n: number) => versions.workersChanged(n) } : {}),
     });
     stops.push(() => watch.stop());
@@ -168,6 +177,10 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
       ...(response.nthreads !== undefined ? { nthreads: response.nthreads } : {}),
     }));
     supervisor.start();
+    if (onVm) {
+      const notices = watchSpotNotices({ report, log, pollMs: tuning.spotPollMs });
+      stops.push(() => notices.stop());
+    }
   }
   stops.push(() => supervisor.stop());
 
@@ -209,6 +222,8 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
 function main(): void {
   // Nothing but process.exit ends the agent (see the top of this file).
   setInterval(() => undefined, 2 ** 30);
+  // Keys, tokens, spools and Dask's own files are this user's only, whatever umask the agent was started with.
+  process.umask(0o077);
   const i = process.argv.indexOf('--config');
   const path = i >= 0 ? process.argv[i + 1] : undefined;
   const held = createHoldingDestination();

@@ -17,6 +17,8 @@ export interface SchedulerWatchOptions {
   now?: () => number;
   /** Told each new worker count once the broker has it (the version check follows it). */
   onWorkers?: (count: number) => void;
+  /** The worker count the broker asked for: while Dask has another, polling stays fast (a scale step shows soon). */
+  wanted?: () => number | undefined;
 }
 
 export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
@@ -60,7 +62,9 @@ export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
     if (stopped) return;
     void tick().finally(() => {
       if (!stopped) {
-        timer = setTimeout(loop, ready && now() - lastChangeMs > settleMs ? settledIntervalMs : intervalMs);
+        const w = opts.wanted?.();
+        const settled = ready && now() - lastChangeMs > settleMs && (w === undefined || w === lastWorkers);
+        timer = setTimeout(loop, settled ? settledIntervalMs : intervalMs);
         timer.unref();
       }
     });

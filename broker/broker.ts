@@ -9,12 +9,14 @@ import { SkiffError } from './api/errors.js';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createApiHandler } from './http/server.js';
+import { guardConnections } from './http/connection-guard.js';
+import { BROKER_HANDSHAKE_TIMEOUT_MS, BROKER_HEADERS_TIMEOUT_MS, BROKER_MAX_CONNECTIONS, BROKER_MAX_CONNECTIONS_PER_ADDRESS, BROKER_REQUEST_TIMEOUT_MS } from './api/limits.js';
 import { createClusterService, type ClusterService } from './clusters/service.js';
 import { createWatchdog } from './watchdog/watchdog.js';
 import { createTelemetryEndpoint } from './watchdog/telemetry-endpoint.js';
 import { TELEMETRY_PATH } from './api/routes.js';
 import { createWebhookNotifier, type NotificationEvent, type WebhookNotifier } from './watchdog/notify.js';
-import { skiffPaths, type BrokerInfo } from './home.js';
+import { makeHomePrivate, skiffPaths, type BrokerInfo } from './home.js';
 import { loadWorkspaceConfig } from './config.js';
 import { openStore } from './store/store.js';
 import { createTokenIssuer } from './tokens/issuer.js';
@@ -41,6 +43,8 @@ export interface BrokerOptions {
   publicUrl?: string;
   /** Serve HTTPS with this certificate and key (PEM); `caPem` is the CA it chains to, pinned on the machines. */
   tls?: { certPem: string; keyPem: string; caPem?: string };
+  /** How often running clusters are reconciled with their requested worker count (default 5 s). */
+  scaleIntervalMs?: number;
   /** How often the watchdog checks every cluster (default 5 s). */
   watchdogIntervalMs?: number;
   /** Default webhook for every cluster's notifications (a cluster may name its own). */
@@ -108,6 +112,7 @@ function loadIdentityTestCert(o: BrokerOptions): string | undefined {
 export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
   const p = skiffPaths(o.home);
   mkdirSync(p.brokerDir, { recursive: true, mode: 0o700 });
+  makeHomePrivate(p);
   const workspace = loadWorkspaceConfig(p.config); // a bad config stops the broker here, with the reason
   const identityTestCertPem = loadIdentityTestCert(o);
   const releaseLock = takeLock(p.brokerLock);
@@ -126,7 +131,13 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     // The URL must be known before the cluster service exists (agents are told it), so bind first and
     // attach the API once it does.
     // HTTPS when given a certificate (a broker that VMs reach over the internet); plain HTTP on loopback.
-    const server = o.tls ? createHttpsServer({ cert: o.tls.certPem, key: o.tls.keyPem }) : createServer();
+    // Bounded in time (headers, whole request, TLS handshake; checked every second, not Node's 30 s) and in
+    // connections (in all and per address), so slow or idle clients cannot pile up sockets or memory.
+    const bounds = { headersTimeout: BROKER_HEADERS_TIMEOUT_MS, requestTimeout: BROKER_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 };
+    const server = o.tls
+      ? createHttpsServer({ cert: o.tls.certPem, key: o.tls.keyPem, handshakeTimeout: BROKER_HANDSHAKE_TIMEOUT_MS, ...bounds })
+      : createServer(bounds);
+    guardConnections(server, { maxConnections: BROKER_MAX_CONNECTIONS, maxPerAddress: BROKER_MAX_CONNECTIONS_PER_ADDRESS });
     const listen = (port: number) =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -173,7 +184,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     });
     const clusters = createClusterService({
       store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, ...(o.tls ? pinnedCa(o.tls) : {}), awsEmulated: !!o.awsEndpointUrl, log: o.log.child({ component: 'clusters' }),
-      watchdog, logsDir: p.logsDir, ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
+      watchdog, logsDir: p.logsDir, ...(o.scaleIntervalMs !== undefined ? { scaleIntervalMs: o.scaleIntervalMs } : {}), ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
       ...(workspace.watchdog ? { workspaceWatchdog: workspace.watchdog } : {}),
       onNotification: (n, c) => {
         const url = c.webhookUrl ?? o.webhookUrl ?? workspace.webhookUrl;

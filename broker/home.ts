@@ -1,5 +1,6 @@
 // Where skiff keeps its state: everything under one directory ($SKIFF_HOME, default ~/.skiff), so two
 // homes never see each other.
+import { chmodSync, lstatSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -39,6 +40,28 @@ export function skiffPaths(home: string): SkiffPaths {
     logsDir: join(h, 'logs'),
     config: join(h, 'config.json'),
   };
+}
+
+/**
+ * Makes the home and its top folders private (0700), whatever mode they already had (a home made by hand is
+ * often 0755): with the process umask at 077 (set at every entry point) all that skiff writes below is then
+ * readable by this user only. A folder of another user is left as it is.
+ */
+export function makeHomePrivate(p: SkiffPaths): void {
+  const uid = process.getuid?.();
+  for (const dir of [p.home, p.brokerDir, p.caDir, p.tokenKeyDir, p.machinesDir, p.clustersDir, p.logsDir]) {
+    try {
+      const st = lstatSync(dir);
+      if (st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) !== 0) chmodSync(dir, st.mode & 0o700);
+    } catch {
+      // not there (yet): made private when created
+    }
+  }
+}
+
+/** Files and folders this process creates are its user's only (0600 files, 0700 folders). */
+export function privateUmask(): void {
+  process.umask(0o077);
 }
 
 export function defaultHome(env: NodeJS.ProcessEnv): string {

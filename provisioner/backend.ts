@@ -8,6 +8,8 @@
 //   apply(plan)  creates the machines (idempotent: a rerun converges). On failure it removes what it made.
 //   attest(...)  tells whether a machine id really is one this backend launched for that cluster.
 //   destroy(id)  stops every machine of the cluster (idempotent; a second call is a no-op).
+//   grow(...)    launches more workers of a running cluster with its own options (aws: one Fleet request).
+//   shrink(...)  stops exactly the machines named (idempotent), e.g. workers Dask has retired.
 
 import type { BackendName, InstanceIdentity, Role, SchedulerEndpoints } from '../broker/api/wire.js';
 
@@ -75,6 +77,8 @@ export interface ApplyHooks {
 
 export interface Backend {
   readonly name: BackendName;
+  /** The most workers one cluster may have here (absent: no limit of the backend's own). */
+  readonly maxWorkers?: number;
   plan(spec: ClusterSpec): Promise<ClusterPlan>;
   apply(spec: ClusterSpec, plan: ClusterPlan, hooks?: ApplyHooks): Promise<Machine[]>;
   /**
@@ -85,6 +89,14 @@ export interface Backend {
   attest(plan: ClusterPlan, machineId: string, evidence?: MachineEvidence): Promise<Machine | undefined>;
   machines(plan: ClusterPlan): Promise<Machine[]>;
   destroy(plan: ClusterPlan, hooks?: ApplyHooks): Promise<void>;
+  /**
+   * Launches `count` more workers, each with its own enrolment (the spec's fresh worker enrol token). Returns
+   * the plan as it is now (locally the new machines are in it) and the workers launched, possibly fewer than
+   * `count` when capacity is short.
+   */
+  grow(spec: ClusterSpec, plan: ClusterPlan, count: number, hooks?: ApplyHooks): Promise<{ plan: ClusterPlan; machines: Machine[] }>;
+  /** Stops exactly these machines and returns the plan without them (idempotent: a gone machine is fine). */
+  shrink(plan: ClusterPlan, machineIds: readonly string[], hooks?: ApplyHooks): Promise<ClusterPlan>;
   /** Last lines a machine logged, to explain a failed start. */
   lastLogLines(plan: ClusterPlan, maxLines: number): Promise<string[]>;
 }

@@ -87,6 +87,7 @@ export async function enrol(config: AgentConfig, opts: EnrolOptions): Promise<En
     try {
       const identity = opts.identity ? await opts.identity() : undefined;
       const response = await callBroker<EnrolResponse>(config.brokerUrl, 'POST', ENROL_PATH, identity ? { ...body, identity } : body, {
+        token: config.enrolToken,
         timeoutMs: Math.max(1000, Math.min(opts.attemptTimeoutMs ?? 15_000, deadline - now())),
         code: 'AGT_BROKER_UNREACHABLE',
         ...(opts.fetch ? { fetch: opts.fetch } : {}),

@@ -72,6 +72,8 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = splitTarget(req.url ?? '');
     if (target === undefined) return sendText(res, 400, 'skiff gateway: bad request target\n');
+    // Dask's HTTP API (retire workers, ...) is for the scheduler's own agent on loopback, never from outside.
+    if (target.path === '/api' || target.path.startsWith('/api/')) return sendText(res, 404, 'skiff gateway: not served here\n');
     if (target.token !== undefined) {
       if (!(await verify(target.token))) return unauthorized(res, target.path);
       res.writeHead(302, {

@@ -8,7 +8,7 @@
 //   reuse? ── yes ──► ready
 //     │ no
 //   lock ─► create venv (uv or venv) ─► which pins are missing? (a probe in the venv) ─► install those ─► marker
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SkiffError } from '../../broker/api/errors.js';
@@ -155,6 +155,8 @@ async function build(o: EnvironmentOptions, dir: string, short: string, log: Log
       await run(installCommand(installer, dir, s.packages, { ...(s.indexUrl !== undefined ? { indexUrl: s.indexUrl } : {}), ...(s.extraIndexUrls ? { extraIndexUrls: s.extraIndexUrls } : {}) }));
     }
     const durationMs = now() - started;
+    // venv copies its activate scripts with the system's 0644: the environment is this user's only, as all else.
+    makeTreePrivate(dir);
     writeFileSync(join(dir, MARKER), JSON.stringify({ hash: s.hash, python: s.python ?? base, packages: s.packages, installed: missing, builtAt: new Date().toISOString(), durationMs }, null, 2));
     log.info({ hash: s.hash, dir, installed: missing.length, fromSystem, durationMs }, 'software environment built');
     o.progress(missing.length > 0
@@ -164,5 +166,16 @@ async function build(o: EnvironmentOptions, dir: string, short: string, log: Log
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** Strips group and other bits from every file and folder under `dir` (links are left: their mode is not theirs). */
+function makeTreePrivate(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) continue;
+    if ((st.mode & 0o077) !== 0) chmodSync(path, st.mode & 0o700);
+    if (st.isDirectory()) makeTreePrivate(path);
   }
 }

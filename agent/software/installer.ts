@@ -30,8 +30,31 @@ const MINUTE = 60_000;
 
 export const envPython = (dir: string): string => join(dir, 'bin', 'python');
 
-function indexArgs(o: IndexOptions): string[] {
-  return [...(o.indexUrl !== undefined ? ['--index-url', o.indexUrl] : []), ...(o.extraIndexUrls ?? []).flatMap((u) => ['--extra-index-url', u])];
+/**
+ * Hosts of the plain-HTTP indexes the user named. pip ignores such an index ("not a trusted or secure host") unless
+ * told to trust the host; the user chose the URL (a mirror inside the VPC often has no TLS), so pip is told. (uv
+ * takes plain HTTP as it is: its --allow-insecure-host is about skipping certificate checks, which skiff never asks
+ * for.) The CLI warns that packages from such an index travel unencrypted.
+ */
+export function plainHttpHosts(o: IndexOptions): string[] {
+  const hosts = new Set<string>();
+  for (const url of [o.indexUrl, ...(o.extraIndexUrls ?? [])]) {
+    if (url === undefined || !/^http:\/\//i.test(url)) continue;
+    try {
+      hosts.add(new URL(url).hostname.replace(/^\[(.*)\]$/, '$1'));
+    } catch {
+      // Checked by the broker before it was stored; an unparsable one gives pip nothing to trust.
+    }
+  }
+  return [...hosts];
+}
+
+function indexArgs(o: IndexOptions, trustFlag?: string): string[] {
+  return [
+    ...(o.indexUrl !== undefined ? ['--index-url', o.indexUrl] : []),
+    ...(o.extraIndexUrls ?? []).flatMap((u) => ['--extra-index-url', u]),
+    ...(trustFlag !== undefined ? plainHttpHosts(o).flatMap((h) => [trustFlag, h]) : []),
+  ];
 }
 
 /** `python` is the machine's interpreter, or with uv a major.minor it has to fetch (the machine's differs). */
@@ -57,7 +80,7 @@ export function installCommand(installer: Installer, dir: string, packages: read
       };
     case 'pip':
       return {
-        cmd: envPython(dir), args: ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-color', '--progress-bar', 'off', ...indexArgs(index), ...packages],
+        cmd: envPython(dir), args: ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-color', '--progress-bar', 'off', ...indexArgs(index, '--trusted-host'), ...packages],
         name: `pip install ${packages.join(' ')}`, timeoutMs: 30 * MINUTE,
       };
   }

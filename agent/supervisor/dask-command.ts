@@ -32,6 +32,15 @@ function tlsArgs(tls: DaskTls): string[] {
   return ['--tls-ca-file', tls.ca, '--tls-cert', tls.cert, '--tls-key', tls.key];
 }
 
+/**
+ * The scheduler's HTTP routes: Dask's defaults plus its API (adaptive_target, retire_workers), which the agent's
+ * scaling controller calls on loopback. The gateway does not pass /api/ through: users reach it only by Dask.
+ */
+export const SCHEDULER_HTTP_ROUTES = [
+  'distributed.http.scheduler.prometheus', 'distributed.http.scheduler.info', 'distributed.http.scheduler.json',
+  'distributed.http.health', 'distributed.http.proxy', 'distributed.http.statics', 'distributed.http.scheduler.api',
+];
+
 export function buildSchedulerCommand(o: {
   python: string;
   listenHost: string;
@@ -52,7 +61,8 @@ export function buildSchedulerCommand(o: {
       '--preload', o.admissionPlugin,
       ...tlsArgs(o.tls),
     ],
-    env: { ...TLS_ENV, [ADMISSION_CLUSTER_ENV]: o.clusterId },
+    // Dask reads a list from the environment as a Python literal.
+    env: { ...TLS_ENV, [ADMISSION_CLUSTER_ENV]: o.clusterId, DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES: JSON.stringify(SCHEDULER_HTTP_ROUTES) },
   };
 }
 

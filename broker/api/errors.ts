@@ -80,3 +80,18 @@ export class SkiffError extends Error {
 export function isSkiffError(err: unknown, code?: ErrorCode): err is SkiffError {
   return err instanceof SkiffError && (code === undefined || err.code === code);
 }
+
+/**
+ * A value a client sent, fit to repeat in an error message: as JSON (a string quoted, control characters
+ * escaped) and cut to `maxChars` (a 16 KiB path or name is not sent back whole, nor written whole into the log).
+ */
+export function echo(value: unknown, maxChars = 80): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > maxChars ? `${value.slice(0, maxChars)}…` : value);
+  let s: string;
+  try {
+    s = JSON.stringify(value) ?? String(value);
+  } catch {
+    s = String(value);
+  }
+  return s.length > maxChars ? `${s.slice(0, maxChars)}…` : s;
+}

@@ -12,11 +12,13 @@ export const BOOT_FAILED_PATH = '/v1/boot/failed';
 export const AGENT_EVENTS_PATH = '/v1/agent/events';
 /** The scheduler agent's telemetry WebSocket. */
 export const TELEMETRY_PATH = '/v1/agent/telemetry';
+/** The scheduler's agent reads the worker count wanted, adaptive bounds and retire requests here. */
+export const AGENT_SCALE_PATH = '/v1/agent/scale';
 export const NOTIFICATIONS_PATH = '/v1/notifications';
 export const CLUSTERS_PATH = '/v1/clusters';
 
 /** One cluster (by name or id), and what hangs below it. */
-export function clusterPath(ref: string, sub?: 'credentials' | 'dashboard-token'): string {
+export function clusterPath(ref: string, sub?: 'credentials' | 'dashboard-token' | 'scale' | 'adapt'): string {
   return `${CLUSTERS_PATH}/${encodeURIComponent(ref)}${sub !== undefined ? `/${sub}` : ''}`;
 }
 

@@ -66,6 +66,35 @@ export interface ClusterView {
   software?: SoftwareSpec;
   /** What the user should know about a running cluster, e.g. a version that differs from the client's. */
   warnings?: string[];
+  /** Adaptive scaling's bounds while it is on (`skiff adapt`); `workers` is then what it last asked for. */
+  adaptive?: AdaptiveBounds;
+  /** Workers Dask is retiring now (their data moves to the others before their machines stop). */
+  workersRetiring?: number;
+}
+
+/** `skiff adapt NAME --minimum A --maximum B`: the scheduler's agent keeps the worker count within these. */
+export interface AdaptiveBounds {
+  minimum: number;
+  maximum: number;
+}
+
+/** POST /v1/clusters/:ref/scale. An explicit count turns adaptive scaling off. */
+export interface ScaleRequest {
+  workers: number;
+}
+
+/** POST /v1/clusters/:ref/adapt: bounds, or `{ off: true }`. */
+export type AdaptRequest = AdaptiveBounds | { off: true };
+
+/** What the scheduler's agent reads from the broker (GET AGENT_SCALE_PATH) every second or so. */
+export interface AgentScaleState {
+  /** Workers the cluster should have. */
+  workers: number;
+  /** When `workers` last changed (ISO): adaptive scale-down waits a cool-down after it. */
+  changedAt: string;
+  adaptive?: AdaptiveBounds;
+  /** Workers to retire through Dask now: `count` lets Dask choose (workers_to_close); `names` are given. */
+  retire?: { id: string; count?: number; names?: string[] };
 }
 
 export interface CreateClusterRequest {
@@ -131,7 +160,8 @@ export interface NotificationView {
   at: string;
   clusterId: string;
   clusterName: string;
-  kind: 'state' | 'alert';
+  /** A state change, an alert, or a change of the worker count (scaled, adapted, a worker lost or interrupted). */
+  kind: 'state' | 'alert' | 'scale';
   state?: ClusterState;
   reason?: string;
 }
@@ -144,7 +174,13 @@ export type AgentEvent =
   /** A machine's software environment: a step ("installing 1 of 7 packages") or its end ("ready: reused"). */
   | { kind: 'software'; detail: string }
   /** The scheduler's agent compared what the scheduler and `workers` workers report with the client's versions. */
-  | { kind: 'versions'; workers: number; mismatches: string[]; error?: string };
+  | { kind: 'versions'; workers: number; mismatches: string[]; error?: string }
+  /** The scheduler's agent retired these workers through Dask for the broker's retire request `id`. */
+  | { kind: 'retired'; id: string; names: string[] }
+  /** The scheduler's agent asks for this many workers: Dask's adaptive target, bounded and paced. */
+  | { kind: 'adapt'; workers: number; target: number }
+  /** A worker's agent saw its cloud's notice (a spot interruption, a rebalance recommendation). */
+  | { kind: 'interrupted'; notice: 'spot-interruption' | 'rebalance'; detail: string };
 
 export interface CredentialsRequest {
   csrPem: string;

@@ -132,9 +132,22 @@ export async function softwareRequest(
     return formatRequirement({ ...u, specifier: `==${publicVersion(v)}` });
   });
   if (indexUrl !== undefined) o.say(`package index ${maskUrl(indexUrl)}${extraIndexUrls.length > 0 ? ` (and ${extraIndexUrls.map(maskUrl).join(', ')})` : ''}`);
+  for (const url of [indexUrl, ...extraIndexUrls]) {
+    if (url === undefined || !/^http:\/\//i.test(url) || isLoopbackUrl(url)) continue;
+    o.say(`warning: package index ${maskUrl(url)} is plain HTTP: packages${/@/.test(url) ? ' and its credentials' : ''} travel unencrypted, and pip is told to trust the host`);
+  }
   return {
     mode, python: env.minor, pythonPath: python, client,
     ...(packages.length > 0 ? { packages } : {}),
     ...(indexUrl !== undefined ? { indexUrl } : {}), ...(extraIndexUrls.length > 0 ? { extraIndexUrls } : {}),
   };
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+  } catch {
+    return false;
+  }
 }

@@ -13,6 +13,7 @@ import { AWS_FLAGS, awsOptions } from './aws-flags.js';
 import { logsCommand } from './logs-command.js';
 import { gcCommand, networkCommand, policyCommand, setupCommand } from './aws-commands.js';
 import { softwareRequest } from './client-env.js';
+import { adaptCommand, scaleCommand } from './scale-commands.js';
 
 const BACKENDS = ['local', 'aws'] as const;
 
@@ -33,6 +34,8 @@ function oneRef(positionals: string[], command: string): string {
 
 function describe(c: ClusterView): string {
   const parts = [`${c.name} (${c.id})`, c.state, `${c.workersReady}/${c.workers} workers`, c.backend];
+  if (c.adaptive) parts.splice(3, 0, `adaptive ${c.adaptive.minimum}-${c.adaptive.maximum}`);
+  if (c.workersRetiring) parts.splice(3, 0, `${c.workersRetiring} retiring`);
   if (c.scheduler) parts.push(c.scheduler);
   if (c.reason) parts.push(`reason: ${c.reason}`);
   return parts.join('  ');
@@ -167,6 +170,8 @@ const up: Command = {
           '',
           pythonSnippet(c.scheduler ?? '', creds),
           '',
+          `Or let Python manage it (pip install ./python): cluster = skiff.Cluster.from_name(${JSON.stringify(c.name)}); client = cluster.get_client()`,
+          '',
           `Stop it with: skiff down ${c.name}`,
           '',
         ].join('\n'),
@@ -206,6 +211,7 @@ const status: Command = {
     else {
       ctx.out(describe(c) + '\n');
       if (dashboard) ctx.out(`dashboard: ${dashboard}\n`);
+      ctx.out(`workers: ${c.workers} requested, ${c.workersReady} connected${c.workersRetiring ? `, ${c.workersRetiring} retiring` : ''}; adaptive: ${c.adaptive ? `${c.adaptive.minimum} to ${c.adaptive.maximum}` : 'off'}\n`);
       const sw = c.software;
       if (sw) {
         const from = sw.pythonPath ? ` (read from ${sw.pythonPath})` : '';
@@ -222,16 +228,16 @@ const status: Command = {
 };
 
 const down: Command = {
-  synopsis: 'NAME|ID',
+  synopsis: 'NAME|ID [--json]',
   about: 'Stop a cluster: every machine is stopped; its record stays (state stopped).',
-  flags: { 'broker-url': BROKER_FLAG },
+  flags: { json: JSON_FLAG, 'broker-url': BROKER_FLAG },
   async run(ctx, positionals, flags) {
     const ref = oneRef(positionals, 'down');
     const b = await api(ctx, flags, true);
     const target = await b.call<ClusterView>('GET', `/v1/clusters/${encodeURIComponent(ref)}`);
     if (target.state !== 'stopped') ctx.err(`skiff: stopping ${target.name} (${target.id}) ...\n`);
     const c = await b.call<ClusterView>('DELETE', `/v1/clusters/${target.id}`);
-    ctx.out(`${c.name} (${c.id}) ${c.state}\n`);
+    ctx.out(flags['json'] ? JSON.stringify(c) + '\n' : `${c.name} (${c.id}) ${c.state}\n`);
     return 0;
   },
 };
@@ -249,7 +255,7 @@ const notifications: Command = {
     for (;;) {
       const list = await b.call<NotificationView[]>('GET', `/v1/notifications?${query}after=${after}`);
       for (const n of list) {
-        ctx.out(flags['json'] ? JSON.stringify(n) + '\n' : `${n.at}  ${n.clusterName}  ${n.kind === 'alert' ? 'ALERT' : n.state}${n.reason ? `  ${n.reason}` : ''}\n`);
+        ctx.out(flags['json'] ? JSON.stringify(n) + '\n' : `${n.at}  ${n.clusterName}  ${n.kind === 'alert' ? 'ALERT' : n.kind === 'scale' ? 'SCALE' : n.state}${n.reason ? `  ${n.reason}` : ''}\n`);
         after = n.seq;
       }
       if (!flags['follow']) return 0;
@@ -259,21 +265,21 @@ const notifications: Command = {
 };
 
 const credentials: Command = {
-  synopsis: 'NAME|ID --out DIR',
+  synopsis: 'NAME|ID --out DIR [--json]',
   about: 'Make a key pair here and get a client certificate for the cluster: writes ca.pem, client.pem, client-key.pem (0600).',
-  flags: { out: { kind: 'string', help: 'directory for the PEM files' }, 'broker-url': BROKER_FLAG },
+  flags: { out: { kind: 'string', help: 'directory for the PEM files' }, json: JSON_FLAG, 'broker-url': BROKER_FLAG },
   async run(ctx, positionals, flags) {
     const ref = oneRef(positionals, 'credentials');
     const out = flags['out'] as string | undefined;
     if (!out) throw new SkiffError('CLI_USAGE', '`skiff credentials` needs --out DIR');
     const files = await fetchCredentials(await api(ctx, flags, true), ref, out);
-    ctx.out(`wrote ${files.ca}\nwrote ${files.cert}\nwrote ${files.key}\n`);
+    ctx.out(flags['json'] ? JSON.stringify(files) + '\n' : `wrote ${files.ca}\nwrote ${files.cert}\nwrote ${files.key}\n`);
     return 0;
   },
 };
 
 export const COMMANDS: Record<string, Command> = {
-  up, list, status, down, credentials, notifications, logs: logsCommand, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand,
+  up, list, status, down, scale: scaleCommand, adapt: adaptCommand, credentials, notifications, logs: logsCommand, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand,
 };
 
 export async function runCommand(ctx: CliContext, name: string, argv: string[]): Promise<number> {

@@ -18,6 +18,8 @@ export interface CliConfig {
   webhookUrl?: string;
   /** $SKIFF_WATCHDOG_INTERVAL_MS: how often the broker's watchdog checks (tests shorten it). */
   watchdogIntervalMs?: number;
+  /** $SKIFF_SCALE_INTERVAL_MS: how often the broker reconciles running clusters' worker counts (tests shorten it). */
+  scaleIntervalMs?: number;
   /** $AWS_ENDPOINT_URL: an AWS emulator (the tests' moto). */
   awsEndpointUrl?: string;
   /** $SKIFF_AWS_IDENTITY_CERT: tests only, with an emulator; the PEM whose key signs simulated identity documents. */
@@ -38,6 +40,10 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
   if (interval !== undefined && !/^[1-9]\d{0,8}$/.test(interval)) {
     throw new SkiffError('CLI_USAGE', `SKIFF_WATCHDOG_INTERVAL_MS "${interval}" must be a whole number of milliseconds from 1`);
   }
+  const scaleInterval = get('SKIFF_SCALE_INTERVAL_MS');
+  if (scaleInterval !== undefined && !/^[1-9]\d{0,8}$/.test(scaleInterval)) {
+    throw new SkiffError('CLI_USAGE', `SKIFF_SCALE_INTERVAL_MS "${scaleInterval}" must be a whole number of milliseconds from 1`);
+  }
   const cfg: CliConfig = { home: defaultHome(env), python: get('SKIFF_PYTHON') ?? '/usr/bin/python3', logLevel: level as CliConfig['logLevel'], path: env['PATH'] ?? '' };
   const brokerUrl = get('SKIFF_BROKER_URL');
   if (brokerUrl !== undefined) cfg.brokerUrl = brokerUrl;
@@ -46,6 +52,7 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
   const webhookUrl = get('SKIFF_WEBHOOK_URL');
   if (webhookUrl !== undefined) cfg.webhookUrl = webhookUrl;
   if (interval !== undefined) cfg.watchdogIntervalMs = Number(interval);
+  if (scaleInterval !== undefined) cfg.scaleIntervalMs = Number(scaleInterval);
   const endpoint = get('AWS_ENDPOINT_URL');
   if (endpoint !== undefined) cfg.awsEndpointUrl = endpoint;
   const identityCert = get('SKIFF_AWS_IDENTITY_CERT');

@@ -102,7 +102,7 @@ export async function connectBroker(o: ConnectOptions): Promise<BrokerApi> {
   const base = url;
   let token: string | undefined;
   const userToken = async (): Promise<string> => {
-    token ??= (await callBroker<{ token: string }>(base, 'POST', TOKEN_PATH, { apiKey }, { code: 'CLI_BROKER_UNREACHABLE' })).token;
+    token ??= (await callBroker<{ token: string }>(base, 'POST', TOKEN_PATH, undefined, { token: apiKey, code: 'CLI_BROKER_UNREACHABLE' })).token;
     return token;
   };
   return {

@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { SkiffError, isSkiffError } from '../api/errors.js';
+import { ERROR_TABLE, SkiffError, isSkiffError } from '../api/errors.js';
 import { processAlive } from '../../provisioner/local/processes.js';
-import { skiffPaths, type BrokerInfo } from '../home.js';
+import { makeHomePrivate, privateUmask, skiffPaths, type BrokerInfo } from '../home.js';
 import { loadCliConfig, type CliConfig } from './config.js';
 import { parseArgs, helpFor, type FlagSpec } from './args.js';
 import { COMMANDS, runCommand, type CliContext } from './commands.js';
@@ -79,6 +79,7 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     ...(tls ? { tls } : {}),
     ...(typeof flags['webhook-url'] === 'string' ? { webhookUrl: flags['webhook-url'] } : ctx.config.webhookUrl ? { webhookUrl: ctx.config.webhookUrl } : {}),
     ...(ctx.config.watchdogIntervalMs !== undefined ? { watchdogIntervalMs: ctx.config.watchdogIntervalMs } : {}),
+    ...(ctx.config.scaleIntervalMs !== undefined ? { scaleIntervalMs: ctx.config.scaleIntervalMs } : {}),
     ...(ctx.config.awsEndpointUrl ? { awsEndpointUrl: ctx.config.awsEndpointUrl } : {}),
     ...(ctx.config.awsIdentityCert ? { awsIdentityCertPath: ctx.config.awsIdentityCert } : {}),
     ...(ctx.config.awsRegion ? { awsRegion: ctx.config.awsRegion } : {}),
@@ -124,6 +125,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     err(`skiff: error: ${(e as Error).message}\n`);
     return 2;
   }
+  // Whatever this process (and the broker, agents and Dask it starts) writes is this user's only.
+  privateUmask();
+  makeHomePrivate(skiffPaths(config.home));
   const redact = ['token', '*.token', 'apiKey', 'keyPem', 'csrPem'];
   // One root logger per process: `skiff broker` logs the control plane to stdout; every other command logs to
   // stderr, quietly (its stdout is the command's answer).
@@ -145,7 +149,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return await runCommand(ctx, command, rest);
   } catch (err) {
     if (isSkiffError(err)) {
-      ctx.err(`skiff: error: ${err.message}\n`);
+      // With --json a refusal is one JSON line on stderr, the broker's error body plus its HTTP status (400: the
+      // request was wrong): programs such as the Python package get the code without reading prose.
+      if (rest.includes('--json')) ctx.err(JSON.stringify({ error: { code: err.code, message: err.message, status: ERROR_TABLE[err.code].status, retryable: err.retryable } }) + '\n');
+      else ctx.err(`skiff: error: ${err.message}\n`);
       return err.code === 'CLI_USAGE' ? 2 : 1;
     }
     ctx.err(`skiff: internal error: ${(err as Error).stack ?? String(err)}\n`);

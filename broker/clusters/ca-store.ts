@@ -1,7 +1,8 @@
-// Each cluster's CA on disk: the key (0600) never leaves this directory, and the broker is its only reader.
+// Each cluster's CA on disk: the key (0600) never leaves this directory, the broker is its only reader, and it
+// is deleted when the cluster is over.
 // Signers are loaded once and kept.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCa, loadCaSigner, type CaSigner } from '../pki/ca.js';
 
@@ -11,6 +12,8 @@ const CA_VALIDITY_MS = 30 * 24 * 3600_000;
 export interface CaStore {
   create(clusterId: string): Promise<void>;
   signer(clusterId: string): CaSigner;
+  /** The cluster is over: its key is deleted (the certificate stays, it is public), so nothing more is signed. */
+  retire(clusterId: string): void;
 }
 
 export function createCaStore(o: { dir: string; now: () => Date }): CaStore {
@@ -20,7 +23,7 @@ export function createCaStore(o: { dir: string; now: () => Date }): CaStore {
       mkdirSync(o.dir, { recursive: true, mode: 0o700 });
       const ca = await createCa({ clusterId, validityMs: CA_VALIDITY_MS, now: o.now });
       writeFileSync(join(o.dir, `${clusterId}.key`), ca.keyPem, { mode: 0o600 });
-      writeFileSync(join(o.dir, `${clusterId}.pem`), ca.certPem, { mode: 0o644 });
+      writeFileSync(join(o.dir, `${clusterId}.pem`), ca.certPem, { mode: 0o600 });
     },
     signer(clusterId) {
       let s = signers.get(clusterId);
@@ -31,6 +34,10 @@ export function createCaStore(o: { dir: string; now: () => Date }): CaStore {
         signers.set(clusterId, s);
       }
       return s;
+    },
+    retire(clusterId) {
+      signers.delete(clusterId);
+      rmSync(join(o.dir, `${clusterId}.key`), { force: true });
     },
   };
 }

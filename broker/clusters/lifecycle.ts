@@ -42,7 +42,15 @@ export interface Lifecycle {
   close(): void;
 }
 
-export function createLifecycle(o: ClusterServiceOptions & { now: () => Date; log: Logger; store: Store }): Lifecycle {
+export interface LifecycleOptions {
+  now: () => Date;
+  log: Logger;
+  store: Store;
+  /** The cluster reached stopped or failed: what only a live cluster needs (its CA key) goes. */
+  onOver?: (clusterId: string) => void;
+}
+
+export function createLifecycle(o: ClusterServiceOptions & LifecycleOptions): Lifecycle {
   const log = o.log;
   const timeouts: BackendTimeouts = { destroyMs: 15 * 60_000, queryMs: 60_000, ...o.backendTimeouts };
   const nowIso = () => o.now().toISOString();
@@ -64,6 +72,7 @@ export function createLifecycle(o: ClusterServiceOptions & { now: () => Date; lo
     const next: ClusterRecord = { ...c, state, updatedAt: nowIso() };
     if (reason !== undefined) next.reason = reason;
     o.store.putCluster(next);
+    if (state === 'stopped' || state === 'failed') o.onOver?.(c.id);
     if (state !== 'pending' && state !== 'starting') {
       deadlines.disarm(c.id);
       if (state !== 'running') launches.get(c.id)?.abort.abort(new SkiffError('PRV_LAUNCH_FAILED', `cluster ${c.id} is ${state}`));

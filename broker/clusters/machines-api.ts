@@ -10,6 +10,7 @@ import { logGroupFor } from '../api/logs.js';
 import { maskUrl, type MachineSoftware, type SoftwareSpec } from '../api/software.js';
 import type { ClusterRecord, Store } from '../store/store.js';
 import type { ClusterPlan, MachineEvidence } from '../../provisioner/backend.js';
+import type { VerifiedToken } from '../api/tokens.js';
 import { bounded } from './bounded.js';
 import type { CaStore } from './ca-store.js';
 import { LAST_LINES, type Lifecycle } from './lifecycle.js';
@@ -20,7 +21,10 @@ const IP_RE = /^[0-9.]+$|:/;
 
 type MachinesApi = Pick<ClusterService, 'enrol' | 'bootFailed' | 'agentEvent'>;
 
-export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; store: Store }, life: Lifecycle, cas: CaStore): MachinesApi {
+/** Agent events about the worker count, handled by the scaling part (scaling.ts). */
+export type ScaleEventHandler = (c: ClusterRecord, claims: VerifiedToken, e: Extract<AgentEvent, { kind: 'retired' | 'adapt' | 'interrupted' }>) => Promise<void>;
+
+export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; store: Store }, life: Lifecycle, cas: CaStore, onScaleEvent?: ScaleEventHandler): MachinesApi {
   const nowIso = () => o.now().toISOString();
   const attest = (c: ClusterRecord, plan: ClusterPlan, machineId: string, evidence?: MachineEvidence) =>
     bounded(`checking machine ${machineId}`, life.timeouts.queryMs, life.backendFor(c.backend).attest(plan, machineId, evidence));
@@ -58,24 +62,25 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
       if (o.store.enrolment(c.id, r.machineId)) {
         throw new SkiffError('BRK_ALREADY_ENROLLED', `machine ${r.machineId} of cluster ${c.id} has already enrolled; an enrol token is good for one enrolment per machine`);
       }
+      const name = uniqueName(machine.name, r.machineId, o.store.enrolments(c.id));
       const hosts = [machine.privateHost, machine.publicHost].filter((h): h is string => !!h);
       const ips = [...new Set(hosts.filter((h) => IP_RE.test(h)))];
       const dns = [...new Set(['localhost', ...hosts.filter((h) => !IP_RE.test(h))])];
       const signer = cas.signer(c.id);
       const cert = signCsr(signer, {
-        csrPem: r.csrPem, profile: 'node', commonName: `${machine.name}.${c.id}`, holder: { cluster: c.id, role }, sans: { ips, dns },
+        csrPem: r.csrPem, profile: 'node', commonName: `${name}.${c.id}`, holder: { cluster: c.id, role }, sans: { ips, dns },
         validityMs: o.nodeCertValidityMs ?? 7 * 24 * 3600_000, now: o.now,
       });
       const at = nowIso();
-      o.store.putEnrolment({ clusterId: c.id, machineId: r.machineId, role, name: machine.name, serialHex: cert.serialHex, enrolledAt: at });
+      o.store.putEnrolment({ clusterId: c.id, machineId: r.machineId, role, name, serialHex: cert.serialHex, enrolledAt: at });
       const latest = o.store.cluster(c.id) ?? c;
       o.store.putCluster({ ...latest, machinesEnrolled: o.store.enrolments(c.id).length, updatedAt: at });
-      o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'node', subject: machine.name, notAfter: cert.notAfter.toISOString(), issuedAt: at });
+      o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'node', subject: name, notAfter: cert.notAfter.toISOString(), issuedAt: at });
       o.log.info({ clusterId: c.id, machineId: r.machineId, role }, 'machine enrolled');
       const { idleTimeoutMs, heartbeatTimeoutMs } = resolveWatchdogConfig({ ...o.workspaceWatchdog, ...c.watchdog });
       const nthreads = role === 'worker' ? (c.workerThreads ?? machine.vcpus) : undefined;
       return {
-        clusterId: c.id, machineId: r.machineId, role, machineName: machine.name, certPem: cert.certPem, caPem: signer.certPem,
+        clusterId: c.id, machineId: r.machineId, role, machineName: name, certPem: cert.certPem, caPem: signer.certPem,
         agentToken: await o.tokens.mint('agent', { sub: r.machineId, cluster: c.id, role }, o.agentTokenTtlS ?? 7 * 24 * 3600),
         tokenKey: o.tokens.publicJwk,
         scheduler: c.plan.scheduler,
@@ -167,12 +172,31 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
           }
           break;
         }
+        case 'retired':
+        case 'adapt':
+        case 'interrupted':
+          if (!onScaleEvent) throw new SkiffError('BRK_BAD_REQUEST', 'this broker does not scale clusters');
+          await onScaleEvent(c, claims, e);
+          return;
         default:
           throw new SkiffError('BRK_BAD_REQUEST', 'unknown agent event');
       }
       life.maybeRunning(c.id);
     },
   };
+}
+
+/**
+ * The name a machine enrols (and Dask knows it) as. A cloud numbers workers by launch order among the live ones,
+ * so after a worker left a new one may be given a name an enrolled worker still has: it gets the next free one.
+ */
+function uniqueName(name: string, machineId: string, enrolled: ReadonlyArray<{ machineId: string; name: string }>): string {
+  if (!enrolled.some((e) => e.name === name && e.machineId !== machineId)) return name;
+  const m = /^(.*-)(\d+)$/.exec(name);
+  if (!m) return `${name}-${machineId}`;
+  const prefix = m[1] ?? '';
+  const highest = Math.max(0, ...enrolled.map((e) => (e.name.startsWith(prefix) ? Number(e.name.slice(prefix.length)) : 0)).filter(Number.isFinite));
+  return `${prefix}${highest + 1}`;
 }
 
 function machineSoftware(s: SoftwareSpec): MachineSoftware {

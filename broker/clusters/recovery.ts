@@ -19,6 +19,8 @@ export async function recoverClusters(o: ClusterServiceOptions & { store: Store 
         // The scheduler's own reason first (its machines are listed first), else a worker's.
         const why = lines.map(failSafeReason).find((x) => x !== undefined);
         life.setState({ ...c, lastLogLines: lines.slice(-LAST_LINES) }, 'stopped', `stopped itself while the broker was unreachable${why ? `: ${why}` : ''}`);
+        // What the machines left (a local machine's tokens, a cloud's launch template) goes as after a stop.
+        if (b && c.plan) await bounded('removing what the machines left', life.timeouts.destroyMs, b.destroy(c.plan)).catch((err: unknown) => o.log.error({ clusterId: c.id, err }, 'cleanup after a self-stop failed; run skiff gc'));
         continue;
       }
       if (c.state === 'running') o.watchdog?.track(c.id, { ...o.workspaceWatchdog, ...c.watchdog });

@@ -4,7 +4,7 @@
 // holds the cluster CAs' keys.
 
 import { randomBytes } from 'node:crypto';
-import { SkiffError } from '../api/errors.js';
+import { SkiffError, echo } from '../api/errors.js';
 import type { LogTarget } from '../api/wire.js';
 import type { ClusterPlan, ClusterSpec } from '../../provisioner/backend.js';
 import { signCsr } from '../pki/sign.js';
@@ -16,6 +16,7 @@ import { bounded } from './bounded.js';
 import { createCaStore } from './ca-store.js';
 import { createLifecycle } from './lifecycle.js';
 import { createMachinesApi } from './machines-api.js';
+import { createScaling } from './scaling.js';
 import { recoverClusters } from './recovery.js';
 import type { ClusterService, ClusterServiceOptions } from './types.js';
 
@@ -25,11 +26,11 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
   const o = { ...opts, now: opts.now ?? (() => new Date()) };
   const log = o.log;
   const nowIso = () => o.now().toISOString();
-  const life = createLifecycle(o);
   const cas = createCaStore({ dir: o.caDir, now: o.now });
+  const life = createLifecycle({ ...o, onOver: (id) => cas.retire(id) });
   const find = (ref: string): ClusterRecord => {
     const c = o.store.findCluster(ref);
-    if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id "${ref}"; \`skiff list\` shows them`);
+    if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id ${echo(ref)}; \`skiff list\` shows them`);
     return c;
   };
   const specFor = async (c: ClusterRecord, options?: Record<string, unknown>): Promise<ClusterSpec> => ({
@@ -46,8 +47,20 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
     },
   });
 
+  const scaling = createScaling({ ...o, specFor: (c) => specFor(c) }, life, { ...(o.scaleIntervalMs !== undefined ? { intervalMs: o.scaleIntervalMs } : {}) });
+  scaling.start();
+
   const service: ClusterService = {
-    ...createMachinesApi(o, life, cas),
+    ...createMachinesApi(o, life, cas, (c, claims, e) => scaling.event(c, claims, e)),
+
+    scale: (ref, body) => Promise.resolve().then(() => scaling.scale(find(ref), body)),
+    adapt: (ref, body) => Promise.resolve().then(() => scaling.adapt(find(ref), body)),
+    async agentScale(token) {
+      const claims = await o.tokens.verify('agent', token);
+      const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
+      if (!c || claims.role !== 'scheduler') throw new SkiffError('BRK_FORBIDDEN', 'only the scheduler\'s agent of a known cluster reads its scaling');
+      return scaling.agentState(c);
+    },
 
     async create(raw) {
       const req = parseCreateRequest(raw);
@@ -160,7 +173,10 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
 
     recover: () => recoverClusters(o, life, (ref, opts) => service.down(ref, opts)),
     launched: (id) => life.launched(id),
-    close: () => life.close(),
+    close: () => {
+      scaling.close();
+      life.close();
+    },
   };
   return service;
 }

@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino';
 import type {
-  BackendName, ClusterView, CredentialsResponse, DashboardTokenResponse, EnrolResponse, NotificationView, WatchdogSettings,
+  AgentScaleState, BackendName, ClusterView, CredentialsResponse, DashboardTokenResponse, EnrolResponse, NotificationView, WatchdogSettings,
 } from '../api/wire.js';
 import type { Backend } from '../../provisioner/backend.js';
 import type { TokenIssuer } from '../tokens/types.js';
@@ -39,6 +39,8 @@ export interface ClusterServiceOptions {
   workspaceWatchdog?: WatchdogSettings;
   /** Every notification as it is stored (the broker sends them on to webhooks). */
   onNotification?: (n: NotificationRecord, c: ClusterRecord) => void;
+  /** How often running clusters are reconciled with their requested worker count (default 5 s). */
+  scaleIntervalMs?: number;
   /** Bounds on the backend's answers, in ms: apply is bounded by the start deadline instead. */
   backendTimeouts?: Partial<BackendTimeouts>;
 }
@@ -62,6 +64,12 @@ export interface ClusterService {
   agentEvent(token: string, event: unknown): Promise<void>;
   userCredentials(ref: string, body: unknown): Promise<CredentialsResponse>;
   dashboardToken(ref: string): Promise<DashboardTokenResponse>;
+  /** Set the requested worker count of a running cluster (turns adaptive scaling off); the machines follow. */
+  scale(ref: string, body: unknown): Promise<ClusterView>;
+  /** Adaptive scaling on (bounds) or off (`{ off: true }`). */
+  adapt(ref: string, body: unknown): Promise<ClusterView>;
+  /** What the scheduler's agent reads: the count wanted, adaptive bounds, a retire request (agent token). */
+  agentScale(token: string): Promise<AgentScaleState>;
   /** After a broker restart: finish what a previous run left half-done. */
   recover(): Promise<void>;
   /** A watchdog alert (the cluster keeps running). */

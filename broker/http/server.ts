@@ -1,20 +1,23 @@
 // The broker's HTTP API. JSON in and out, bodies bounded, every route authenticated by the one token
-// kind it accepts: user tokens for the CLI, the enrol token (in the body) for /v1/enrol, agent tokens
-// for agent events. Errors come back as { error: { code, message } } with a status that fits the code.
+// kind it accepts, read from the Authorization header before any body: the API key for /v1/token, user
+// tokens for the CLI, the enrol token for /v1/enrol and boot reports, agent tokens for agent events. Errors come back as { error: { code, message } } with a status that fits the code.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createReadStream } from 'node:fs';
 import type { AgentBundle } from '../bundle.js';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ERROR_TABLE, SkiffError } from '../api/errors.js';
+import { ERROR_TABLE, SkiffError, echo } from '../api/errors.js';
+import { BROKER_BODY_LIMITS as LIMIT } from '../api/limits.js';
+import { readBody, readJson } from './body.js';
 import type { ClusterService } from '../clusters/types.js';
 import type { TokenIssuer } from '../tokens/types.js';
-import { AGENT_EVENTS_PATH, BOOT_FAILED_PATH, BUNDLE_ROUTE, CLUSTERS_PATH, ENROL_PATH, HEALTH_PATH, NOTIFICATIONS_PATH, TOKEN_PATH } from '../api/routes.js';
+import { AGENT_EVENTS_PATH, AGENT_SCALE_PATH, BOOT_FAILED_PATH, BUNDLE_ROUTE, CLUSTERS_PATH, ENROL_PATH, HEALTH_PATH, NOTIFICATIONS_PATH, TOKEN_PATH } from '../api/routes.js';
 
-const MAX_BODY_BYTES = 1024 * 1024;
-/** A boot failure report: the boot log's last lines, as text. */
-const MAX_BOOT_REPORT_BYTES = 64 * 1024;
+/** Paths named in errors and logs are cut to this many characters. */
+const PATH_ECHO_CHARS = 120;
+/** After refusing a request whose body was not read, the time left to the client to read the answer. */
+const LINGER_MS = 2000;
 
 export interface ApiOptions {
   clusters: ClusterService;
@@ -29,28 +32,8 @@ export interface ApiOptions {
 }
 
 
-async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new SkiffError('BRK_BAD_REQUEST', `request body over ${maxBytes} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const text = await readBody(req, MAX_BODY_BYTES);
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new SkiffError('BRK_BAD_REQUEST', 'request body is not valid JSON');
-  }
-}
-
-function send(res: ServerResponse, status: number, body?: unknown): void {
+function send(req: IncomingMessage, res: ServerResponse, status: number, body?: unknown): void {
+  closeAfter(req, res);
   const text = body === undefined ? '' : JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
@@ -58,8 +41,29 @@ function send(res: ServerResponse, status: number, body?: unknown): void {
 
 function bearer(req: IncomingMessage): string {
   const h = req.headers.authorization ?? '';
-  if (!h.startsWith('Bearer ')) throw new SkiffError('BRK_UNAUTHORIZED', 'missing bearer token');
+  if (!h.startsWith('Bearer ')) throw new SkiffError('BRK_UNAUTHORIZED', 'missing bearer token (Authorization: Bearer …)');
   return h.slice('Bearer '.length);
+}
+
+/** A path segment, %-decoded; a malformed reference (`%ZZ`) is the client's error. */
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new SkiffError('BRK_BAD_REQUEST', `path segment ${echo(s)} is not valid percent-encoding`);
+  }
+}
+
+/**
+ * A request refused before its body was read: the answer says the connection closes, Node discards what
+ * else arrives, and the socket is destroyed soon after even if the client keeps sending.
+ */
+function closeAfter(req: IncomingMessage, res: ServerResponse): void {
+  if (req.complete) return;
+  res.shouldKeepAlive = false;
+  res.once('finish', () => {
+    setTimeout(() => req.socket.destroy(), LINGER_MS).unref();
+  });
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -71,78 +75,108 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://broker');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://broker');
+    } catch {
+      throw new SkiffError('BRK_BAD_REQUEST', `request target ${echo(req.url, PATH_ECHO_CHARS)} is not a valid path`);
+    }
     const path = url.pathname;
     const m = req.method ?? 'GET';
     let match: RegExpMatchArray | null;
 
-    if (m === 'GET' && path === HEALTH_PATH) return send(res, 200, { ok: true, version: o.version, pid: process.pid });
+    if (m === 'GET' && path === HEALTH_PATH) return send(req, res, 200, { ok: true, version: o.version, pid: process.pid });
     if (m === 'GET' && BUNDLE_ROUTE.test(path)) {
       if (!o.bundle || path !== o.bundle.path) throw new SkiffError('BRK_NOT_FOUND', 'no such agent bundle on this broker');
       res.writeHead(200, { 'content-type': 'application/gzip', 'cache-control': 'public, max-age=31536000, immutable' });
       createReadStream(o.bundle.file).pipe(res);
       return;
     }
+    // Every route below checks its credentials from the headers first and reads a body (at most its own
+    // cap) only once they hold.
     if (m === 'POST' && path === TOKEN_PATH) {
-      const body = (await readJson(req)) as { apiKey?: unknown } | undefined;
-      const key = typeof body?.apiKey === 'string' ? body.apiKey : '';
-      if (!timingSafeEqual(digest(key), digest(o.apiKey))) throw new SkiffError('BRK_UNAUTHORIZED', 'API key not accepted');
+      // The API key comes as the bearer; the body is never read.
+      const key = (req.headers.authorization ?? '').startsWith('Bearer ') ? bearer(req) : '';
+      if (!timingSafeEqual(digest(key), digest(o.apiKey))) throw new SkiffError('BRK_UNAUTHORIZED', 'API key not accepted (send it as Authorization: Bearer <key>)');
       const ttl = o.userTokenTtlS ?? 900;
-      return send(res, 200, { token: await o.tokens.mint('user', { sub: 'user' }, ttl), expiresInS: ttl });
+      return send(req, res, 200, { token: await o.tokens.mint('user', { sub: 'user' }, ttl), expiresInS: ttl });
     }
-    if (m === 'POST' && path === ENROL_PATH) return send(res, 200, await o.clusters.enrol(await readJson(req)));
+    if (m === 'POST' && path === ENROL_PATH) {
+      const token = bearer(req);
+      await o.tokens.verify('enrol', token);
+      const body = await readJson(req, LIMIT.enrol);
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new SkiffError('BRK_BAD_REQUEST', 'enrolment needs a JSON object body');
+      const claimed = (body as { token?: unknown }).token;
+      if (claimed !== undefined && claimed !== token) throw new SkiffError('BRK_BAD_REQUEST', 'the enrol token in the body differs from the bearer token');
+      return send(req, res, 200, await o.clusters.enrol({ ...body, token }));
+    }
     if (m === 'POST' && path === BOOT_FAILED_PATH) {
       // Sent by the boot script's error trap with curl: plain text, the step and machine in headers.
+      const token = bearer(req);
+      await o.tokens.verify('enrol', token);
       const header = (name: string): string => {
         const v = req.headers[name];
         return (Array.isArray(v) ? v[0] : v) ?? '';
       };
-      await o.clusters.bootFailed(bearer(req), {
+      await o.clusters.bootFailed(token, {
         machineId: header('x-skiff-machine-id'),
         step: header('x-skiff-step'),
-        text: await readBody(req, MAX_BOOT_REPORT_BYTES),
+        text: await readBody(req, LIMIT.bootFailed),
       });
-      return send(res, 204);
+      return send(req, res, 204);
     }
     if (m === 'POST' && path === AGENT_EVENTS_PATH) {
-      await o.clusters.agentEvent(bearer(req), await readJson(req));
-      return send(res, 204);
+      const token = bearer(req);
+      await o.tokens.verify('agent', token);
+      await o.clusters.agentEvent(token, await readJson(req, LIMIT.agentEvent));
+      return send(req, res, 204);
+    }
+    if (m === 'GET' && path === AGENT_SCALE_PATH) {
+      const token = bearer(req);
+      await o.tokens.verify('agent', token);
+      return send(req, res, 200, await o.clusters.agentScale(token));
     }
     if (m === 'GET' && path === NOTIFICATIONS_PATH) {
       await user(req);
       const cluster = url.searchParams.get('cluster') ?? undefined;
       const after = Number(url.searchParams.get('after') ?? 0);
-      return send(res, 200, o.clusters.notifications(cluster, Number.isFinite(after) ? after : 0));
+      return send(req, res, 200, o.clusters.notifications(cluster, Number.isFinite(after) ? after : 0));
     }
     if (path === CLUSTERS_PATH) {
       await user(req);
-      if (m === 'GET') return send(res, 200, o.clusters.list());
-      if (m === 'POST') return send(res, 201, await o.clusters.create(await readJson(req)));
+      if (m === 'GET') return send(req, res, 200, o.clusters.list());
+      if (m === 'POST') return send(req, res, 201, await o.clusters.create(await readJson(req, LIMIT.clusterCreate)));
     }
-    if ((match = path.match(/^\/v1\/clusters\/([^/]+)(\/credentials|\/dashboard-token)?$/))) {
+    if ((match = path.match(/^\/v1\/clusters\/([^/]+)(\/credentials|\/dashboard-token|\/scale|\/adapt)?$/))) {
       await user(req);
-      const ref = decodeURIComponent(match[1] ?? '');
+      const ref = decodeSegment(match[1] ?? '');
       const sub = match[2];
-      if (sub === undefined && m === 'GET') return send(res, 200, o.clusters.get(ref));
+      if (sub === undefined && m === 'GET') return send(req, res, 200, o.clusters.get(ref));
       if (sub === undefined && m === 'DELETE') {
         const failed = url.searchParams.get('failed');
-        return send(res, 200, await o.clusters.down(ref, failed !== null ? { reason: failed.slice(0, 500), failed: true } : {}));
+        return send(req, res, 200, await o.clusters.down(ref, failed !== null ? { reason: failed.slice(0, 500), failed: true } : {}));
       }
-      if (sub === '/credentials' && m === 'POST') return send(res, 200, await o.clusters.userCredentials(ref, await readJson(req)));
-      if (sub === '/dashboard-token' && m === 'POST') return send(res, 200, await o.clusters.dashboardToken(ref));
+      if (sub === '/credentials' && m === 'POST') return send(req, res, 200, await o.clusters.userCredentials(ref, await readJson(req, LIMIT.credentials)));
+      if (sub === '/dashboard-token' && m === 'POST') return send(req, res, 200, await o.clusters.dashboardToken(ref));
+      if (sub === '/scale' && m === 'POST') return send(req, res, 200, await o.clusters.scale(ref, await readJson(req, LIMIT.scale)));
+      if (sub === '/adapt' && m === 'POST') return send(req, res, 200, await o.clusters.adapt(ref, await readJson(req, LIMIT.scale)));
     }
-    throw new SkiffError('BRK_NOT_FOUND', `no route ${m} ${path}`);
+    throw new SkiffError('BRK_NOT_FOUND', `no route ${echo(m, 16)} ${echo(path, PATH_ECHO_CHARS)}`);
   };
 
   return (req, res) => {
     route(req, res).catch((err: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       if (err instanceof SkiffError) {
         const status = ERROR_TABLE[err.code].status;
-        (status >= 500 ? log.error : log.warn).call(log, { method: req.method, path: req.url?.split('?')[0], code: err.code, ...(status >= 500 ? { err } : { message: err.message }) }, 'request refused');
-        send(res, status, { error: { code: err.code, message: err.message } });
+        (status >= 500 ? log.error : log.warn).call(log, { method: req.method, path: req.url?.split('?')[0]?.slice(0, PATH_ECHO_CHARS), code: err.code, ...(status >= 500 ? { err } : { message: err.message }) }, 'request refused');
+        send(req, res, status, { error: { code: err.code, message: err.message.slice(0, 2000) } });
       } else {
-        log.error({ method: req.method, path: req.url?.split('?')[0], err: (err as Error).stack }, 'request failed');
-        send(res, 500, { error: { code: 'BRK_INTERNAL', message: 'internal error; see the broker log' } });
+        log.error({ method: req.method, path: req.url?.split('?')[0]?.slice(0, PATH_ECHO_CHARS), err: (err as Error).stack }, 'request failed');
+        send(req, res, 500, { error: { code: 'BRK_INTERNAL', message: 'internal error; see the broker log' } });
       }
     });
   };

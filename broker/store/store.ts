@@ -16,6 +16,14 @@ export interface ClusterRecord extends Omit<ClusterView, 'scheduler'> {
   webhookUrl?: string;
   /** Workers the scheduler's agent has compared with the client's versions (running waits for all of them). */
   versionsChecked?: number;
+  /** When the requested worker count last changed (ISO): adaptive scale-down keeps a cool-down after it. */
+  workersChangedAt?: string;
+  /** The open retire request the scheduler's agent answers (retiring through Dask), and when it was made. */
+  retire?: { id: string; count?: number; names?: string[]; at: string };
+  /** Workers (by name) whose machine got a notice (spot interruption): retired and replaced. */
+  interrupted?: string[];
+  /** Machines the broker stopped on purpose (retired, not enrolled yet): their stopping is no loss. Bounded. */
+  removedMachines?: string[];
 }
 
 export interface EnrolmentRecord {
@@ -41,7 +49,7 @@ export interface NotificationRecord {
   at: string;
   clusterId: string;
   /** A state change (the watchdog's stops included, with their reason) or an alert (e.g. idle GPUs). */
-  kind: 'state' | 'alert';
+  kind: 'state' | 'alert' | 'scale';
   state?: ClusterState;
   reason?: string;
 }
@@ -99,7 +107,11 @@ export function openStore(path: string): Store {
 }
 
 export function clusterView(c: ClusterRecord): ClusterView {
-  const { workspace: _w, schedulerReady: _r, plan, watchdog: _d, webhookUrl: _h, versionsChecked: _v, software, ...view } = c;
+  const { workspace: _w, schedulerReady: _r, plan, watchdog: _d, webhookUrl: _h, versionsChecked: _v, software, workersChangedAt: _t, retire, interrupted: _i, removedMachines: _m, ...view } = c;
   const s = plan?.scheduler;
-  return { ...view, ...(software ? { software: softwareView(software) } : {}), ...(s ? { scheduler: `tls://${s.publicHost}:${s.gatewayPort}` } : {}) };
+  const retiring = retire ? (retire.names?.length ?? retire.count ?? 0) : 0;
+  return {
+    ...view, ...(software ? { software: softwareView(software) } : {}), ...(s ? { scheduler: `tls://${s.publicHost}:${s.gatewayPort}` } : {}),
+    ...(retiring > 0 ? { workersRetiring: retiring } : {}),
+  };
 }

@@ -20,6 +20,7 @@ import { clusterFilter, LIVE_STATES, listInstances, toMachines } from './instanc
 import { gatherPlanFacts } from './preflight.js';
 import { verifyInstanceIdentity } from './instance-identity.js';
 import { destroyClusterResources } from './teardown.js';
+import { growWorkers, terminateWorkers } from './scale.js';
 
 export interface AwsBackendDeps {
   /** The port for a region (SDK clients made by the entry point, e.g. with createSdkPort). */
@@ -144,6 +145,16 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
     async destroy(plan, hooks) {
       const aws = awsPlanOf(plan);
       await destroyClusterResources(makeContext(depsWithLog, aws.region, hooks), { owner: OWNER_VALUE, [WORKSPACE_TAG]: aws.workspace }, aws.clusterId);
+    },
+    async grow(spec, plan, count, hooks) {
+      const aws = awsPlanOf(plan);
+      const userData = buildUserData(userDataInput(spec, spec.enrolTokens.worker));
+      return { plan, machines: await growWorkers(makeContext(depsWithLog, aws.region, hooks), aws, count, userData) };
+    },
+    async shrink(plan, machineIds, hooks) {
+      const aws = awsPlanOf(plan);
+      await terminateWorkers(makeContext(depsWithLog, aws.region, hooks), machineIds);
+      return plan;
     },
     async lastLogLines(plan, maxLines) {
       // The agent writes one stream per machine, <clusterId>/<instance id>, in the workspace's group.

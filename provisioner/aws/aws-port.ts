@@ -48,6 +48,7 @@ export interface AwsPort {
   describeInstanceTypes: Op<ec2.DescribeInstanceTypesCommandInput, ec2.DescribeInstanceTypesCommandOutput>;
   describeLaunchTemplates: Op<ec2.DescribeLaunchTemplatesCommandInput, ec2.DescribeLaunchTemplatesCommandOutput>;
   createLaunchTemplate: Op<ec2.CreateLaunchTemplateCommandInput, ec2.CreateLaunchTemplateCommandOutput>;
+  createLaunchTemplateVersion: Op<ec2.CreateLaunchTemplateVersionCommandInput, ec2.CreateLaunchTemplateVersionCommandOutput>;
   deleteLaunchTemplate: Op<ec2.DeleteLaunchTemplateCommandInput, ec2.DeleteLaunchTemplateCommandOutput>;
   runInstances: Op<ec2.RunInstancesCommandInput, ec2.RunInstancesCommandOutput>;
   createFleet: Op<ec2.CreateFleetCommandInput, ec2.CreateFleetCommandOutput>;
@@ -114,6 +115,7 @@ const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction | IamAction | QuotasAct
   describeInstanceTypes: ec2.DescribeInstanceTypesCommand,
   describeLaunchTemplates: ec2.DescribeLaunchTemplatesCommand,
   createLaunchTemplate: ec2.CreateLaunchTemplateCommand,
+  createLaunchTemplateVersion: ec2.CreateLaunchTemplateVersionCommand,
   deleteLaunchTemplate: ec2.DeleteLaunchTemplateCommand,
   runInstances: ec2.RunInstancesCommand,
   createFleet: ec2.CreateFleetCommand,

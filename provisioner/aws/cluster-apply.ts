@@ -30,7 +30,7 @@ export interface ApplySecrets {
   node?: NodeRuntime;
 }
 
-interface Placement {
+export interface Placement {
   vpcId: string;
   schedulerSubnetId: string;
   /** One per zone the workers may use. */
@@ -38,7 +38,8 @@ interface Placement {
   groups?: { scheduler: string; cluster: string };
 }
 
-async function place(ctx: AwsContext, plan: AwsClusterPlan): Promise<Placement> {
+/** Where the cluster's machines go (the shared network is found, or completed). */
+export async function place(ctx: AwsContext, plan: AwsClusterPlan): Promise<Placement> {
   if (plan.network.kind === 'byo') {
     const n = plan.network;
     const p: Placement = { vpcId: n.networkId, schedulerSubnetId: n.schedulerSubnetId, workerSubnetIds: [n.workerSubnetId] };

@@ -167,7 +167,8 @@ export function ongoingPolicy(): PolicyDocument {
         Sid: 'OngoingDestructive',
         Effect: 'Allow',
         Resource: '*',
-        Action: ['ec2:DeleteFleets', 'ec2:DeleteLaunchTemplate', 'ec2:DeleteSecurityGroup', 'ec2:TerminateInstances'],
+        // CreateLaunchTemplateVersion: a scale step gives the cluster's own template fresh user-data (a new enrol token).
+        Action: ['ec2:CreateLaunchTemplateVersion', 'ec2:DeleteFleets', 'ec2:DeleteLaunchTemplate', 'ec2:DeleteSecurityGroup', 'ec2:TerminateInstances'],
         Condition: OWNED_BY_SKIFF,
       },
       {

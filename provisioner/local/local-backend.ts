@@ -69,8 +69,54 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
     return { ...m, state, privateHost: '127.0.0.1', publicHost: '127.0.0.1', vcpus };
   };
 
+  /** SIGTERM to each agent's process group (the agent and its Dask), SIGKILL after stopTimeoutMs. */
+  const stopGroups = async (pids: number[], hooks: ApplyHooks): Promise<void> => {
+    for (const pid of pids) signalGroup(pid, 'SIGTERM');
+    const deadline = Date.now() + stopTimeoutMs;
+    while (pids.some(processGroupAlive) && Date.now() < deadline) await sleep(100);
+    for (const pid of pids.filter(processGroupAlive)) {
+      hooks.progress?.(`agent ${pid} did not stop within ${stopTimeoutMs} ms; killing it`);
+      signalGroup(pid, 'SIGKILL');
+    }
+    while (pids.some(processGroupAlive) && Date.now() < deadline + 5000) await sleep(50);
+  };
+
+  /** Starts one machine's agent, detached in its own process group. */
+  const startMachine = (spec: ClusterSpec, plan: ClusterPlan, m: MachinePlan, hooks: ApplyHooks): Machine => {
+    const { script, execArgv } = agentEntry();
+    const dir = machineDir(plan.clusterId, m.id);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const config: AgentConfig = {
+      brokerUrl: spec.brokerUrl,
+      enrolToken: spec.enrolTokens[m.role],
+      clusterId: plan.clusterId,
+      machineId: m.id,
+      role: m.role,
+      machineDir: dir,
+      python: opts.python,
+      listenHost: '127.0.0.1',
+      // All local machines are this computer: one environment per spec serves every cluster.
+      envsDir: opts.envsDir ?? join(dirname(opts.machinesDir), 'envs'),
+    };
+    writeFileSync(join(dir, 'agent.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
+    const out = openSync(join(dir, 'agent.log'), 'a', 0o600);
+    const child = spawn(process.execPath, [...execArgv, script, '--config', join(dir, 'agent.json')], {
+      detached: true,
+      stdio: ['ignore', out, out],
+      cwd: dir,
+      env: { ...process.env, ...opts.agentEnv },
+    });
+    closeSync(out);
+    if (child.pid === undefined) throw new SkiffError('PRV_LAUNCH_FAILED', `could not start the agent for ${m.name}`);
+    writeFileSync(join(dir, 'agent.pid'), String(child.pid), { mode: 0o600 });
+    child.unref();
+    hooks.progress?.(`started ${m.name} (pid ${child.pid})`);
+    return { ...m, state: 'starting', privateHost: '127.0.0.1', publicHost: '127.0.0.1' };
+  };
+
   return {
     name: 'local',
+    maxWorkers: MAX_WORKERS,
 
     async plan(spec: ClusterSpec): Promise<ClusterPlan> {
       if (!Number.isInteger(spec.workers) || spec.workers < 0 || spec.workers > MAX_WORKERS) {
@@ -94,7 +140,6 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
     },
 
     async apply(spec: ClusterSpec, plan: ClusterPlan, hooks: ApplyHooks = {}): Promise<Machine[]> {
-      const { script, execArgv } = agentEntry();
       const started: Machine[] = [];
       try {
         for (const m of plan.machines) {
@@ -104,39 +149,45 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
             started.push(machineState(plan, m)); // a rerun converges: this machine is already up
             continue;
           }
-          mkdirSync(dir, { recursive: true, mode: 0o700 });
-          const config: AgentConfig = {
-            brokerUrl: spec.brokerUrl,
-            enrolToken: spec.enrolTokens[m.role],
-            clusterId: plan.clusterId,
-            machineId: m.id,
-            role: m.role,
-            machineDir: dir,
-            python: opts.python,
-            listenHost: '127.0.0.1',
-            // All local machines are this computer: one environment per spec serves every cluster.
-            envsDir: opts.envsDir ?? join(dirname(opts.machinesDir), 'envs'),
-          };
-          writeFileSync(join(dir, 'agent.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
-          const out = openSync(join(dir, 'agent.log'), 'a', 0o600);
-          const child = spawn(process.execPath, [...execArgv, script, '--config', join(dir, 'agent.json')], {
-            detached: true,
-            stdio: ['ignore', out, out],
-            cwd: dir,
-            env: { ...process.env, ...opts.agentEnv },
-          });
-          closeSync(out);
-          if (child.pid === undefined) throw new SkiffError('PRV_LAUNCH_FAILED', `could not start the agent for ${m.name}`);
-          writeFileSync(join(dir, 'agent.pid'), String(child.pid), { mode: 0o600 });
-          child.unref();
-          hooks.progress?.(`started ${m.name} (pid ${child.pid})`);
-          started.push({ ...m, state: 'starting', privateHost: '127.0.0.1', publicHost: '127.0.0.1' });
+          started.push(startMachine(spec, plan, m, hooks));
         }
       } catch (err) {
         await this.destroy(plan);
         throw err;
       }
       return started;
+    },
+
+    async grow(spec: ClusterSpec, plan: ClusterPlan, count: number, hooks: ApplyHooks = {}) {
+      const workers = plan.machines.filter((m) => m.role === 'worker').length;
+      if (!Number.isInteger(count) || count < 1 || workers + count > MAX_WORKERS) {
+        throw new SkiffError('PRV_INVALID_REQUEST', `the local backend runs 0 to ${MAX_WORKERS} workers; ${workers + count} was asked for`);
+      }
+      // Names are never reused: each new machine enrols once, as itself (worker-4 after worker-1..3, even if 2 left).
+      // Machines that left are gone from the plan but not from the disk: their directories keep the numbers taken.
+      const dir = clusterDir(plan.clusterId);
+      const onDisk = existsSync(dir) ? readdirSync(dir) : [];
+      const taken = [...plan.machines.map((m) => m.id), ...onDisk].map((id) => Number(/^worker-(\d+)$/.exec(id)?.[1] ?? 0));
+      let next = Math.max(0, ...taken, Number(plan.detail['lastWorker'] ?? 0)) + 1;
+      const fresh: MachinePlan[] = [];
+      for (let i = 0; i < count; i++, next++) fresh.push({ id: `worker-${next}`, role: 'worker', name: `worker-${next}` });
+      const grown: ClusterPlan = { ...plan, machines: [...plan.machines, ...fresh], detail: { ...plan.detail, lastWorker: next - 1 } };
+      const started: Machine[] = [];
+      try {
+        for (const m of fresh) started.push(startMachine(spec, grown, m, hooks));
+      } catch (err) {
+        await this.shrink(grown, fresh.map((m) => m.id));
+        throw err;
+      }
+      return { plan: grown, machines: started };
+    },
+
+    async shrink(plan: ClusterPlan, machineIds: readonly string[], hooks: ApplyHooks = {}): Promise<ClusterPlan> {
+      const gone = new Set(machineIds);
+      const pids = machineIds.map((id) => readPid(machineDir(plan.clusterId, id))).filter((p): p is number => p !== undefined && processAlive(p));
+      await stopGroups(pids, hooks);
+      for (const id of machineIds) rmSync(join(machineDir(plan.clusterId, id), 'agent.pid'), { force: true });
+      return { ...plan, machines: plan.machines.filter((m) => !gone.has(m.id)) };
     },
 
     attest(plan: ClusterPlan, machineId: string): Promise<Machine | undefined> {
@@ -153,15 +204,12 @@ export function createLocalBackend(opts: LocalBackendOptions): Backend {
       const dir = clusterDir(plan.clusterId);
       const ids = existsSync(dir) ? readdirSync(dir) : [];
       const pids = ids.map((id) => readPid(join(dir, id))).filter((p): p is number => p !== undefined && processAlive(p));
-      for (const pid of pids) signalGroup(pid, 'SIGTERM');
-      const deadline = Date.now() + stopTimeoutMs;
-      while (pids.some(processGroupAlive) && Date.now() < deadline) await sleep(100);
-      for (const pid of pids.filter(processGroupAlive)) {
-        hooks.progress?.(`agent ${pid} did not stop within ${stopTimeoutMs} ms; killing it`);
-        signalGroup(pid, 'SIGKILL');
+      await stopGroups(pids, hooks);
+      // The machine is gone: its enrol token (agent.json), agent token (enrolment.json) and key (tls/) go with
+      // it; its log (agent.log, read for a failure's last lines) and the log spool stay.
+      for (const id of ids) {
+        for (const f of ['agent.pid', 'agent.json', 'enrolment.json', 'tls']) rmSync(join(dir, id, f), { recursive: true, force: true });
       }
-      while (pids.some(processGroupAlive) && Date.now() < deadline + 5000) await sleep(50);
-      for (const id of ids) rmSync(join(dir, id, 'agent.pid'), { force: true });
     },
 
     lastLogLines(plan: ClusterPlan, maxLines: number): Promise<string[]> {

@@ -58,8 +58,16 @@ export interface PackageIndex {
 
 const normalize = (n: string) => n.replace(/[-_.]+/g, '-').toLowerCase();
 
+export interface PackageIndexOptions {
+  /** Default 127.0.0.1; in the simulator's outer namespace, its internet address. */
+  host?: string;
+  port?: number;
+  /** Called with each request's path as it arrives. */
+  onRequest?: (path: string) => void;
+}
+
 /** Serves every wheel in `wheelDir` (read at each request, so wheels added later are served too). */
-export async function startPackageIndex(wheelDir: string): Promise<PackageIndex> {
+export async function startPackageIndex(wheelDir: string, opts: PackageIndexOptions = {}): Promise<PackageIndex> {
   const seen: string[] = [];
   const projects = (): Map<string, string[]> => {
     const m = new Map<string, string[]>();
@@ -72,6 +80,7 @@ export async function startPackageIndex(wheelDir: string): Promise<PackageIndex>
   const server: Server = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0] as string);
     seen.push(path);
+    opts.onRequest?.(path);
     res.setHeader('cache-control', 'no-store');
     const html = (body: string) => {
       res.writeHead(200, { 'content-type': 'text/html' });
@@ -96,6 +105,6 @@ export async function startPackageIndex(wheelDir: string): Promise<PackageIndex>
     res.writeHead(404);
     res.end('not found');
   });
-  const bound = await listen(server);
+  const bound = await listen(server, opts.host, opts.port);
   return { url: `http://${bound.authority}/simple`, requests: () => [...seen], close: bound.stop };
 }

@@ -39,6 +39,23 @@ t.test('bad input is refused with one clear message and creates nothing', async 
   t.notOk(existsSync(join(h.home, 'c')), 'no credentials were written');
 });
 
+t.test('with --json a refusal is one JSON line on stderr with the code and its HTTP status', async (t) => {
+  const h = makeHome();
+  t.teardown(() => h.cleanup());
+  const usage = await h.run(['up', '--workers', '-1', '--json']);
+  t.equal(usage.code, 2);
+  t.same(JSON.parse(usage.stderr), { error: { code: 'CLI_USAGE', message: '--workers must be from 0 to 1000; got -1', status: 400, retryable: false } });
+  t.equal(usage.stdout, '');
+  const unknown = await h.run(['frobnicate', 'x', '--json']);
+  t.match(JSON.parse(unknown.stderr), { error: { code: 'CLI_USAGE', message: /^unknown command "frobnicate"/ } });
+  for (const args of [['status', 'nope', '--json'], ['down', 'nope', '--json'], ['credentials', 'nope', '--out', join(h.home, 'c'), '--json']]) {
+    const r = await h.run(args);
+    t.equal(r.code, 1, `skiff ${args.join(' ')} fails`);
+    const last = r.stderr.trim().split('\n').at(-1) ?? '';
+    t.same(JSON.parse(last), { error: { code: 'BRK_NOT_FOUND', message: 'no cluster named or with id "nope"; `skiff list` shows them', status: 404, retryable: false } }, `skiff ${args[0]}: the broker's code`);
+  }
+});
+
 t.test('skiff --help and each command\'s --help say how to use them', async (t) => {
   const h = makeHome();
   t.teardown(() => h.cleanup());

@@ -42,7 +42,7 @@ function httpsGet(port: number, path: string, headers: Record<string, string> = 
 }
 
 async function enrolAttempt(brokerUrl: string, body: Record<string, string>): Promise<{ status: number; code?: string }> {
-  const res = await fetch(`${brokerUrl}/v1/enrol`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${brokerUrl}/v1/enrol`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${body['token'] ?? ''}` }, body: JSON.stringify(body) });
   const json = (await res.json()) as { error?: { code: string } };
   return { status: res.status, ...(json.error ? { code: json.error.code } : {}) };
 }

@@ -3,7 +3,10 @@ import { loadAgentTuning } from '../../../agent/config.js';
 
 t.test('tuning defaults suit a local machine, and the result is frozen', async (t) => {
   const tuning = loadAgentTuning({});
-  t.same(tuning, { backend: 'local', initialBackoffMs: 500, maxCrashes: 5, telemetryIntervalMs: 5000, enrolDeadlineMs: 600_000 });
+  t.same(tuning, {
+    backend: 'local', initialBackoffMs: 500, maxCrashes: 5, telemetryIntervalMs: 5000, enrolDeadlineMs: 600_000,
+    scalePollMs: 1000, adaptIntervalMs: 5000, adaptCoolDownMs: 30_000, spotPollMs: 5000,
+  });
   t.ok(Object.isFrozen(tuning));
 });
 

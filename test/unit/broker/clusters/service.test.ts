@@ -35,6 +35,8 @@ function fakeBackend(o: { failPlan?: boolean; failApply?: boolean; applyGate?: P
     },
     attest: (plan, id) => Promise.resolve(plan.machines.find((m) => m.id === id) && { ...plan.machines.find((m) => m.id === id)!, state: 'running' as const, privateHost: '127.0.0.1', ...(o.vcpus ? { vcpus: o.vcpus } : {}) }),
     machines: () => Promise.resolve([]),
+    grow: (_spec, plan) => Promise.resolve({ plan, machines: [] }),
+    shrink: (plan) => Promise.resolve(plan),
     destroy: () => {
       calls.push('destroy');
       return Promise.resolve();
