@@ -59,8 +59,11 @@ t.test('a copied enrol token with a missing, unsigned or forged identity documen
   // What the reader of the account sees: the worker instance, and the worker token in the launch template.
   let worker: { inst: Instance; reservation: Reservation } | undefined;
   let token: string | undefined;
-  const deadline = Date.now() + 120_000;
-  while ((!worker || !token) && Date.now() < deadline) {
+  let upEnded = false;
+  void upDone.finally(() => (upEnded = true));
+  // Bounded by up itself (its --wait-timeout): on a loaded machine the launch alone can take minutes.
+  const deadline = Date.now() + 5 * 60_000;
+  while ((!worker || !token) && !upEnded && Date.now() < deadline) {
     const out = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:skiff:role', Values: ['worker'] }, { Name: 'instance-state-name', Values: ['pending', 'running'] }] }));
     for (const reservation of out.Reservations ?? []) for (const inst of reservation.Instances ?? []) worker = { inst, reservation };
     for (const lt of (await ec2.send(new DescribeLaunchTemplatesCommand({}))).LaunchTemplates ?? []) {
@@ -73,7 +76,8 @@ t.test('a copied enrol token with a missing, unsigned or forged identity documen
     if (!worker || !token) await sleep(250);
   }
   if (!worker || !token) {
-    t.fail(`no worker instance or enrol token found in moto: ${explain()}`);
+    const r = upEnded ? await upDone : undefined;
+    t.fail(`no worker instance or enrol token found in moto (up ${r ? `ended ${r.code}: ${r.stderr}` : 'still running'}): ${explain()}`);
     return;
   }
   const instanceId = worker.inst.InstanceId ?? '';
@@ -93,7 +97,7 @@ t.test('a copied enrol token with a missing, unsigned or forged identity documen
   const rogue = async (label: string, identity?: { document: string; signature: string }): Promise<{ status: number; code?: string; message?: string }> => {
     const file = join(work, `${label}.json`);
     writeFileSync(file, JSON.stringify({ token, clusterId, machineId: instanceId, csrPem, ...(identity ? { identity } : {}) }));
-    const r = await sim.exec('curl', ['-sS', '--max-time', '20', '--cacert', s.brokerCert, '-H', 'content-type: application/json', '--data-binary', `@${file}`,
+    const r = await sim.exec('curl', ['-sS', '--max-time', '20', '--cacert', s.brokerCert, '-H', 'content-type: application/json', '-H', `authorization: Bearer ${token ?? ''}`, '--data-binary', `@${file}`,
       '-w', '\n%{http_code}', `${s.brokerUrl}/v1/enrol`], { env: s.env });
     const lines = r.stdout.trim().split('\n');
     const status = Number(lines.pop());
