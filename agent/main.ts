@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { agentConfigFromEnv, loadAgentConfig, loadAgentTuning, type AgentConfig, type AgentTuning } from './config.js';
 import { enrol, type Enrolment } from './enrol/enrol.js';
+import { readInstanceIdentity } from './enrol/instance-identity.js';
 import { createSupervisor, type Supervisor } from './supervisor/supervisor.js';
 import { buildSchedulerCommand, buildWorkerCommand } from './supervisor/dask-command.js';
 import { writeAdmissionPlugin } from './supervisor/admission-plugin.js';
@@ -40,7 +41,7 @@ type Held = ReturnType<typeof createHoldingDestination>;
 
 async function enrolOrReport(config: AgentConfig, tuning: AgentTuning, log: Logger, held: Held): Promise<Enrolment> {
   try {
-    return await enrol(config, { log, deadlineMs: tuning.enrolDeadlineMs });
+    return await enrol(config, { log, deadlineMs: tuning.enrolDeadlineMs, ...(tuning.backend === 'aws' ? { identity: () => readInstanceIdentity() } : {}) });
   } catch (err) {
     log.fatal({ err }, 'enrolment failed');
     if (tuning.backend === 'aws') {

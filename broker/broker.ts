@@ -53,6 +53,11 @@ export interface BrokerOptions {
   awsRegion?: string;
   /** AWS_ENDPOINT_URL: an emulator endpoint (tests) allows a loopback broker URL for the aws backend. */
   awsEndpointUrl?: string;
+  /**
+   * SKIFF_AWS_IDENTITY_CERT, tests only and only with awsEndpointUrl: a PEM certificate trusted instead of AWS's
+   * regional ones for machines' identity documents (the EC2 simulator's test key).
+   */
+  awsIdentityCertPath?: string;
 }
 
 export interface RunningBroker {
@@ -87,11 +92,29 @@ function loadOrCreateApiKey(path: string): string {
   return key;
 }
 
+/** The tests' identity certificate: refused outright unless an emulator is configured, so AWS's are never bypassed. */
+function loadIdentityTestCert(o: BrokerOptions): string | undefined {
+  if (o.awsIdentityCertPath === undefined) return undefined;
+  if (!o.awsEndpointUrl) {
+    throw new SkiffError('BRK_CONFIG', 'SKIFF_AWS_IDENTITY_CERT is for tests against an AWS emulator (AWS_ENDPOINT_URL) only; against AWS the broker verifies machines with AWS\'s own certificates: unset it');
+  }
+  let pem: string;
+  try {
+    pem = readFileSync(o.awsIdentityCertPath, 'utf8');
+    new X509Certificate(pem);
+  } catch (err) {
+    throw new SkiffError('BRK_CONFIG', `SKIFF_AWS_IDENTITY_CERT ${o.awsIdentityCertPath} is not a readable PEM certificate: ${(err as Error).message}`);
+  }
+  o.log.warn({ path: o.awsIdentityCertPath }, 'tests: trusting a test certificate instead of AWS\'s for instance identity documents');
+  return pem;
+}
+
 export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
   const p = skiffPaths(o.home);
   mkdirSync(p.brokerDir, { recursive: true, mode: 0o700 });
   makeHomePrivate(p);
   const workspace = loadWorkspaceConfig(p.config); // a bad config stops the broker here, with the reason
+  const identityTestCertPem = loadIdentityTestCert(o);
   const releaseLock = takeLock(p.brokerLock);
   try {
     const host = o.host ?? '127.0.0.1';
@@ -141,7 +164,10 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     const bundleDir = bundleSourceDir();
     const bundle = bundleDir ? packAgentBundle(bundleDir, join(p.brokerDir, 'bundle')) : undefined;
     if (bundle) {
-      backends.aws = createAwsBackend({ portFor: createPortCache(), bundle: { path: bundle.path, sha256: bundle.sha256, entry: bundle.entry }, log: o.log });
+      backends.aws = createAwsBackend({
+        portFor: createPortCache(), bundle: { path: bundle.path, sha256: bundle.sha256, entry: bundle.entry }, log: o.log,
+        ...(identityTestCertPem !== undefined ? { identityTestCertPem } : {}),
+      });
     } else {
       o.log.warn({}, 'no agent bundle (run `npm run build`): the aws backend is not available');
     }

@@ -11,7 +11,7 @@
 //   grow(...)    launches more workers of a running cluster with its own options (aws: one Fleet request).
 //   shrink(...)  stops exactly the machines named (idempotent), e.g. workers Dask has retired.
 
-import type { BackendName, Role, SchedulerEndpoints } from '../broker/api/wire.js';
+import type { BackendName, InstanceIdentity, Role, SchedulerEndpoints } from '../broker/api/wire.js';
 
 export interface ClusterSpec {
   clusterId: string;
@@ -61,6 +61,14 @@ export interface Machine extends MachinePlan {
   publicHost?: string;
 }
 
+/** What an enrolling machine sends to prove which machine it is. */
+export interface MachineEvidence {
+  /** AWS: the instance identity document and its signature, as IMDS served them. */
+  identity?: InstanceIdentity;
+  /** The start of the cluster's launch window (its creation): a machine launched before it is not the cluster's. */
+  launchedAfter: Date;
+}
+
 export interface ApplyHooks {
   /** Human-readable progress, e.g. 'started worker-2 (pid 1234)'. */
   progress?: (message: string) => void;
@@ -73,8 +81,12 @@ export interface Backend {
   readonly maxWorkers?: number;
   plan(spec: ClusterSpec): Promise<ClusterPlan>;
   apply(spec: ClusterSpec, plan: ClusterPlan, hooks?: ApplyHooks): Promise<Machine[]>;
-  /** Evidence is backend-specific (nothing locally; the instance identity document on AWS). */
-  attest(plan: ClusterPlan, machineId: string, evidence?: string): Promise<Machine | undefined>;
+  /**
+   * Without evidence: whether the id names a live machine of the cluster (a boot failure report, which can only
+   * fail a starting cluster). With evidence (enrolment): also that the requester proves it is that machine
+   * (nothing locally; on AWS the signed instance identity document, or PRV_NOT_ATTESTED).
+   */
+  attest(plan: ClusterPlan, machineId: string, evidence?: MachineEvidence): Promise<Machine | undefined>;
   machines(plan: ClusterPlan): Promise<Machine[]>;
   destroy(plan: ClusterPlan, hooks?: ApplyHooks): Promise<void>;
   /**

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createKeyAndCsr } from '../../broker/api/csr.js';
 import { isSkiffError, SkiffError } from '../../broker/api/errors.js';
-import type { EnrolRequest, EnrolResponse } from '../../broker/api/wire.js';
+import type { EnrolRequest, EnrolResponse, InstanceIdentity } from '../../broker/api/wire.js';
 import type { AgentConfig } from '../config.js';
 import { callBroker } from '../../broker/api/client.js';
 import { ENROL_PATH } from '../../broker/api/routes.js';
@@ -33,6 +33,8 @@ export interface EnrolOptions {
   random?: () => number;
   now?: () => number;
   fetch?: typeof fetch;
+  /** Evidence of the machine the broker verifies (on AWS, the signed instance identity document), read per attempt. */
+  identity?: () => Promise<InstanceIdentity>;
 }
 
 /** A ref'd timer: a pending retry is work the process still has to do. */
@@ -83,7 +85,8 @@ export async function enrol(config: AgentConfig, opts: EnrolOptions): Promise<En
   const body: EnrolRequest = { token: config.enrolToken, clusterId: config.clusterId, machineId: config.machineId, csrPem };
   for (let attempt = 1; ; attempt++) {
     try {
-      const response = await callBroker<EnrolResponse>(config.brokerUrl, 'POST', ENROL_PATH, body, {
+      const identity = opts.identity ? await opts.identity() : undefined;
+      const response = await callBroker<EnrolResponse>(config.brokerUrl, 'POST', ENROL_PATH, identity ? { ...body, identity } : body, {
         token: config.enrolToken,
         timeoutMs: Math.max(1000, Math.min(opts.attemptTimeoutMs ?? 15_000, deadline - now())),
         code: 'AGT_BROKER_UNREACHABLE',

@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   PRV_UNKNOWN_BACKEND: 'PRV_UNKNOWN_BACKEND',
   PRV_LAUNCH_FAILED: 'PRV_LAUNCH_FAILED',
   PRV_CLOUD_ERROR: 'PRV_CLOUD_ERROR',
+  PRV_NOT_ATTESTED: 'PRV_NOT_ATTESTED',
   AGT_CONFIG: 'AGT_CONFIG',
   AGT_ENROL_FAILED: 'AGT_ENROL_FAILED',
   AGT_PROCESS_FAILED: 'AGT_PROCESS_FAILED',
@@ -56,6 +57,8 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { status: number; retryable
   PRV_LAUNCH_FAILED: { status: 502, retryable: false },
   // Retryable only when the cloud said so (throttling, 5xx): the adapter marks each one.
   PRV_CLOUD_ERROR: { status: 502, retryable: false },
+  /** A machine's proof of identity (the signed instance identity document) was missing or did not hold. */
+  PRV_NOT_ATTESTED: { status: 403, retryable: false },
   AGT_CONFIG: { status: 500, retryable: false },
   AGT_ENROL_FAILED: { status: 502, retryable: true },
   AGT_PROCESS_FAILED: { status: 500, retryable: false },

@@ -124,6 +124,13 @@ export interface EnrolRequest {
   clusterId: string;
   machineId: string;
   csrPem: string;
+  /** On AWS: the instance identity document as IMDS served it, and AWS's signature of it (base64 RSA/SHA-256). */
+  identity?: InstanceIdentity;
+}
+
+export interface InstanceIdentity {
+  document: string;
+  signature: string;
 }
 
 export interface EnrolResponse {

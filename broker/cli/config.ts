@@ -22,6 +22,8 @@ export interface CliConfig {
   scaleIntervalMs?: number;
   /** $AWS_ENDPOINT_URL: an AWS emulator (the tests' moto). */
   awsEndpointUrl?: string;
+  /** $SKIFF_AWS_IDENTITY_CERT: tests only, with an emulator; the PEM whose key signs simulated identity documents. */
+  awsIdentityCert?: string;
   /** $AWS_REGION */
   awsRegion?: string;
   /** $PATH: where `skiff up` looks for the client's python3 (the first that imports distributed). */
@@ -53,6 +55,8 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
   if (scaleInterval !== undefined) cfg.scaleIntervalMs = Number(scaleInterval);
   const endpoint = get('AWS_ENDPOINT_URL');
   if (endpoint !== undefined) cfg.awsEndpointUrl = endpoint;
+  const identityCert = get('SKIFF_AWS_IDENTITY_CERT');
+  if (identityCert !== undefined) cfg.awsIdentityCert = identityCert;
   const region = get('AWS_REGION');
   if (region !== undefined) cfg.awsRegion = region;
   return Object.freeze(cfg);

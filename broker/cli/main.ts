@@ -81,6 +81,7 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     ...(ctx.config.watchdogIntervalMs !== undefined ? { watchdogIntervalMs: ctx.config.watchdogIntervalMs } : {}),
     ...(ctx.config.scaleIntervalMs !== undefined ? { scaleIntervalMs: ctx.config.scaleIntervalMs } : {}),
     ...(ctx.config.awsEndpointUrl ? { awsEndpointUrl: ctx.config.awsEndpointUrl } : {}),
+    ...(ctx.config.awsIdentityCert ? { awsIdentityCertPath: ctx.config.awsIdentityCert } : {}),
     ...(ctx.config.awsRegion ? { awsRegion: ctx.config.awsRegion } : {}),
   });
   if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);

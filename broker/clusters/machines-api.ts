@@ -2,14 +2,14 @@
 // certificate and an agent token), a failed boot (the enrol token again, before any agent ran), and the agents'
 // events (readiness, workers connected, a Dask that gave up).
 
-import { SkiffError } from '../api/errors.js';
+import { isSkiffError, SkiffError } from '../api/errors.js';
 import type { AgentEvent, EnrolRequest, EnrolResponse } from '../api/wire.js';
 import { signCsr } from '../pki/sign.js';
 import { resolveWatchdogConfig } from '../watchdog/config.js';
 import { logGroupFor } from '../api/logs.js';
 import { maskUrl, type MachineSoftware, type SoftwareSpec } from '../api/software.js';
 import type { ClusterRecord, Store } from '../store/store.js';
-import type { ClusterPlan } from '../../provisioner/backend.js';
+import type { ClusterPlan, MachineEvidence } from '../../provisioner/backend.js';
 import type { VerifiedToken } from '../api/tokens.js';
 import { bounded } from './bounded.js';
 import type { CaStore } from './ca-store.js';
@@ -26,8 +26,8 @@ export type ScaleEventHandler = (c: ClusterRecord, claims: VerifiedToken, e: Ext
 
 export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; store: Store }, life: Lifecycle, cas: CaStore, onScaleEvent?: ScaleEventHandler): MachinesApi {
   const nowIso = () => o.now().toISOString();
-  const attest = (c: ClusterRecord, plan: ClusterPlan, machineId: string) =>
-    bounded(`checking machine ${machineId}`, life.timeouts.queryMs, life.backendFor(c.backend).attest(plan, machineId));
+  const attest = (c: ClusterRecord, plan: ClusterPlan, machineId: string, evidence?: MachineEvidence) =>
+    bounded(`checking machine ${machineId}`, life.timeouts.queryMs, life.backendFor(c.backend).attest(plan, machineId, evidence));
 
   return {
     async enrol(raw): Promise<EnrolResponse> {
@@ -43,7 +43,16 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
       const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
       if (!c || !c.plan || role === undefined) throw new SkiffError('BRK_FORBIDDEN', 'enrol token does not name a known cluster');
       if (!['pending', 'starting', 'running'].includes(c.state)) throw new SkiffError('BRK_FORBIDDEN', `cluster ${c.id} is ${c.state}; it takes no new machines`);
-      const machine = await attest(c, c.plan, r.machineId);
+      // The machine proves it is the one it names (on AWS its signed instance identity document): a copied enrol
+      // token alone does not make a node. A rogue's try does not count as the machine's one enrolment.
+      const evidence: MachineEvidence = { launchedAfter: new Date(c.createdAt), ...(r.identity !== undefined ? { identity: r.identity } : {}) };
+      let machine;
+      try {
+        machine = await attest(c, c.plan, r.machineId, evidence);
+      } catch (err) {
+        if (isSkiffError(err, 'PRV_NOT_ATTESTED')) o.log.warn({ clusterId: c.id, machineId: r.machineId, role, reason: err.message }, 'enrolment refused: machine not proven');
+        throw err;
+      }
       if (!machine || machine.role !== role) {
         throw new SkiffError('BRK_FORBIDDEN', `machine ${r.machineId} is not a ${role} of cluster ${c.id}`);
       }

@@ -1,9 +1,9 @@
 // The `aws` Backend: what the broker calls. plan() validates everything and creates nothing: it checks the
 // request's syntax first (no call), then makes read-only calls only (zones, instance types, images, a BYO
 // network, vCPU quotas; see preflight.ts) and stores those facts in the plan; apply() builds user-data from the
-// enrolment tokens (never stored in the plan) and launches; attest() checks an instance
-// is one of this cluster's and live (the signature of the instance identity document is NOT checked here:
-// that is out of scope, see the report); destroy() removes the cluster's own resources.
+// enrolment tokens (never stored in the plan) and launches; attest() checks an instance is one of this
+// cluster's (its tags) and live, and for an enrolment that the requester is that instance (the signed instance
+// identity document, instance-identity.ts); destroy() removes the cluster's own resources.
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +18,7 @@ import { applyCluster } from './cluster-apply.js';
 import { fromAwsTags, type AwsContext } from './context.js';
 import { clusterFilter, LIVE_STATES, listInstances, toMachines } from './instances.js';
 import { gatherPlanFacts } from './preflight.js';
+import { verifyInstanceIdentity } from './instance-identity.js';
 import { destroyClusterResources } from './teardown.js';
 import { growWorkers, terminateWorkers } from './scale.js';
 
@@ -35,6 +36,11 @@ export interface AwsBackendDeps {
   waitTimeoutMs?: number;
   /** Default 5 s. */
   pollIntervalMs?: number;
+  /**
+   * Tests against an AWS emulator only: the certificate (PEM) whose key signs the simulated machines' identity
+   * documents, trusted instead of AWS's regional certificates.
+   */
+  identityTestCertPem?: string;
 }
 
 /** The AwsClusterPlan the broker stores in ClusterPlan.detail.aws. */
@@ -107,21 +113,28 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
         ...(spec.brokerCaPem ? { brokerCaPem: spec.brokerCaPem } : {}),
       });
     },
-    async attest(plan, machineId): Promise<Machine | undefined> {
+    async attest(plan, machineId, evidence): Promise<Machine | undefined> {
       if (!INSTANCE_ID_RE.test(machineId)) return undefined;
       const aws = awsPlanOf(plan);
       const ctx = makeContext(depsWithLog, aws.region);
-      let instances;
+      let reservations;
       try {
-        instances = await listInstances(ctx, [{ Name: 'instance-id', Values: [machineId] }]);
+        reservations = (await ctx.port.describeInstances({ Filters: [{ Name: 'instance-id', Values: [machineId] }] })).Reservations ?? [];
       } catch (err) {
         if (awsErrorCode(err)?.startsWith('InvalidInstanceID')) return undefined;
         throw err;
       }
-      const inst = instances.find((i) => i.InstanceId === machineId);
+      const reservation = reservations.find((r) => r.Instances?.some((i) => i.InstanceId === machineId));
+      const inst = reservation?.Instances?.find((i) => i.InstanceId === machineId);
       const tags = fromAwsTags(inst?.Tags);
       if (!inst || tags[CLUSTER_TAG] !== aws.clusterId || tags[OWNER_TAG] !== OWNER_VALUE || tags[WORKSPACE_TAG] !== aws.workspace) return undefined;
       if (!['pending', 'running'].includes(inst.State?.Name ?? '')) return undefined;
+      if (evidence) {
+        verifyInstanceIdentity(evidence.identity, {
+          instanceId: machineId, region: aws.region, accountId: reservation?.OwnerId, launchTime: inst.LaunchTime,
+          launchedAfter: evidence.launchedAfter, now: new Date((deps.now ?? Date.now)()),
+        }, deps.identityTestCertPem);
+      }
       const all = toMachines(await listInstances(ctx, clusterFilter(aws.clusterId)), aws.instanceTypes ?? {});
       return all.find((m) => m.id === machineId) ?? toMachines([inst], aws.instanceTypes ?? {})[0];
     },

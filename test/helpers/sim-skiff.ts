@@ -67,6 +67,9 @@ export async function startSimSkiff(sim: Ec2Sim, opts: SimSkiffOptions = {}): Pr
     SKIFF_HOME: home,
     SKIFF_PYTHON: DASK_PYTHON,
     NODE_EXTRA_CA_CERTS: cert,
+    // The simulator signs the machines' instance identity documents with a test key; against the emulator the
+    // broker trusts its certificate instead of AWS's.
+    SKIFF_AWS_IDENTITY_CERT: sim.identityCertPath,
   };
   let broker: ChildProcess | undefined;
   const startBroker = async (): Promise<void> => {

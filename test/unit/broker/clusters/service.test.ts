@@ -60,9 +60,10 @@ function service(t: Test, backend: Backend, extra: { now?: () => Date } = {}) {
 async function enrolAs(clusters: ReturnType<typeof service>['clusters'], tokens: ReturnType<typeof service>['tokens'], clusterId: string, machineId: string): Promise<string> {
   const role = machineId === 'scheduler' ? 'scheduler' : 'worker';
   const token = await tokens.mint('enrol', { sub: `${clusterId}/${role}`, cluster: clusterId, role }, 60);
-  const { csrPem } = await createKeyAndCsr({ commonName: 'x' });
-  return (await clusters.enrol({ token, clusterId, machineId, csrPem })).agentToken;
+  return (await clusters.enrol({ token, clusterId, machineId, csrPem: (await sharedCsr).csrPem })).agentToken;
 }
+/** One key for every enrolAs: a key pair per call would eat into the tests' 3 s deadlines on a loaded machine. */
+const sharedCsr = createKeyAndCsr({ commonName: 'x' });
 
 t.test('a plan the backend refuses creates nothing: no record, no CA, no machine', async (t) => {
   const { backend, calls } = fakeBackend({ failPlan: true });
