@@ -24,6 +24,7 @@ export type GatewayOptions = {
   httpTarget: Endpoint;
   tls: { certPem: string; keyPem: string };
   verifyDashboardToken: (token: string) => Promise<boolean>;
+  dashboardCookieName?: string; // default skiff_dashboard; the agent names it per cluster
   helloTimeoutMs?: number; // default 10_000; also the dashboard's TLS handshake timeout
   maxHelloBytes?: number; // default 16_384
   maxConnections?: number; // default 1_024 open client connections; more are closed at once
@@ -86,6 +87,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     httpTarget: opts.httpTarget,
     tls: opts.tls,
     verifyDashboardToken: (token) => opts.verifyDashboardToken(token),
+    ...(opts.dashboardCookieName !== undefined ? { cookieName: opts.dashboardCookieName } : {}),
     handshakeTimeoutMs: Math.min(helloTimeoutMs, handshakeTimeoutMs),
     verifyTimeoutMs: opts.verifyTimeoutMs ?? 5_000,
     upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 60_000,
