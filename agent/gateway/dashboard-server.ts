@@ -148,10 +148,14 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    void handleUpgrade(req, socket, head).catch(() => socket.destroy());
+    try {
+      handleUpgrade(req, socket, head);
+    } catch {
+      socket.destroy();
+    }
   });
 
-  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const target = splitTarget(req.url ?? '');
     const cookie = takeDashboardCookie(req.headers.cookie, cookieName);
     if (target === undefined || cookie.token === undefined || !sessions.valid(cookie.token)) {
