@@ -33,7 +33,8 @@ function https(port: number, path: string, o: { method?: string; headers?: Recor
 /** The status a WebSocket upgrade got, and whether the gateway itself refused it. */
 function upgrade(url: string, headers: Record<string, string>): Promise<{ status: number; byGateway: boolean }> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], headers });
+    const tlsOpts = { rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] };
+    const ws = new WebSocket(url, { ...tlsOpts, headers });
     ws.once('open', () => {
       ws.terminate();
       resolve({ status: 101, byGateway: false });
