@@ -131,7 +131,7 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
       daskTarget: { host: '127.0.0.1', port: response.scheduler.daskPort },
       httpTarget: { host: '127.0.0.1', port: response.scheduler.httpPort },
       dashboardCookieName: dashboardCookieName(response.clusterId),
-      tls: { certPem: response.certPem, keyPem: readFileSync(files.key, 'utf8') },
+      tls: { certPem: response.certPem, keyPem: readFileSync(files.key, 'utf8'), chainPem: response.caPem },
       verifyDashboardToken: async (token: string) => {
         try {
           await verifier.verify('dashboard', token, { cluster: response.clusterId });

@@ -9,12 +9,13 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { DASHBOARD_COOKIE, UNAUTHORIZED_BODY, dashboardCookie, splitTarget, takeDashboardCookie } from './dashboard-auth.js';
 import { SECURITY_HEADERS, checkDashboardRequest } from './dashboard-policy.js';
+import { INTERMEDIATE_TLS } from './tls-policy.js';
 import { createDashboardSessions, type DashboardSessions } from './dashboard-sessions.js';
 import { pipeSockets } from './pipe-sockets.js';
 
 export type DashboardServerOptions = {
   httpTarget: { host: string; port: number };
-  tls: { certPem: string; keyPem: string };
+  tls: { certPem: string; keyPem: string; chainPem?: string };
   verifyDashboardToken: (token: string) => Promise<boolean>;
   /** The session cookie's name (default skiff_dashboard; the agent names it per cluster). */
   cookieName?: string;
@@ -44,7 +45,9 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
   const cookieName = opts.cookieName ?? DASHBOARD_COOKIE;
   const sessions = opts.sessions ?? createDashboardSessions();
   const server = createServer({
-    cert: opts.tls.certPem,
+    ...INTERMEDIATE_TLS,
+    // The full chain (the gateway's certificate, then its CA's), so a client holding only the root verifies it.
+    cert: opts.tls.chainPem !== undefined ? `${opts.tls.certPem.trim()}\n${opts.tls.chainPem.trim()}\n` : opts.tls.certPem,
     key: opts.tls.keyPem,
     ALPNProtocols: ['http/1.1'],
     handshakeTimeout: opts.handshakeTimeoutMs,

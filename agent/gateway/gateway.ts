@@ -22,7 +22,7 @@ export type GatewayOptions = {
   port: number; // 0 = a free port
   daskTarget: Endpoint;
   httpTarget: Endpoint;
-  tls: { certPem: string; keyPem: string };
+  tls: { certPem: string; keyPem: string; chainPem?: string }; // chainPem: the issuer(s), sent after the certificate
   verifyDashboardToken: (token: string) => Promise<boolean>;
   dashboardCookieName?: string; // default skiff_dashboard; the agent names it per cluster
   helloTimeoutMs?: number; // default 10_000; also the dashboard's TLS handshake timeout
