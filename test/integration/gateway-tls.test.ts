@@ -64,7 +64,7 @@ t.test('TLS 1.2 offers only forward-secret AEAD suites', async (t) => {
 
 t.test('the dashboard answers a real client over the allowed TLS', async (t) => {
   const status = await new Promise<string>((resolve, reject) => {
-    execFile('curl', ['-sk', '-L', '-b', '', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', `https://127.0.0.1:${port}/health?token=good-1`], (err, out) => (err ? reject(err) : resolve(out)));
+    execFile('curl', ['-sk', '-L', '-b', '', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', `https://127.0.0.1:${port}/health?token=good-1`], (err, out) => (err ? reject(new Error(`curl failed: ${err.message}`)) : resolve(out)));
   });
   t.equal(status, '200');
 });
