@@ -29,6 +29,7 @@ import { createHoldingDestination, startLogShipping } from './logs-run.js';
 import { callBroker } from '../broker/api/client.js';
 import { reportBootFailure } from './boot-report.js';
 import { createGateway } from './gateway/gateway.js';
+import { dashboardCookieName } from './gateway/dashboard-auth.js';
 import { createTokenVerifier } from '../broker/api/token-verifier.js';
 import type { AgentEvent } from '../broker/api/wire.js';
 import { AGENT_EVENTS_PATH, AGENT_SCALE_PATH } from '../broker/api/routes.js';
@@ -137,7 +138,8 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
       port: response.scheduler.gatewayPort,
       daskTarget: { host: '127.0.0.1', port: response.scheduler.daskPort },
       httpTarget: { host: '127.0.0.1', port: response.scheduler.httpPort },
-      tls: { certPem: response.certPem, keyPem: readFileSync(files.key, 'utf8') },
+      dashboardCookieName: dashboardCookieName(response.clusterId),
+      tls: { certPem: response.certPem, keyPem: readFileSync(files.key, 'utf8'), chainPem: response.caPem },
       verifyDashboardToken: async (token: string) => {
         try {
           await verifier.verify('dashboard', token, { cluster: response.clusterId });

@@ -1,4 +1,5 @@
-// Pure helpers for the dashboard's token handling: a `?token=` query parameter is exchanged once for a cookie,
+// Pure helpers for the dashboard's token handling: a `?token=` query parameter is exchanged once for a session
+// cookie named per cluster (local clusters share 127.0.0.1, and a browser's cookies do not tell ports apart),
 // and neither the token nor the cookie is ever passed on to the scheduler.
 
 export const DASHBOARD_COOKIE = 'skiff_dashboard';
@@ -42,7 +43,7 @@ function safeDecode(s: string): string {
 }
 
 // The dashboard cookie's value (first one) and the Cookie header without it (undefined when nothing is left).
-export function takeDashboardCookie(header: string | undefined): { token?: string; rest?: string } {
+export function takeDashboardCookie(header: string | undefined, name = DASHBOARD_COOKIE): { token?: string; rest?: string } {
   if (header === undefined) return {};
   let token: string | undefined;
   const rest: string[] = [];
@@ -50,8 +51,8 @@ export function takeDashboardCookie(header: string | undefined): { token?: strin
     const pair = raw.trim();
     if (pair === '') continue;
     const eq = pair.indexOf('=');
-    const name = eq < 0 ? pair : pair.slice(0, eq).trim();
-    if (name === DASHBOARD_COOKIE) {
+    const key = eq < 0 ? pair : pair.slice(0, eq).trim();
+    if (key === name) {
       token ??= safeDecode(pair.slice(eq + 1).trim());
     } else {
       rest.push(pair);
@@ -63,6 +64,15 @@ export function takeDashboardCookie(header: string | undefined): { token?: strin
   return out;
 }
 
-export function dashboardCookie(token: string): string {
-  return `${DASHBOARD_COOKIE}=${encodeURIComponent(token)}; HttpOnly; Secure; SameSite=Strict; Path=/`;
+/** The cookie's name for one cluster. */
+export function dashboardCookieName(clusterId: string): string {
+  return `${DASHBOARD_COOKIE}_${clusterId.replace(/[^A-Za-z0-9_-]/g, '')}`;
+}
+
+/**
+ * Lax, not Strict: a link from a chat or a mail opens the dashboard with its cookie. Cross-site requests that
+ * could change something are refused anyway (only GET and HEAD are served, WebSockets only from this origin).
+ */
+export function dashboardCookie(value: string, name = DASHBOARD_COOKIE): string {
+  return `${name}=${encodeURIComponent(value)}; HttpOnly; Secure; SameSite=Lax; Path=/`;
 }

@@ -1,18 +1,25 @@
 // The gateway's HTTPS side: an in-process TLS server (never listening itself; the gateway hands it sockets
 // whose ClientHello asked for HTTP) that terminates TLS with the gateway certificate and reverse-proxies to
-// the scheduler's HTTP endpoints, only for a valid dashboard token (query parameter once, then a cookie).
+// the scheduler's HTTP endpoints, only for a valid dashboard token (a single-use ticket in the query,
+// exchanged for a session cookie) and only what dashboard-policy.ts allows, with security headers on all.
 import { request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { UNAUTHORIZED_BODY, dashboardCookie, splitTarget, takeDashboardCookie } from './dashboard-auth.js';
+import { DASHBOARD_COOKIE, UNAUTHORIZED_BODY, dashboardCookie, splitTarget, takeDashboardCookie } from './dashboard-auth.js';
+import { SECURITY_HEADERS, checkDashboardRequest } from './dashboard-policy.js';
+import { INTERMEDIATE_TLS } from './tls-policy.js';
+import { createDashboardSessions, type DashboardSessions } from './dashboard-sessions.js';
 import { pipeSockets } from './pipe-sockets.js';
 
 export type DashboardServerOptions = {
   httpTarget: { host: string; port: number };
-  tls: { certPem: string; keyPem: string };
+  tls: { certPem: string; keyPem: string; chainPem?: string };
   verifyDashboardToken: (token: string) => Promise<boolean>;
+  /** The session cookie's name (default skiff_dashboard; the agent names it per cluster). */
+  cookieName?: string;
+  sessions?: DashboardSessions;
   handshakeTimeoutMs: number;
   verifyTimeoutMs: number;
   upstreamTimeoutMs: number;
@@ -35,8 +42,12 @@ const HOP_BY_HOP = new Set([
 
 export function createDashboardServer(opts: DashboardServerOptions): Server {
   const { log } = opts;
+  const cookieName = opts.cookieName ?? DASHBOARD_COOKIE;
+  const sessions = opts.sessions ?? createDashboardSessions();
   const server = createServer({
-    cert: opts.tls.certPem,
+    ...INTERMEDIATE_TLS,
+    // The full chain (the gateway's certificate, then its CA's), so a client holding only the root verifies it.
+    cert: opts.tls.chainPem !== undefined ? `${opts.tls.certPem.trim()}\n${opts.tls.chainPem.trim()}\n` : opts.tls.certPem,
     key: opts.tls.keyPem,
     ALPNProtocols: ['http/1.1'],
     handshakeTimeout: opts.handshakeTimeoutMs,
@@ -76,18 +87,30 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
     if (target.path === '/api' || target.path.startsWith('/api/')) return sendText(res, 404, 'skiff gateway: not served here\n');
     if (target.token !== undefined) {
       if (!(await verify(target.token))) return unauthorized(res, target.path);
+      if (!sessions.spendTicket(target.token)) {
+        log.debug({ path: target.path }, 'dashboard ticket used again');
+        return sendText(res, 401, `skiff: this dashboard link was used already (a link opens the dashboard once).\n${UNAUTHORIZED_BODY}`);
+      }
       res.writeHead(302, {
+        ...SECURITY_HEADERS,
         location: target.path + target.query,
-        'set-cookie': dashboardCookie(target.token),
+        'set-cookie': dashboardCookie(sessions.open(), cookieName),
         'cache-control': 'no-store',
         'content-length': '0',
       });
       res.end();
       return;
     }
-    const cookie = takeDashboardCookie(req.headers.cookie);
-    if (cookie.token === undefined || !(await verify(cookie.token))) return unauthorized(res, target.path);
+    const cookie = takeDashboardCookie(req.headers.cookie, cookieName);
+    if (cookie.token === undefined || !sessions.valid(cookie.token)) return unauthorized(res, target.path);
+    const allowed = checkDashboardRequest({ method: req.method ?? 'GET', path: target.path, query: target.query, upgrade: false, host: req.headers.host, origin: req.headers.origin });
+    if (!allowed.ok) return forbidden(res, allowed.reason);
     proxy(req, res, target.path + target.query, cookie.rest);
+  }
+
+  function forbidden(res: ServerResponse, reason: string): void {
+    log.debug({ reason }, 'dashboard request refused');
+    sendText(res, 403, `skiff gateway: refused: ${reason}\n`);
   }
 
   function unauthorized(res: ServerResponse, path: string): void {
@@ -116,6 +139,7 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
       for (const [k, v] of Object.entries(up.headers)) {
         if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
       }
+      Object.assign(out, SECURITY_HEADERS);
       res.writeHead(up.statusCode ?? 502, out);
       up.pipe(res);
       up.on('error', () => res.destroy());
@@ -129,15 +153,24 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    void handleUpgrade(req, socket, head).catch(() => socket.destroy());
+    try {
+      handleUpgrade(req, socket, head);
+    } catch {
+      socket.destroy();
+    }
   });
 
-  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const target = splitTarget(req.url ?? '');
-    const cookie = takeDashboardCookie(req.headers.cookie);
-    const token = target?.token ?? cookie.token;
-    if (target === undefined || token === undefined || !(await verify(token))) {
+    const cookie = takeDashboardCookie(req.headers.cookie, cookieName);
+    if (target === undefined || cookie.token === undefined || !sessions.valid(cookie.token)) {
       socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${UNAUTHORIZED_BODY}`);
+      return;
+    }
+    const allowed = checkDashboardRequest({ method: req.method ?? 'GET', path: target.path, query: target.query, upgrade: true, host: req.headers.host, origin: req.headers.origin });
+    if (!allowed.ok) {
+      log.debug({ reason: allowed.reason }, 'dashboard WebSocket refused');
+      socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nskiff gateway: refused: ${allowed.reason}\n`);
       return;
     }
     const upstream = connect({ host: opts.httpTarget.host, port: opts.httpTarget.port, allowHalfOpen: true });
@@ -178,6 +211,7 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
 
 function sendText(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, {
+    ...SECURITY_HEADERS,
     'content-type': 'text/plain; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',

@@ -3,13 +3,17 @@
 //   client ──TCP──▶ gateway ──┬─ ALPN has http/1.1 or h2 ─▶ in-process HTTPS server ─▶ scheduler HTTP (token)
 //                             └─ anything else (Dask) ─────▶ scheduler TLS port, byte for byte (mTLS end to end)
 //
-// Bytes are buffered only until the parser decides, bounded by maxHelloBytes and helloTimeoutMs.
+// Bytes are buffered only until the parser decides, bounded by maxHelloBytes and helloTimeoutMs. Every
+// connection must complete its TLS handshake within handshakeTimeoutMs of arriving (Dask sets no handshake
+// timeout of its own); until then it is unproven, and admission.ts bounds those, per address and in all.
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { SkiffError } from '../../broker/api/errors.js';
 import { parseClientHello } from './client-hello.js';
 import { createDashboardServer } from './dashboard-server.js';
 import { pipeSockets } from './pipe-sockets.js';
+import { createAdmission, type AdmissionStats } from './admission.js';
+import { watchHandshake } from './handshake-watch.js';
 
 export type Endpoint = { host: string; port: number };
 
@@ -18,11 +22,15 @@ export type GatewayOptions = {
   port: number; // 0 = a free port
   daskTarget: Endpoint;
   httpTarget: Endpoint;
-  tls: { certPem: string; keyPem: string };
+  tls: { certPem: string; keyPem: string; chainPem?: string }; // chainPem: the issuer(s), sent after the certificate
   verifyDashboardToken: (token: string) => Promise<boolean>;
+  dashboardCookieName?: string; // default skiff_dashboard; the agent names it per cluster
   helloTimeoutMs?: number; // default 10_000; also the dashboard's TLS handshake timeout
   maxHelloBytes?: number; // default 16_384
-  maxConnections?: number; // default 1_024 open client connections; more are refused by the kernel backlog
+  maxConnections?: number; // default 1_024 open client connections; more are closed at once
+  maxConnectionsPerAddress?: number; // default 128 (a team behind one NAT, each with a client and a browser)
+  maxPendingHandshakes?: number; // default 256 connections without a completed handshake; the oldest goes first
+  handshakeTimeoutMs?: number; // default 10_000 from arrival to a completed TLS handshake, on either path
   connectTimeoutMs?: number; // default 10_000, to reach a target
   verifyTimeoutMs?: number; // default 5_000; a verification that takes longer counts as invalid
   upstreamTimeoutMs?: number; // default 60_000 idle on a proxied HTTP request
@@ -37,6 +45,8 @@ export type GatewayStats = {
   rejected: number; // malformed, non-TLS, over the size bound or timed out before a complete ClientHello
   helloTimeouts: number; // of `rejected`, those dropped for taking longer than helloTimeoutMs
   targetFailures: number; // Dask target unreachable
+  handshakeTimeouts: number; // passed-through connections closed for not completing the TLS handshake in time
+  admission: AdmissionStats;
 };
 
 export type Gateway = {
@@ -50,7 +60,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
   const maxHelloBytes = opts.maxHelloBytes ?? 16_384;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
-  const stats: GatewayStats = { dask: 0, daskOpen: 0, http: 0, rejected: 0, helloTimeouts: 0, targetFailures: 0 };
+  const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
+  const stats = { dask: 0, daskOpen: 0, http: 0, rejected: 0, helloTimeouts: 0, targetFailures: 0, handshakeTimeouts: 0 };
+  const admission = createAdmission({
+    maxConnections: opts.maxConnections ?? 1_024,
+    maxPerAddress: opts.maxConnectionsPerAddress ?? 128,
+    maxPending: opts.maxPendingHandshakes ?? 256,
+  });
+  // Dashboard connections still in their TLS handshake, by remote address and port (how the TLS socket the
+  // HTTPS server makes is matched to the raw one).
+  const dashboardPending = new Map<string, Socket>();
   const sockets = new Set<Socket>();
   const track = (s: Socket): void => {
     sockets.add(s);
@@ -68,15 +87,25 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     httpTarget: opts.httpTarget,
     tls: opts.tls,
     verifyDashboardToken: (token) => opts.verifyDashboardToken(token),
-    handshakeTimeoutMs: helloTimeoutMs,
+    ...(opts.dashboardCookieName !== undefined ? { cookieName: opts.dashboardCookieName } : {}),
+    handshakeTimeoutMs: Math.min(helloTimeoutMs, handshakeTimeoutMs),
     verifyTimeoutMs: opts.verifyTimeoutMs ?? 5_000,
     upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 60_000,
     log,
     track,
   });
   dashboard.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'dashboard TLS handshake failed'));
+  dashboard.on('secureConnection', (tlsSocket: Socket) => {
+    const key = `${tlsSocket.remoteAddress ?? ''}:${tlsSocket.remotePort ?? ''}`;
+    const raw = dashboardPending.get(key);
+    if (raw) {
+      dashboardPending.delete(key);
+      admission.proven(raw);
+    }
+  });
 
   const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
+    if (!admission.admit(client)) return;
     track(client);
     const remote = `${client.remoteAddress ?? '?'}:${client.remotePort ?? '?'}`;
     let buffered = Buffer.alloc(0);
@@ -110,21 +139,34 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       if (hello.kind === 'reject') return drop(hello.reason);
       if (hello.alpn.includes('http/1.1') || hello.alpn.includes('h2')) {
         stats.http++;
+        const key = `${client.remoteAddress ?? ''}:${client.remotePort ?? ''}`;
+        dashboardPending.set(key, client);
+        client.once('close', () => {
+          if (dashboardPending.get(key) === client) dashboardPending.delete(key);
+        });
         // The TLS server reads what is already buffered on the socket before reading from its handle.
         client.unshift(buffered);
         client.on('error', () => client.destroy());
         dashboard.emit('connection', client);
         return;
       }
-      passThrough(client, buffered, remote);
+      passThrough(client, buffered, remote, arrivedAt);
     };
+    const arrivedAt = Date.now();
     client.on('data', onData);
     client.on('end', onEnd);
     client.on('error', onError);
   });
-  server.maxConnections = opts.maxConnections ?? 1_024;
 
-  function passThrough(client: Socket, first: Buffer, remote: string): void {
+  function passThrough(client: Socket, first: Buffer, remote: string, arrivedAt: number): void {
+    // The rest of the handshake budget: a ClientHello and then silence holds nothing for long.
+    const handshakeTimer = setTimeout(() => {
+      stats.handshakeTimeouts++;
+      log.debug({ remote }, `no completed TLS handshake within ${handshakeTimeoutMs} ms; closing`);
+      client.destroy();
+    }, Math.max(0, handshakeTimeoutMs - (Date.now() - arrivedAt)));
+    handshakeTimer.unref();
+    client.once('close', () => clearTimeout(handshakeTimer));
     const upstream = connect({ host: opts.daskTarget.host, port: opts.daskTarget.port, allowHalfOpen: true });
     track(upstream);
     upstream.setTimeout(connectTimeoutMs, () => upstream.destroy(new Error(`connect timed out after ${connectTimeoutMs} ms`)));
@@ -156,6 +198,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       });
       upstream.write(first);
       pipeSockets(client, upstream);
+      watchHandshake(client, upstream, first, () => {
+        clearTimeout(handshakeTimer);
+        admission.proven(client);
+      });
     });
   }
 
@@ -171,7 +217,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   return {
     address: () => ({ host: bound.address, port: bound.port }),
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, admission: admission.stats() }),
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sockets) s.destroy();

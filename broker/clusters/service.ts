@@ -148,7 +148,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
     async dashboardToken(ref) {
       const c = find(ref);
       if (!c.plan || !ACTIVE_STATES.includes(c.state)) throw new SkiffError('BRK_CONFLICT', `cluster ${c.name} is ${c.state}; it has no dashboard`);
-      const ttl = o.dashboardTokenTtlS ?? 3600;
+      const ttl = o.dashboardTokenTtlS ?? 900; // a ticket: exchanged once at the gateway for a session
       const token = await o.tokens.mint('dashboard', { sub: 'user', cluster: c.id }, ttl);
       const s = c.plan.scheduler;
       return { token, url: `https://${s.publicHost}:${s.gatewayPort}/?token=${token}`, expiresAt: new Date(o.now().getTime() + ttl * 1000).toISOString() };

@@ -94,7 +94,7 @@ void t.test('the dashboard answers 502 when the scheduler HTTP endpoint is down'
   const status = await new Promise<string>((resolve, reject) => {
     execFile(
       'curl',
-      ['-sk', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', '-H', 'Cookie: skiff_dashboard=ok', `https://127.0.0.1:${gw.address().port}/health`],
+      ['-sk', '-L', '-b', '', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', `https://127.0.0.1:${gw.address().port}/health?token=ok`],
       (err, stdout) => (err ? reject(new Error(`curl failed: ${err.message}`)) : resolve(stdout)),
     );
   });

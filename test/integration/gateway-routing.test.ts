@@ -32,7 +32,7 @@ const httpTarget = createHttpServer((req, res) => {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ url: req.url, cookie: req.headers.cookie ?? null }));
 });
-const wss = new WebSocketServer({ server: httpTarget, path: '/ws' });
+const wss = new WebSocketServer({ server: httpTarget, path: '/status/ws' });
 wss.on('connection', (ws) => ws.on('message', (m, isBinary) => ws.send(m, { binary: isBinary })));
 await new Promise<void>((r) => daskTarget.listen(0, '127.0.0.1', r));
 await new Promise<void>((r) => httpTarget.listen(0, '127.0.0.1', r));
@@ -60,7 +60,7 @@ const gateway = await createGateway({
   daskTarget: { host: '127.0.0.1', port: (daskTarget.address() as AddressInfo).port },
   httpTarget: { host: '127.0.0.1', port: (httpTarget.address() as AddressInfo).port },
   tls: f.gateway,
-  verifyDashboardToken: (token) => Promise.resolve(token === GOOD),
+  verifyDashboardToken: (token) => Promise.resolve(token.startsWith(GOOD)),
   helloTimeoutMs: HELLO_TIMEOUT_MS,
   log,
   onClientConnection: (e) => events.push(e),
@@ -95,6 +95,13 @@ function echo(s: TLSSocket, data: Buffer): Promise<Buffer> {
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 type CurlReply = { status: number; headers: Record<string, string>; body: string };
+
+/** A dashboard session: a fresh ticket (each is good once) exchanged for the cookie; returns "name=value". */
+let tickets = 0;
+async function session(): Promise<string> {
+  const r = await curl(`/?token=${GOOD}-${++tickets}`);
+  return (r.headers['set-cookie'] ?? '').split(';')[0] ?? '';
+}
 
 function curl(path: string, extra: string[] = []): Promise<CurlReply> {
   return new Promise((resolve, reject) => {
@@ -164,11 +171,16 @@ void t.test('a good token redirects to the same URL without it and sets the dash
   const r = await curl(`/status?token=${GOOD}&x=1`);
   t.equal(r.status, 302);
   t.equal(r.headers.location, '/status?x=1');
-  t.equal(r.headers['set-cookie'], `skiff_dashboard=${GOOD}; HttpOnly; Secure; SameSite=Strict; Path=/`);
+  t.match(r.headers['set-cookie'], /^skiff_dashboard=[A-Za-z0-9_-]{43}; HttpOnly; Secure; SameSite=Lax; Path=\/$/, 'a session, not the token');
+  t.notMatch(r.headers['set-cookie'], GOOD);
+  const again = await curl(`/status?token=${GOOD}&x=1`);
+  t.equal(again.status, 401, 'the same ticket a second time is refused');
+  t.match(again.body, /used already/);
+  t.equal((await curl('/status', ['-H', `Cookie: skiff_dashboard=${GOOD}`])).status, 401, 'the token itself is no cookie');
 });
 
 void t.test('the cookie gets the upstream page, with the token cookie stripped', async (t) => {
-  const r = await curl('/json/workers?y=2', ['-H', `Cookie: other=1; skiff_dashboard=${GOOD}`]);
+  const r = await curl('/json/workers?y=2', ['-H', `Cookie: other=1; ${await session()}`]);
   t.equal(r.status, 200);
   t.same(JSON.parse(r.body), { url: '/json/workers?y=2', cookie: 'other=1' });
   t.equal(upstreamSeen.at(-1)?.headers['x-forwarded-proto'], 'https');
@@ -188,9 +200,9 @@ void t.test("the dashboard is served with the gateway's certificate over http/1.
 });
 
 void t.test('websockets are proxied with the cookie and refused without it', async (t) => {
-  const url = `wss://${gw.host}:${gw.port}/ws`;
+  const url = `wss://${gw.host}:${gw.port}/status/ws`;
   const tlsOpts = { rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] };
-  const ws = new WebSocket(url, { ...tlsOpts, headers: { cookie: `skiff_dashboard=${GOOD}` } });
+  const ws = new WebSocket(url, { ...tlsOpts, headers: { cookie: await session(), origin: `https://${gw.host}:${gw.port}` } });
   await new Promise<void>((r, j) => ws.once('open', () => r()).once('error', j));
   const reply = new Promise<string>((r) => ws.once('message', (m: Buffer) => r(m.toString())));
   ws.send('bokeh');
@@ -234,7 +246,7 @@ void t.test('garbage and plain HTTP are dropped without an answer', async (t) =>
 
 void t.test('the gateway keeps serving both sides after all that', async (t) => {
   t.equal((await echo(await daskClient(), Buffer.from('still here'))).toString(), 'still here');
-  t.equal((await curl('/health', ['-H', `Cookie: skiff_dashboard=${GOOD}`])).status, 200);
+  t.equal((await curl('/health', ['-H', `Cookie: ${await session()}`])).status, 200);
   const st = gateway.stats();
   t.ok(st.http >= 8, `${st.http} dashboard connections`);
   t.equal(st.targetFailures, 0);

@@ -31,6 +31,7 @@ void t.test('separates the dashboard cookie from the others', (t) => {
 });
 
 void t.test('sets a cookie that scripts and other sites cannot use', (t) => {
-  t.equal(dashboardCookie('x.y.z'), 'skiff_dashboard=x.y.z; HttpOnly; Secure; SameSite=Strict; Path=/');
+  t.equal(dashboardCookie('x.y.z'), 'skiff_dashboard=x.y.z; HttpOnly; Secure; SameSite=Lax; Path=/');
+  t.equal(dashboardCookie('v', 'skiff_dashboard_c1'), 'skiff_dashboard_c1=v; HttpOnly; Secure; SameSite=Lax; Path=/');
   t.end();
 });
