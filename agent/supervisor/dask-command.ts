@@ -6,6 +6,7 @@
 // the scheduler's (dashboard, /health, /metrics, /json) is reached from outside solely through the gateway, and
 // a worker's (which Dask starts despite --no-dashboard, serving /metrics) only from its own machine.
 
+import { INTERMEDIATE_TLS } from '../gateway/tls-policy.js';
 import { availableParallelism } from 'node:os';
 import type { SchedulerEndpoints } from '../../broker/api/wire.js';
 import { ADMISSION_CLUSTER_ENV } from './admission-plugin.js';
@@ -24,6 +25,10 @@ export interface DaskCommand {
 
 const TLS_ENV = {
   DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION: 'True',
+  // Dask's own listeners and connections take the gateway's profile (Mozilla intermediate): TLS 1.2+, and in 1.2
+  // only forward-secret AEAD suites (Python's default list also has CBC and DHE ones). 1.3's suites are all AEAD.
+  DASK_DISTRIBUTED__COMM__TLS__MIN_VERSION: '1.2',
+  DASK_DISTRIBUTED__COMM__TLS__CIPHERS: INTERMEDIATE_TLS.ciphers,
   // Keep Python's output line-buffered so every log line reaches the agent as soon as it is printed.
   PYTHONUNBUFFERED: '1',
 };
