@@ -36,7 +36,17 @@ t.teardown(async () => {
 });
 
 const explain = () => `${sim.diagnostics()}\n\nbroker log:\n${s.brokerLog()}`;
-const status = async (name: string): Promise<View> => JSON.parse((await s.run(['status', name, '--json'])).stdout) as View;
+/** A CLI call that failed on a busy machine (the broker slow to answer) is made again, bounded. */
+async function cli(args: string[]): Promise<string> {
+  let last = '';
+  for (let i = 0; i < 5; i++) {
+    const r = await s.run(args);
+    if (r.code === 0) return r.stdout;
+    last = r.stderr;
+  }
+  throw new Error(`skiff ${args.join(' ')} failed: ${last}`);
+}
+const status = async (name: string): Promise<View> => JSON.parse(await cli(['status', name, '--json'])) as View;
 async function workerInstances(clusterId: string): Promise<Instance[]> {
   const out = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:skiff:cluster', Values: [clusterId] }, { Name: 'tag:skiff:role', Values: ['worker'] }] }));
   return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
@@ -75,8 +85,8 @@ t.test('scale 3 from 1 is one Fleet request; a spot notice retires that worker t
   }, { timeoutMs: 180_000, what: 'the interrupted instance terminated' }).catch(() => false);
   t.ok(terminated, `the interrupted instance ${victim} was terminated ${terminated ? '' : explain()}`);
   const settled = await sim.waitFor(async () => {
-    const v = await status('sp');
-    return v.workers === 3 && v.workersReady === 3 && !v.workersRetiring;
+    const v = await status('sp').catch(() => undefined);
+    return v !== undefined && v.workers === 3 && v.workersReady === 3 && !v.workersRetiring;
   }, { timeoutMs: 300_000, what: 'three workers again' }).catch(() => false);
   t.ok(settled, `three workers connected again ${settled ? '' : explain()}`);
   const live = (await workerInstances(c.id)).filter((i) => i.State?.Name === 'running').map((i) => i.InstanceId);
@@ -86,10 +96,9 @@ t.test('scale 3 from 1 is one Fleet request; a spot notice retires that worker t
   const after = await s.daskInfo(c.scheduler, c.credentials);
   t.match(after, { ok: true, result: 4950 }, after.error ?? '');
 
-  const notes = (await s.run(['notifications', 'sp'])).stdout;
+  const notes = await cli(['notifications', 'sp']);
   t.match(notes, new RegExp(`SCALE {2}worker-\\d \\(${victim}\\) got a spot interruption notice \\(.*terminate.*\\); retiring it through Dask and launching a replacement`), 'the notification says why');
   t.match(notes, /SCALE {2}Dask retired worker-\d \(after a notice from the cloud; data moved to the other workers\)/);
 
-  const down = await s.run(['down', 'sp'], { timeoutMs: 5 * 60_000 });
-  t.equal(down.code, 0, down.stderr);
+  t.match(await cli(['down', 'sp']), /sp .* stopped/, 'down stops it');
 });
