@@ -33,7 +33,9 @@ const { port } = gateway.address();
 function handshake(args: string[]): Promise<{ protocol: string; cipher: string; certs: number } | undefined> {
   return new Promise((resolve) => {
     const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-alpn', 'http/1.1', '-showcerts', ...args], { timeout: 15_000 }, (_err, stdout) => {
-      const protocol = /Protocol\s*:\s*(\S+)/.exec(stdout)?.[1];
+      // "New, TLSv1.3, Cipher is ..." is printed at the handshake; the SSL-Session block's "Protocol :" only once
+      // a TLS 1.3 session ticket arrived, which s_client may not wait for.
+      const protocol = /^New, (TLSv[\d.]+), Cipher is/m.exec(stdout)?.[1] ?? /Protocol\s*:\s*(\S+)/.exec(stdout)?.[1];
       const cipher = /Cipher\s*(?:is|:)\s*(\S+)/.exec(stdout)?.[1];
       const certs = (stdout.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
       resolve(protocol && cipher && cipher !== '(NONE)' && cipher !== '0000' ? { protocol, cipher, certs } : undefined);
@@ -46,7 +48,9 @@ t.test('only TLS 1.2 and 1.3 complete a handshake', async (t) => {
   t.equal(await handshake(['-tls1', '-cipher', 'ALL:@SECLEVEL=0']), undefined, 'TLS 1.0 refused');
   t.equal(await handshake(['-tls1_1', '-cipher', 'ALL:@SECLEVEL=0']), undefined, 'TLS 1.1 refused');
   t.match(await handshake(['-tls1_2']), { protocol: 'TLSv1.2' }, 'TLS 1.2 accepted');
-  const v13 = await handshake(['-tls1_3']);
+  // s_client can quit on its closed stdin before a TLS 1.3 handshake's lines are out (seen once in CI): three tries.
+  let v13 = await handshake(['-tls1_3']);
+  for (let i = 0; i < 2 && v13 === undefined; i++) v13 = await handshake(['-tls1_3']);
   t.match(v13, { protocol: 'TLSv1.3', cipher: /^TLS_(AES_128_GCM|AES_256_GCM|CHACHA20_POLY1305)/ }, 'TLS 1.3 accepted');
   t.equal(v13?.certs, 2, 'the full chain is sent: the certificate and its CA');
 });
