@@ -11,8 +11,9 @@ import { DescribeLaunchTemplatesCommand, DescribeLaunchTemplateVersionsCommand, 
 import { startEc2Sim } from '../sim/ec2-sim.js';
 import { startSimSkiff } from '../helpers/sim-skiff.js';
 import { spawnSimHelper } from '../helpers/sim-helper-process.js';
+import { DASK_IMPORT, type ImportProbe } from '../helpers/dask-import.js';
 import { buildWheel } from '../helpers/package-index.js';
-import { DASK_PYTHON, ROOT } from '../helpers/skiff.js';
+import { DASK_PYTHON } from '../helpers/skiff.js';
 
 interface UpJson {
   id: string;
@@ -22,12 +23,9 @@ interface UpJson {
   credentials: { ca: string; cert: string; key: string };
   warnings?: string[];
 }
-interface Probe {
-  workers: Record<string, { version?: string; python: string; error?: string }>;
-  scheduler: { version?: string; python: string; error?: string };
-}
+type Probe = ImportProbe;
 
-const IMPORT = join(ROOT, 'test/integration/fixtures/dask_import.py');
+const IMPORT = DASK_IMPORT;
 const SECRET = 'mirror-tok3n-5f1c';
 
 t.test('--packages on aws: the package reaches every VM through the index on the simulated internet', async (t) => {

@@ -5,23 +5,15 @@ import t from 'tap';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeHome, type SkiffHome } from '../helpers/skiff.js';
+import { notificationsJson, statusJson } from '../helpers/cluster-view.js';
 import { startDaskDriver } from '../helpers/dask-driver.js';
 
 interface View { id: string; name: string; state: string; workers: number; workersReady: number; adaptive?: unknown }
 interface Notice { kind: string; reason?: string; clusterName: string }
 
 const FAST = { SKIFF_SCALE_INTERVAL_MS: '1000', SKIFF_SCALE_POLL_MS: '300', SKIFF_TELEMETRY_INTERVAL_MS: '1000' };
-/** The cluster as `status --json` shows it; a CLI call that failed on a busy machine is made again (bounded). */
-async function status(h: SkiffHome, name: string): Promise<View> {
-  let last = '';
-  for (let i = 0; i < 5; i++) {
-    const r = await h.run(['status', name, '--json']);
-    if (r.code === 0) return JSON.parse(r.stdout) as View;
-    last = r.stderr;
-  }
-  throw new Error(`skiff status ${name} failed: ${last}`);
-}
-const notices = async (h: SkiffHome, name: string): Promise<Notice[]> => JSON.parse(`[${(await h.run(['notifications', name, '--json'])).stdout.trim().split('\n').filter(Boolean).join(',')}]`) as Notice[];
+const status = (h: SkiffHome, name: string): Promise<View> => statusJson<View>(h, name);
+const notices = (h: SkiffHome, name: string): Promise<Notice[]> => notificationsJson<Notice>(h, name);
 
 t.test('scale grows and shrinks a running local cluster through Dask, keeping its data', async (t) => {
   const h = makeHome();

@@ -7,7 +7,8 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeHome, ROOT, DASK_PYTHON } from '../helpers/skiff.js';
+import { makeHome, DASK_PYTHON } from '../helpers/skiff.js';
+import { DASK_IMPORT, type ImportProbe } from '../helpers/dask-import.js';
 import { buildWheel, startPackageIndex } from '../helpers/package-index.js';
 
 interface UpJson {
@@ -17,12 +18,9 @@ interface UpJson {
   credentials: { ca: string; cert: string; key: string };
   warnings?: string[];
 }
-interface Probe {
-  workers: Record<string, { version?: string; python: string; error?: string }>;
-  scheduler: { version?: string; python: string; error?: string };
-}
+type Probe = ImportProbe;
 
-const IMPORT = join(ROOT, 'test/integration/fixtures/dask_import.py');
+const IMPORT = DASK_IMPORT;
 
 function importOnCluster(up: UpJson, module: string): Promise<Probe> {
   return new Promise((resolve, reject) => {
