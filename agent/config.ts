@@ -80,6 +80,8 @@ export interface AgentTuning {
   spotPollMs: number;
   /** The machine's boot log, shipped with everything else (SKIFF_BOOT_LOG; on aws default /var/log/skiff-bootstrap.log). */
   bootLog?: string;
+  /** The instance metadata service (SKIFF_IMDS_URL, default http://169.254.169.254; tests point it at a stand-in). */
+  imdsUrl: string;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number, max: number): number {
@@ -101,8 +103,13 @@ export function loadAgentTuning(env: NodeJS.ProcessEnv): Readonly<AgentTuning> {
   if (bootLog !== undefined && !bootLog.startsWith('/')) {
     throw new SkiffError('AGT_CONFIG', `SKIFF_BOOT_LOG=${JSON.stringify(bootLog)} must be an absolute path`);
   }
+  const imdsUrl = (env['SKIFF_IMDS_URL'] || 'http://169.254.169.254').replace(/\/+$/, '');
+  if (!/^http:\/\/[^/?#\s]+$/.test(imdsUrl)) {
+    throw new SkiffError('AGT_CONFIG', `SKIFF_IMDS_URL=${JSON.stringify(env['SKIFF_IMDS_URL'])} must be http://HOST[:PORT]; unset it for http://169.254.169.254`);
+  }
   return Object.freeze({
     backend,
+    imdsUrl,
     initialBackoffMs: intFromEnv(env, 'SKIFF_AGENT_BACKOFF_MS', 500, 1, 600_000),
     maxCrashes: intFromEnv(env, 'SKIFF_AGENT_MAX_CRASHES', 5, 0, 1000),
     telemetryIntervalMs: intFromEnv(env, 'SKIFF_TELEMETRY_INTERVAL_MS', 5000, 10, 3_600_000),

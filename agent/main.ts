@@ -42,7 +42,7 @@ type Held = ReturnType<typeof createHoldingDestination>;
 
 async function enrolOrReport(config: AgentConfig, tuning: AgentTuning, log: Logger, held: Held): Promise<Enrolment> {
   try {
-    return await enrol(config, { log, deadlineMs: tuning.enrolDeadlineMs, ...(tuning.backend === 'aws' ? { identity: () => readInstanceIdentity() } : {}) });
+    return await enrol(config, { log, deadlineMs: tuning.enrolDeadlineMs, ...(tuning.backend === 'aws' ? { identity: () => readInstanceIdentity({ baseUrl: tuning.imdsUrl }) } : {}) });
   } catch (err) {
     log.fatal({ err }, 'enrolment failed');
     if (tuning.backend === 'aws') {
@@ -180,7 +180,7 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
     }));
     supervisor.start();
     if (onVm) {
-      const notices = watchSpotNotices({ report, log, pollMs: tuning.spotPollMs });
+      const notices = watchSpotNotices({ report, log, pollMs: tuning.spotPollMs, imdsBase: `${tuning.imdsUrl}/latest` });
       stops.push(() => notices.stop());
     }
   }

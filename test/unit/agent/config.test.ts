@@ -5,7 +5,7 @@ t.test('tuning defaults suit a local machine, and the result is frozen', async (
   const tuning = loadAgentTuning({});
   t.same(tuning, {
     backend: 'local', initialBackoffMs: 500, maxCrashes: 5, telemetryIntervalMs: 5000, enrolDeadlineMs: 600_000,
-    scalePollMs: 1000, adaptIntervalMs: 5000, adaptCoolDownMs: 30_000, spotPollMs: 5000,
+    scalePollMs: 1000, adaptIntervalMs: 5000, adaptCoolDownMs: 30_000, spotPollMs: 5000, imdsUrl: 'http://169.254.169.254',
   });
   t.ok(Object.isFrozen(tuning));
 });
@@ -13,6 +13,7 @@ t.test('tuning defaults suit a local machine, and the result is frozen', async (
 t.test('on aws the boot log defaults to the boot script\'s own log', async (t) => {
   t.match(loadAgentTuning({ SKIFF_BACKEND: 'aws' }), { backend: 'aws', bootLog: '/var/log/skiff-bootstrap.log' });
   t.match(loadAgentTuning({ SKIFF_BACKEND: 'aws', SKIFF_BOOT_LOG: '/tmp/boot.log' }), { bootLog: '/tmp/boot.log' });
+  t.match(loadAgentTuning({ SKIFF_BACKEND: 'aws', SKIFF_IMDS_URL: 'http://127.0.0.1:8080/' }), { imdsUrl: 'http://127.0.0.1:8080' }, 'a stand-in for tests');
 });
 
 t.test('reads the variables tests use to shorten timers', async (t) => {
@@ -29,6 +30,7 @@ t.test('a bad value is an AGT_CONFIG error naming the variable, the value and th
     [{ SKIFF_ENROL_DEADLINE_MS: '1e9' }, /^SKIFF_ENROL_DEADLINE_MS="1e9" must be a whole number/],
     [{ SKIFF_BACKEND: 'gcp' }, /^SKIFF_BACKEND="gcp" must be local or aws$/],
     [{ SKIFF_BOOT_LOG: 'boot.log' }, /^SKIFF_BOOT_LOG="boot.log" must be an absolute path$/],
+    [{ SKIFF_IMDS_URL: 'https://169.254.169.254/latest' }, /^SKIFF_IMDS_URL="https:\/\/169.254.169.254\/latest" must be http:\/\/HOST\[:PORT\]/],
   ];
   for (const [env, message] of cases) t.throws(() => loadAgentTuning(env), { code: 'AGT_CONFIG', message }, JSON.stringify(env));
 });

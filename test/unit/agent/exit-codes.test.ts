@@ -49,7 +49,7 @@ t.test('on a VM, a refused enrolment is reported to the boot-failure endpoint an
   const token = new UnsecuredJWT({ cluster: 'c-test', role: 'worker' }).encode();
   const agent = startAgent(t, [], {
     SKIFF_BACKEND: 'aws', SKIFF_BROKER_URL: broker.url, SKIFF_ENROL_TOKEN: token, SKIFF_MACHINE_ID: 'i-0123456789abcdef0',
-    SKIFF_AGENT_DIR: machineDir(t), SKIFF_BOOT_LOG: '/nonexistent/boot.log',
+    SKIFF_AGENT_DIR: machineDir(t), SKIFF_BOOT_LOG: '/nonexistent/boot.log', SKIFF_IMDS_URL: broker.url,
   });
   t.equal((await agent.exited).code, 1);
   const report = broker.seen.find((s) => s.url === '/v1/boot/failed');
@@ -58,6 +58,8 @@ t.test('on a VM, a refused enrolment is reported to the boot-failure endpoint an
   t.equal(report?.headers['x-skiff-step'], 'enrol');
   t.equal(report?.headers['x-skiff-machine-id'], 'i-0123456789abcdef0');
   t.match(report?.body, /refused enrolment: stand-in answers 401/);
+  const enrolment = broker.seen.find((s) => s.url === '/v1/enrol');
+  t.match(JSON.parse(enrolment?.body ?? '{}'), { identity: { document: /"instanceId":"i-0123456789abcdef0"/, signature: 'c3RhbmQtaW4gc2lnbmF0dXJl' } }, 'the enrolment carried the identity document IMDS served');
 });
 
 t.test('a bad tuning value is a configuration error (exit 2) naming the variable', async (t) => {
