@@ -9,7 +9,7 @@
 // for every failure. A ref'd keep-alive timer makes sure an emptied event loop can never end it with 0
 // (under systemd's Restart=always that would look like success and leave a VM idle, billing).
 
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { agentConfigFromEnv, loadAgentConfig, loadAgentTuning, type AgentConfig, type AgentTuning } from './config.js';
@@ -36,6 +36,10 @@ import { AGENT_EVENTS_PATH, AGENT_SCALE_PATH } from '../broker/api/routes.js';
 import type { AgentScaleState } from '../broker/api/wire.js';
 import { startScaleController } from './scaling/controller.js';
 import { watchSpotNotices } from './scaling/spot-notice.js';
+import { createDataAccessHolder } from './data-access/holder.js';
+import { startCredentialsServer } from './data-access/credentials-server.js';
+import { daskEnvironment } from './data-access/dask-env.js';
+import { describePayload, parseDataPayload } from '../broker/api/data-access.js';
 
 type Stop = () => Promise<void> | void;
 type Held = ReturnType<typeof createHoldingDestination>;
@@ -119,19 +123,76 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
   // A Dask process left by a previous run of this agent (killed with SIGKILL) would hold its port or name.
   const pidFile = join(config.machineDir, 'dask.pid');
   await reapStale({ pidFile, marker: files.cert, log });
-  const supervise = (name: string, cmd: { command: string; args: string[]; env: Record<string, string> }): Supervisor =>
-    createSupervisor({
-      name, ...cmd, env: { ...process.env, ...cmd.env }, cwd: config.machineDir, log, onLine, onGiveUp: giveUp, pidFile,
-      initialBackoffMs: tuning.initialBackoffMs, maxCrashes: tuning.maxCrashes,
+  // The client's data access (AWS credentials, secret variables) lives in this process's memory only. When the
+  // cluster expects it, Dask starts once it is here: the scheduler's from the gateway, a worker's from its scheduler.
+  const data = response.dataAccess;
+  const expectsData = data !== undefined && (data.forwardAws || data.secretEnv.length > 0);
+  const holder = createDataAccessHolder();
+  let credentials: { url: string; token: string; tokenFile: string } | undefined;
+  if (data?.forwardAws) {
+    const server = await startCredentialsServer({ holder, log });
+    stops.push(() => server.close());
+    const tokenFile = join(config.machineDir, 'container-credentials-token');
+    writeFileSync(tokenFile, server.token, { mode: 0o600 });
+    credentials = { url: server.url, token: server.token, tokenFile };
+  }
+  const supervise = (name: string, cmd: { command: string; args: string[]; env: Record<string, string> }): Supervisor => {
+    const payload = holder.current();
+    return createSupervisor({
+      name, ...cmd,
+      env: daskEnvironment(process.env, {
+        command: cmd.env, ...(response.env ? { env: response.env } : {}), ...(payload ? { payload } : {}), ...(credentials ? { credentials } : {}),
+      }),
+      cwd: config.machineDir, log, onLine, onGiveUp: giveUp, pidFile, initialBackoffMs: tuning.initialBackoffMs, maxCrashes: tuning.maxCrashes,
     });
+  };
 
-  let supervisor: Supervisor;
+  let supervisor: Supervisor | undefined;
+  let stopping = false;
+  const shutdown = (signal: string, powerOff = false): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    void (async () => {
+      for (const stop of stops.reverse()) {
+        try {
+          await stop();
+        } catch (err) {
+          log.warn({ err }, 'error while stopping');
+        }
+      }
+      log.info({}, 'stopped');
+      if (!powerOff) process.exit(0);
+      // On a VM the fail-safe powers the machine off; with terminate-on-shutdown that ends its bill too.
+      const off = await defaultExec('shutdown', ['-h', 'now'], 30_000);
+      if (off.code !== 0) log.fatal({ exitCode: off.code, output: off.output.trim().slice(-300) }, 'could not power the machine off');
+      process.exit(off.code === 0 ? 0 : 1);
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  // Telemetry first: a worker's data access arrives over it, and the fail-safe holds while Dask waits for it.
+  const telemetryStops = await startTelemetry({
+    brokerUrl: config.brokerUrl, listenHost: config.listenHost, enrolment: response, keyFile: files.key, intervalMs: tuning.telemetryIntervalMs,
+    daskUp: () => supervisor?.pid() !== undefined,
+    shutdown: (reason) => {
+      log.warn({ reason }, 'fail-safe: stopping this machine');
+      shutdown('fail-safe', onVm);
+    },
+    log, dataAccess: holder,
+  });
+  const late: Stop[] = [...telemetryStops];
+  const waitForData = async (): Promise<void> => {
+    if (!expectsData || holder.current()) return;
+    log.info({ forwardAws: data.forwardAws, secretEnv: data.secretEnv }, response.role === 'scheduler'
+      ? 'Dask starts once the client has delivered its data access (skiff up sends it)'
+      : 'Dask starts once the scheduler has passed on the client\'s data access');
+    await holder.first();
+    log.info({}, 'data access received; starting Dask');
+  };
+
   if (response.role === 'scheduler') {
     const admissionPlugin = writeAdmissionPlugin(config.machineDir);
-    supervisor = supervise('dask-scheduler', buildSchedulerCommand({
-      python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, clusterId: response.clusterId, admissionPlugin,
-    }));
-    supervisor.start();
     const verifier = createTokenVerifier(response.tokenKey);
     const gateway = await createGateway({
       host: config.listenHost,
@@ -148,10 +209,32 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
           return false;
         }
       },
+      ...(expectsData ? {
+        dataAccess: {
+          caPem: response.caPem, clusterId: response.clusterId,
+          onPayload: async (raw: unknown) => {
+            const p = parseDataPayload(raw, data.secretEnv);
+            if (data.forwardAws && !p.aws) throw new Error('this cluster forwards AWS credentials; the payload has none');
+            const missing = holder.current() ? [] : data.secretEnv.filter((n) => !(n in p.secretEnv));
+            if (missing.length > 0) throw new Error(`secret variables missing from the payload: ${missing.join(', ')}`);
+            holder.set(p);
+            const state = describePayload(p, new Date());
+            log.info({ identity: state.identity, expiresAt: state.expiresAt, secretEnv: state.secretEnv }, 'data access received from the client');
+            await report({ kind: 'data-access', state }).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not report data access to the broker'));
+          },
+        },
+      } : {}),
       log,
     });
     stops.push(() => gateway.close());
     log.info({ gateway: gateway.address() }, 'gateway listening');
+    await waitForData();
+    if (stopping) return;
+    const sup = supervise('dask-scheduler', buildSchedulerCommand({
+      python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, clusterId: response.clusterId, admissionPlugin,
+    }));
+    supervisor = sup;
+    sup.start();
     const client = software?.client;
     const versions = client
       ? createVersionWatch({
@@ -174,51 +257,23 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
   } else {
     const localDirectory = join(config.machineDir, 'dask');
     mkdirSync(localDirectory, { recursive: true });
-    supervisor = supervise('dask-worker', buildWorkerCommand({
-      python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, name: response.machineName, localDirectory,
-      ...(response.nthreads !== undefined ? { nthreads: response.nthreads } : {}),
-    }));
-    supervisor.start();
     if (onVm) {
       const notices = watchSpotNotices({ report, log, pollMs: tuning.spotPollMs, imdsBase: `${tuning.imdsUrl}/latest` });
       stops.push(() => notices.stop());
     }
-  }
-  stops.push(() => supervisor.stop());
-
-  let stopping = false;
-  const shutdown = (signal: string, powerOff = false): void => {
+    await waitForData();
     if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    void (async () => {
-      for (const stop of stops.reverse()) {
-        try {
-          await stop();
-        } catch (err) {
-          log.warn({ err }, 'error while stopping');
-        }
-      }
-      log.info({}, 'stopped');
-      if (!powerOff) process.exit(0);
-      // On a VM the fail-safe powers the machine off; with terminate-on-shutdown that ends its bill too.
-      const off = await defaultExec('shutdown', ['-h', 'now'], 30_000);
-      if (off.code !== 0) log.fatal({ exitCode: off.code, output: off.output.trim().slice(-300) }, 'could not power the machine off');
-      process.exit(off.code === 0 ? 0 : 1);
-    })();
-  };
-  const telemetryStops = await startTelemetry({
-    brokerUrl: config.brokerUrl, listenHost: config.listenHost, enrolment: response, keyFile: files.key, intervalMs: tuning.telemetryIntervalMs,
-    daskUp: () => supervisor.pid() !== undefined,
-    shutdown: (reason) => {
-      log.warn({ reason }, 'fail-safe: stopping this machine');
-      shutdown('fail-safe', onVm);
-    },
-    log,
-  });
-  stops.push(...telemetryStops);
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+    const sup = supervise('dask-worker', buildWorkerCommand({
+      python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, name: response.machineName, localDirectory,
+      ...(response.nthreads !== undefined ? { nthreads: response.nthreads } : {}),
+    }));
+    supervisor = sup;
+    sup.start();
+  }
+  const started = supervisor;
+  stops.push(() => started.stop());
+  // Telemetry stops first (last in), as before: the machine's last report says Dask was up.
+  stops.push(...late);
 }
 
 function main(): void {

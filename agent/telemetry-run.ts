@@ -16,6 +16,8 @@ import { createTelemetryServer } from './telemetry/server.js';
 import { createLink } from './telemetry/link.js';
 import { createFailSafe } from './telemetry/fail-safe.js';
 import { startSchedulerReporter, startWorkerReporter } from './telemetry/reporter.js';
+import type { DataAccessHolder } from './data-access/holder.js';
+import { parseDataPayload } from '../broker/api/data-access.js';
 
 export interface TelemetryRunOptions {
   brokerUrl: string;
@@ -27,7 +29,12 @@ export interface TelemetryRunOptions {
   /** Stop this machine (the fail-safe decided). */
   shutdown: (reason: string) => void;
   log: Logger;
+  /** The data access this machine holds: the scheduler sends it to its workers, a worker receives it. */
+  dataAccess?: DataAccessHolder;
 }
+
+/** The scheduler's message to its workers carrying the client's data access. */
+const DATA_ACCESS_MESSAGE = 'data-access';
 
 export async function startTelemetry(o: TelemetryRunOptions): Promise<Array<() => Promise<void> | void>> {
   const e = o.enrolment;
@@ -44,7 +51,12 @@ export async function startTelemetry(o: TelemetryRunOptions): Promise<Array<() =
     const aggregator = createAggregator();
     const server = await createTelemetryServer({
       host: o.listenHost, port: e.scheduler.telemetryPort, tls, onReport: (r) => aggregator.record(r, Date.now()), log,
+      greeting: () => {
+        const p = o.dataAccess?.current();
+        return p ? { type: DATA_ACCESS_MESSAGE, payload: p } : undefined;
+      },
     });
+    o.dataAccess?.onChange((p) => server.broadcast({ type: DATA_ACCESS_MESSAGE, payload: p }));
     const link = createLink({
       url: `${o.brokerUrl.replace(/^http/, 'ws')}${TELEMETRY_PATH}`,
       wsOptions: { headers: { authorization: `Bearer ${e.agentToken}` } },
@@ -68,6 +80,22 @@ export async function startTelemetry(o: TelemetryRunOptions): Promise<Array<() =
     url: `wss://${e.scheduler.privateHost}:${e.scheduler.telemetryPort}/`,
     wsOptions: { ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, rejectUnauthorized: true },
     log,
+    onMessage: (text) => {
+      // Only the scheduler of this cluster (its certificate verified by the link) talks back: data access.
+      let m: { type?: unknown; payload?: unknown };
+      try {
+        m = JSON.parse(text) as typeof m;
+      } catch {
+        return log.warn({}, 'ignored a malformed message from the scheduler');
+      }
+      if (m.type !== DATA_ACCESS_MESSAGE || !o.dataAccess) return;
+      try {
+        o.dataAccess.set(parseDataPayload(m.payload, e.dataAccess?.secretEnv ?? []));
+        log.info({}, 'data access received from the scheduler');
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'ignored a malformed data-access message');
+      }
+    },
   });
   // A worker has no idle rule of its own: it stops when its scheduler has been gone for the heartbeat limit.
   const failSafe = createFailSafe({

@@ -4,6 +4,7 @@ import type { CreateClusterRequest, WatchdogSettings } from './api/wire.js';
 import { CLUSTER_NAME, CLUSTER_NAME_RULE, MAX_START_TIMEOUT_MS, MAX_WORKER_THREADS, MAX_WORKERS, MIN_START_TIMEOUT_MS, WORKSPACE_NAME, WORKSPACE_NAME_RULE } from './api/limits.js';
 import { buildSoftwareSpec, type SoftwareSpec } from './api/software.js';
 import { resolveWatchdogConfig } from './watchdog/config.js';
+import { parseEnv, parseSecretEnvNames } from './api/data-access.js';
 
 
 /** How long a cluster may take to reach running before the broker fails it, when the request does not say. */
@@ -49,7 +50,12 @@ export function parseCreateRequest(req: unknown): ParsedCreateRequest {
     throw new SkiffError('BRK_BAD_REQUEST', `worker threads must be a whole number from 1 to ${MAX_WORKER_THREADS}; got ${echo(workerThreads)}`);
   }
   const software = r['software'] === undefined ? undefined : buildSoftwareSpec(r['software']);
+  const env = parseEnv(r['env']);
+  const secretEnv = parseSecretEnvNames(r['secretEnv'], env);
+  const forward = r['forwardAwsCredentials'];
+  if (forward !== undefined && typeof forward !== 'boolean') throw new SkiffError('BRK_BAD_REQUEST', `forwardAwsCredentials must be true or false; got ${echo(forward)}`);
   return {
+    ...(env ? { env } : {}), ...(secretEnv.length > 0 ? { secretEnv } : {}), forwardAwsCredentials: forward ?? backend === 'aws',
     ...(software ? { software } : {}),
     ...(startTimeoutMs !== undefined ? { startTimeoutMs } : {}), ...(workerThreads !== undefined ? { workerThreads } : {}),
     ...(logs !== undefined ? { logs } : {}),

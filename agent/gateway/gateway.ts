@@ -1,6 +1,7 @@
 // The scheduler's single public port. Each connection's TLS ClientHello is read (not terminated) and routed:
 //
 //   client ──TCP──▶ gateway ──┬─ ALPN has http/1.1 or h2 ─▶ in-process HTTPS server ─▶ scheduler HTTP (token)
+//                             ├─ ALPN skiff-data/1 ───────▶ in-process mTLS server ─▶ the agent's data access (user cert)
 //                             └─ anything else (Dask) ─────▶ scheduler TLS port, byte for byte (mTLS end to end)
 //
 // Bytes are buffered only until the parser decides, bounded by maxHelloBytes and helloTimeoutMs. Every
@@ -14,6 +15,8 @@ import { createDashboardServer } from './dashboard-server.js';
 import { pipeSockets } from './pipe-sockets.js';
 import { createAdmission, type AdmissionStats } from './admission.js';
 import { watchHandshake } from './handshake-watch.js';
+import { createDataAccessServer, type DataAccessRoute } from './data-access-server.js';
+import { DATA_ACCESS_ALPN } from '../../broker/api/data-access.js';
 
 export type Endpoint = { host: string; port: number };
 
@@ -35,6 +38,8 @@ export type GatewayOptions = {
   verifyTimeoutMs?: number; // default 5_000; a verification that takes longer counts as invalid
   upstreamTimeoutMs?: number; // default 60_000 idle on a proxied HTTP request
   log: Logger;
+  /** Where the user's CLI delivers data access (absent: the route is closed and such connections go to Dask). */
+  dataAccess?: DataAccessRoute;
   onClientConnection?: (event: 'open' | 'close') => void;
 };
 
@@ -42,6 +47,7 @@ export type GatewayStats = {
   dask: number; // pass-through connections established since start
   daskOpen: number; // pass-through connections open now
   http: number; // connections handed to the dashboard's TLS server
+  dataAccess: number; // connections handed to the data-access TLS server
   rejected: number; // malformed, non-TLS, over the size bound or timed out before a complete ClientHello
   helloTimeouts: number; // of `rejected`, those dropped for taking longer than helloTimeoutMs
   targetFailures: number; // Dask target unreachable
@@ -61,7 +67,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const maxHelloBytes = opts.maxHelloBytes ?? 16_384;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
   const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
-  const stats = { dask: 0, daskOpen: 0, http: 0, rejected: 0, helloTimeouts: 0, targetFailures: 0, handshakeTimeouts: 0 };
+  const stats = { dask: 0, daskOpen: 0, http: 0, dataAccess: 0, rejected: 0, helloTimeouts: 0, targetFailures: 0, handshakeTimeouts: 0 };
   const admission = createAdmission({
     maxConnections: opts.maxConnections ?? 1_024,
     maxPerAddress: opts.maxConnectionsPerAddress ?? 128,
@@ -104,6 +110,31 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }
   });
 
+  const dataServer = opts.dataAccess
+    ? createDataAccessServer({ ...opts.dataAccess, tls: opts.tls, handshakeTimeoutMs: Math.min(helloTimeoutMs, handshakeTimeoutMs), log })
+    : undefined;
+  dataServer?.on('tlsClientError', (err: Error) => log.info({ err: err.message }, 'data-access TLS handshake failed'));
+  dataServer?.on('secureConnection', (tlsSocket: Socket) => {
+    const key = `${tlsSocket.remoteAddress ?? ''}:${tlsSocket.remotePort ?? ''}`;
+    const raw = dashboardPending.get(key);
+    if (raw) {
+      dashboardPending.delete(key);
+      admission.proven(raw);
+    }
+  });
+  // A connection for an in-process TLS server (the dashboard's or the data-access one): its handshake is proven there.
+  const handOff = (target: { emit(event: 'connection', s: Socket): boolean }, client: Socket, buffered: Buffer): void => {
+    const key = `${client.remoteAddress ?? ''}:${client.remotePort ?? ''}`;
+    dashboardPending.set(key, client);
+    client.once('close', () => {
+      if (dashboardPending.get(key) === client) dashboardPending.delete(key);
+    });
+    // The TLS server reads what is already buffered on the socket before reading from its handle.
+    client.unshift(buffered);
+    client.on('error', () => client.destroy());
+    target.emit('connection', client);
+  };
+
   const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
     if (!admission.admit(client)) return;
     track(client);
@@ -137,18 +168,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       client.off('end', onEnd);
       client.off('error', onError);
       if (hello.kind === 'reject') return drop(hello.reason);
+      if (dataServer && hello.alpn.includes(DATA_ACCESS_ALPN)) {
+        stats.dataAccess++;
+        return handOff(dataServer, client, buffered);
+      }
       if (hello.alpn.includes('http/1.1') || hello.alpn.includes('h2')) {
         stats.http++;
-        const key = `${client.remoteAddress ?? ''}:${client.remotePort ?? ''}`;
-        dashboardPending.set(key, client);
-        client.once('close', () => {
-          if (dashboardPending.get(key) === client) dashboardPending.delete(key);
-        });
-        // The TLS server reads what is already buffered on the socket before reading from its handle.
-        client.unshift(buffered);
-        client.on('error', () => client.destroy());
-        dashboard.emit('connection', client);
-        return;
+        return handOff(dashboard, client, buffered);
       }
       passThrough(client, buffered, remote, arrivedAt);
     };

@@ -23,11 +23,15 @@ export interface TelemetryServerOptions {
   maxPayloadBytes?: number;
   /** Default 1000 concurrent connections. */
   maxConnections?: number;
+  /** What a machine is sent as soon as it connects (the current data access), if anything. */
+  greeting?: () => object | undefined;
 }
 
 export interface TelemetryServer {
   address(): { host: string; port: number };
   connections(): number;
+  /** Send a message to every connected machine (e.g. fresh data access). */
+  broadcast(message: object): void;
   close(): Promise<void>;
 }
 
@@ -75,6 +79,8 @@ export async function createTelemetryServer(o: TelemetryServerOptions): Promise<
       }
       o.onReport({ ...parsed.value, machine: name });
     });
+    const hello = o.greeting?.();
+    if (hello) ws.send(JSON.stringify(hello));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -88,6 +94,10 @@ export async function createTelemetryServer(o: TelemetryServerOptions): Promise<
   return {
     address: () => ({ host: addr.address, port: addr.port }),
     connections: () => wss.clients.size,
+    broadcast: (message) => {
+      const text = JSON.stringify(message);
+      for (const c of wss.clients) if (c.readyState === c.OPEN) c.send(text);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();

@@ -1,6 +1,7 @@
 // The messages that cross between the CLI, the broker and the agents. Both sides import this file, so a
 // change here is a protocol change: keep fields additive.
 import type { MachineSoftware, SoftwareRequest, SoftwareSpec } from './software.js';
+import type { DataAccessSettings, DataAccessState } from './data-access.js';
 
 export type Role = 'scheduler' | 'worker';
 export type ClusterState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -70,6 +71,12 @@ export interface ClusterView {
   adaptive?: AdaptiveBounds;
   /** Workers Dask is retiring now (their data moves to the others before their machines stop). */
   workersRetiring?: number;
+  /** Plain variables every Dask process gets (--env). */
+  env?: Record<string, string>;
+  /** Whether the client forwards AWS credentials, and the names of its secret variables (never their values). */
+  dataAccess?: DataAccessSettings;
+  /** What the scheduler's agent last received from the client: identity and expiry, no keys. */
+  dataAccessState?: DataAccessState;
 }
 
 /** `skiff adapt NAME --minimum A --maximum B`: the scheduler's agent keeps the worker count within these. */
@@ -116,6 +123,12 @@ export interface CreateClusterRequest {
   workerThreads?: number;
   /** The client's environment and the user's packages (absent: the machine's own Dask, as before). */
   software?: SoftwareRequest;
+  /** Plain variables for every Dask process (kept in the record, shown by status). */
+  env?: Record<string, string>;
+  /** Names of variables whose values the client sends to the machines itself (never to the broker). */
+  secretEnv?: string[];
+  /** The client forwards its AWS credentials to the machines (default: on for aws, off for local). */
+  forwardAwsCredentials?: boolean;
 }
 
 export interface EnrolRequest {
@@ -153,6 +166,10 @@ export interface EnrolResponse {
   nthreads?: number;
   /** The environment to build before Dask starts (the index URL in full: it reaches a machine only here). */
   software?: MachineSoftware;
+  /** Plain variables for the Dask process. */
+  env?: Record<string, string>;
+  /** What the client sends the machines itself: Dask waits for it when anything is expected. */
+  dataAccess?: DataAccessSettings;
 }
 
 export interface NotificationView {
@@ -180,7 +197,9 @@ export type AgentEvent =
   /** The scheduler's agent asks for this many workers: Dask's adaptive target, bounded and paced. */
   | { kind: 'adapt'; workers: number; target: number }
   /** A worker's agent saw its cloud's notice (a spot interruption, a rebalance recommendation). */
-  | { kind: 'interrupted'; notice: 'spot-interruption' | 'rebalance'; detail: string };
+  | { kind: 'interrupted'; notice: 'spot-interruption' | 'rebalance'; detail: string }
+  /** The scheduler's agent received data access from the client (what, whose, until when; never a value). */
+  | { kind: 'data-access'; state: DataAccessState };
 
 export interface CredentialsRequest {
   csrPem: string;

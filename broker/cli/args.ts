@@ -3,13 +3,14 @@
 import { SkiffError } from '../api/errors.js';
 import { parseDurationMs as parseWatchdogDuration } from '../api/durations.js';
 
-export type FlagKind = 'string' | 'boolean' | 'int' | 'duration';
+/** `list`: a string flag that may be given more than once; its value is every one of them, in order. */
+export type FlagKind = 'string' | 'boolean' | 'int' | 'duration' | 'list';
 export interface FlagSpec {
   kind: FlagKind;
   help: string;
   default?: string | number | boolean;
 }
-export type Flags = Record<string, string | number | boolean | undefined>;
+export type Flags = Record<string, string | number | boolean | string[] | undefined>;
 
 export interface Parsed {
   positionals: string[];
@@ -63,6 +64,9 @@ export function parseArgs(argv: string[], spec: Record<string, FlagSpec>, comman
       case 'string':
         flags[name] = value;
         break;
+      case 'list':
+        flags[name] = [...((flags[name] as string[] | undefined) ?? []), value];
+        break;
       case 'int': {
         value = value.trim();
         if (!/^-?\d+$/.test(value)) throw usage(`--${name} takes a whole number; got "${value}"`);
@@ -85,7 +89,7 @@ export function helpFor(command: string, synopsis: string, about: string, spec: 
     const width = Math.max(...entries.map(([n, s]) => n.length + (s.kind === 'boolean' ? 0 : s.kind.length + 1))) + 4;
     for (const [n, s] of entries) {
       const left = `--${n}${s.kind === 'boolean' ? '' : ` ${s.kind === 'duration' ? 'DURATION' : s.kind === 'int' ? 'N' : 'VALUE'}`}`;
-      lines.push(`  ${left.padEnd(width + 4)}${s.help}${s.default !== undefined && s.kind !== 'boolean' ? ` (default ${String(s.default)})` : ''}`);
+      lines.push(`  ${left.padEnd(width + 4)}${s.help}${s.kind === 'list' ? ' (repeatable)' : ''}${s.default !== undefined && s.kind !== 'boolean' ? ` (default ${String(s.default)})` : ''}`);
     }
   }
   return lines.join('\n') + '\n';

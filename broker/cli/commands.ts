@@ -1,7 +1,7 @@
 // The `skiff` commands. Each validates its arguments completely before it talks to the broker, so bad
 // input changes nothing.
 import { join } from 'node:path';
-import { SkiffError } from '../api/errors.js';
+import { SkiffError, isSkiffError } from '../api/errors.js';
 import type { ClusterView, DashboardTokenResponse, NotificationView, WatchdogSettings } from '../api/wire.js';
 import { parseArgs, helpFor, formatDurationMs } from './args.js';
 import { api, BROKER_FLAG, JSON_FLAG, WORKSPACE_FLAG, workspaceFlag, type CliContext, type Command } from './common.js';
@@ -13,6 +13,9 @@ import { AWS_FLAGS, awsOptions } from './aws-flags.js';
 import { logsCommand } from './logs-command.js';
 import { gcCommand, networkCommand, policyCommand, setupCommand } from './aws-commands.js';
 import { softwareRequest } from './client-env.js';
+import { dataAccessFlags, deliverDataAccess, refreshDelayMs, resolveAwsCredentials } from './data-access.js';
+import { dataAccessLine, type DataPayload } from '../api/data-access.js';
+import type { CredentialFiles } from './credentials.js';
 import { adaptCommand, scaleCommand } from './scale-commands.js';
 
 const BACKENDS = ['local', 'aws'] as const;
@@ -66,6 +69,10 @@ const up: Command = {
     requirements: { kind: 'string', help: 'a requirements file (pip syntax; no editable installs or local paths)' },
     'pip-index-url': { kind: 'string', help: 'package index the machines install from (PEP 503; may carry credentials, given to machines only after enrolment)' },
     'pip-extra-index-url': { kind: 'string', help: 'further package indexes, space-separated' },
+    env: { kind: 'list', help: 'NAME=VALUE for every Dask process (kept in the cluster record, shown by status)' },
+    'secret-env': { kind: 'list', help: 'NAME of a variable of this shell whose value every Dask process gets; sent to the machines only, never to the broker' },
+    'forward-aws-credentials': { kind: 'boolean', help: 'send short-lived AWS credentials from your default chain straight to the machines, for Dask to read your data (default on aws)' },
+    'no-forward-aws-credentials': { kind: 'boolean', help: 'do not: the machines have their own role only (default locally)' },
     json: JSON_FLAG,
     'broker-url': BROKER_FLAG,
     ...AWS_FLAGS,
@@ -97,10 +104,16 @@ const up: Command = {
       ...(str('pip-index-url') !== undefined ? { pipIndexUrl: str('pip-index-url') as string } : {}),
       ...(str('pip-extra-index-url') !== undefined ? { pipExtraIndexUrl: str('pip-extra-index-url') as string } : {}),
     }, { path: ctx.config.path, say: (l) => ctx.err(`skiff: ${l}\n`) });
+    const data = dataAccessFlags(flags, backend, ctx.config.lookupEnv);
+    const expectsData = data.forwardAws || data.secretEnv.length > 0;
+    // Resolved before anything exists: no credentials to forward is an error that changes nothing.
+    const aws = data.forwardAws ? await resolveAwsCredentials() : undefined;
+    if (aws) ctx.err(`skiff: forwarding AWS credentials of ${aws.identity ?? 'an unknown identity'}${aws.expiration ? ` (valid until ${aws.expiration})` : ''} straight to the machines\n`);
+    const payload: DataPayload = { ...(aws ? { aws } : {}), secretEnv: data.secretValues };
     const now = ctx.now ?? Date.now;
     const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const started = now();
-    const b = await api(ctx, flags, true);
+    const b = await api(ctx, flags, true, data.secretEnv);
     const watchdog = watchdogSettings(flags);
     const logs = flags['logs'] as string | undefined;
     if (logs !== undefined && logs !== 'local' && logs !== 'cloudwatch') throw new SkiffError('CLI_USAGE', `--logs takes local or cloudwatch; got "${logs}"`);
@@ -108,7 +121,8 @@ const up: Command = {
     let c = await b.call<ClusterView>('POST', '/v1/clusters', {
       workers, backend, workspace, ...(name ? { name } : {}), ...(options ? { options } : {}), ...(watchdog ? { watchdog } : {}), ...(webhookUrl ? { webhookUrl } : {}),
       ...(logs ? { logs } : {}), ...(waitMs !== undefined ? { startTimeoutMs: waitMs } : {}), ...(threads !== undefined ? { workerThreads: threads } : {}),
-      software,
+      software, ...(data.env ? { env: data.env } : {}), ...(data.secretEnv.length > 0 ? { secretEnv: data.secretEnv } : {}),
+      forwardAwsCredentials: data.forwardAws,
     });
     ctx.err(`skiff: creating cluster ${c.name} (${c.id}) with ${workers} worker${workers === 1 ? '' : 's'} on ${backend}\n`);
     const sw = c.software;
@@ -117,6 +131,10 @@ const up: Command = {
     }
     const machineSteps = new Map<string, string>();
     let last = '';
+    const credsDir = join(skiffPaths(ctx.home).clustersDir, c.name);
+    let creds: CredentialFiles | undefined;
+    let delivered = !expectsData;
+    let deliveryNote = '';
     // The broker owns the deadline and fails the cluster there; the CLI only follows, with a margin for a broker
     // that is busy stopping machines.
     const deadline = (c.startDeadline ? Date.parse(c.startDeadline) - Date.parse(c.createdAt) : 900_000) + started + 120_000;
@@ -132,8 +150,26 @@ const up: Command = {
         ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] ${line}\n`);
         last = line;
       }
+      if (!delivered && c.state === 'starting' && c.scheduler) {
+        // Dask waits on every machine for what only this process has: it goes to the scheduler's gateway directly.
+        try {
+          creds ??= await fetchCredentials(b, c.id, credsDir);
+          await deliverDataAccess(c.scheduler, creds, payload, 3_000);
+          delivered = true;
+          ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] data access delivered to the scheduler: ${[aws ? 'AWS credentials' : '', ...data.secretEnv].filter(Boolean).join(', ')}\n`);
+        } catch (err) {
+          if (!isSkiffError(err, 'CLI_DATA_ACCESS') || err.retryable !== true) {
+            ctx.err(`skiff: ${(err as Error).message}; stopping cluster ${c.name}\n`);
+            await b.call<ClusterView>('DELETE', `/v1/clusters/${c.id}`).catch(() => undefined);
+            return 1;
+          }
+          const note = 'waiting for the scheduler\'s gateway to take the data access';
+          if (deliveryNote !== note) ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] ${note}\n`);
+          deliveryNote = note;
+        }
+      }
       if (c.state === 'running') break;
-      if (flags['no-wait'] && c.state === 'starting') {
+      if (flags['no-wait'] && c.state === 'starting' && delivered) {
         ctx.out(flags['json'] ? JSON.stringify({ id: c.id, name: c.name, state: c.state, scheduler: c.scheduler ?? null }) + '\n' : `${c.id}\n`);
         ctx.err(`skiff: machines requested; \`skiff status ${c.name}\` follows them. Not running by ${c.startDeadline ?? 'its deadline'}, it is failed and its machines stopped\n`);
         return 0;
@@ -150,7 +186,7 @@ const up: Command = {
       await sleep(c.state === 'pending' ? 200 : 500);
       c = await b.call<ClusterView>('GET', `/v1/clusters/${c.id}`);
     }
-    const creds = await fetchCredentials(b, c.id, join(skiffPaths(ctx.home).clustersDir, c.name));
+    creds ??= await fetchCredentials(b, c.id, credsDir);
     const dash = await b.call<DashboardTokenResponse>('POST', `/v1/clusters/${c.id}/dashboard-token`);
     const elapsed = ((now() - started) / 1000).toFixed(1);
     for (const w of c.warnings ?? []) ctx.err(`skiff: warning: ${w}\n`);
@@ -165,6 +201,7 @@ const up: Command = {
           `  credentials  ${creds.ca}, ${creds.cert}, ${creds.key}`,
           `  dashboard    ${dash.url}`,
           `               (valid until ${dash.expiresAt}; \`skiff status ${c.name}\` prints a fresh one)`,
+          ...(aws ? [`  data access  AWS credentials of ${aws.identity ?? '?'}${aws.expiration ? ` until ${aws.expiration}` : ''}; \`skiff credentials ${c.name} --forward\` keeps them fresh`] : []),
           '',
           'Connect from Python:',
           '',
@@ -219,6 +256,9 @@ const status: Command = {
           : `software: ${sw.hash.slice(0, 12)}, Python ${sw.python ?? '?'}${from}: ${sw.packages.join(' ')}${sw.indexUrl ? `; index ${sw.indexUrl}` : ''}\n`);
         for (const [m, step] of Object.entries(sw.machines ?? {}).sort(([a], [b]) => a.localeCompare(b))) ctx.out(`  ${m}: ${step}\n`);
       }
+      if (c.env) ctx.out(`env: ${Object.entries(c.env).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+      const access = dataAccessLine(c.dataAccess, c.dataAccessState);
+      if (access) ctx.out(`data access: ${access}\n`);
       for (const w of c.warnings ?? []) ctx.out(`warning: ${w}\n`);
       for (const l of c.lastLogLines ?? []) ctx.out(`  ${l}\n`);
     }
@@ -264,16 +304,46 @@ const notifications: Command = {
 };
 
 const credentials: Command = {
-  synopsis: 'NAME|ID --out DIR [--json]',
-  about: 'Make a key pair here and get a client certificate for the cluster: writes ca.pem, client.pem, client-key.pem (0600).',
-  flags: { out: { kind: 'string', help: 'directory for the PEM files' }, json: JSON_FLAG, 'broker-url': BROKER_FLAG },
+  synopsis: 'NAME|ID (--out DIR | --forward) [--json]',
+  about: 'Make a key pair here and get a client certificate for the cluster: writes ca.pem, client.pem, client-key.pem (0600). ' +
+    'With --forward, sends fresh AWS credentials (and the --secret-env values of this shell) straight to the cluster at half their life, until interrupted or the cluster stops.',
+  flags: {
+    out: { kind: 'string', help: 'directory for the PEM files (with --forward, default the cluster\'s directory in $SKIFF_HOME)' },
+    forward: { kind: 'boolean', help: 'keep the cluster\'s forwarded AWS credentials fresh while this runs' },
+    json: JSON_FLAG, 'broker-url': BROKER_FLAG,
+  },
   async run(ctx, positionals, flags) {
     const ref = oneRef(positionals, 'credentials');
     const out = flags['out'] as string | undefined;
-    if (!out) throw new SkiffError('CLI_USAGE', '`skiff credentials` needs --out DIR');
-    const files = await fetchCredentials(await api(ctx, flags, true), ref, out);
-    ctx.out(flags['json'] ? JSON.stringify(files) + '\n' : `wrote ${files.ca}\nwrote ${files.cert}\nwrote ${files.key}\n`);
-    return 0;
+    if (!out && !flags['forward']) throw new SkiffError('CLI_USAGE', '`skiff credentials` needs --out DIR (or --forward)');
+    const b = await api(ctx, flags, true);
+    if (!flags['forward']) {
+      const files = await fetchCredentials(b, ref, out as string);
+      ctx.out(flags['json'] ? JSON.stringify(files) + '\n' : `wrote ${files.ca}\nwrote ${files.cert}\nwrote ${files.key}\n`);
+      return 0;
+    }
+    let c = await b.call<ClusterView>('GET', `/v1/clusters/${encodeURIComponent(ref)}`);
+    if (!c.dataAccess?.forwardAws) throw new SkiffError('CLI_USAGE', `cluster ${c.name} was created without --forward-aws-credentials; it takes no AWS credentials from the client`);
+    const files = await fetchCredentials(b, c.id, out ?? join(skiffPaths(ctx.home).clustersDir, c.name));
+    const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const secretEnv: Record<string, string> = {};
+    for (const n of c.dataAccess.secretEnv) {
+      const v = ctx.config.lookupEnv(n);
+      if (v !== undefined) secretEnv[n] = v;
+    }
+    for (;;) {
+      if (!['starting', 'running'].includes(c.state) || !c.scheduler) {
+        ctx.err(`skiff: cluster ${c.name} is ${c.state}; no more credentials to send\n`);
+        return c.state === 'pending' ? 1 : 0;
+      }
+      const aws = await resolveAwsCredentials();
+      await deliverDataAccess(c.scheduler, files, { aws, secretEnv });
+      const next = refreshDelayMs(aws, Date.now(), ctx.config.credentialsRefreshMs);
+      const line = { at: new Date().toISOString(), cluster: c.name, identity: aws.identity ?? null, expiresAt: aws.expiration ?? null, nextInMs: next };
+      ctx.out(flags['json'] ? JSON.stringify(line) + '\n' : `${line.at}  sent AWS credentials of ${aws.identity ?? '?'}${aws.expiration ? ` (until ${aws.expiration})` : ''} to ${c.name}; next in ${Math.round(next / 1000)}s\n`);
+      await sleep(next);
+      c = await b.call<ClusterView>('GET', `/v1/clusters/${c.id}`);
+    }
   },
 };
 

@@ -41,12 +41,14 @@ export function workspaceFlag(flags: Record<string, unknown>): string {
   return ws;
 }
 
-export async function api(ctx: CliContext, flags: Record<string, unknown>, autoStart: boolean): Promise<BrokerApi> {
+/** `withoutEnv`: variables a broker this command starts must not inherit (the values of --secret-env). */
+export async function api(ctx: CliContext, flags: Record<string, unknown>, autoStart: boolean, withoutEnv: readonly string[] = []): Promise<BrokerApi> {
   const brokerUrl = (flags['broker-url'] as string | undefined) ?? ctx.config.brokerUrl;
   const apiKey = ctx.config.apiKey;
   return connectBroker({
     home: ctx.home,
     autoStart,
+    withoutEnv,
     progress: (m) => ctx.err(`skiff: ${m}\n`),
     ...(brokerUrl ? { brokerUrl } : {}),
     ...(apiKey ? { apiKey } : {}),

@@ -28,6 +28,10 @@ export interface CliConfig {
   awsRegion?: string;
   /** $PATH: where `skiff up` looks for the client's python3 (the first that imports distributed). */
   path: string;
+  /** $SKIFF_CREDENTIALS_REFRESH_MS: how often `skiff credentials --forward` re-sends (tests; default half the credentials' life). */
+  credentialsRefreshMs?: number;
+  /** A variable of the client's environment, for --secret-env (its value goes to the machines only). */
+  lookupEnv: (name: string) => string | undefined;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -44,7 +48,15 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
   if (scaleInterval !== undefined && !/^[1-9]\d{0,8}$/.test(scaleInterval)) {
     throw new SkiffError('CLI_USAGE', `SKIFF_SCALE_INTERVAL_MS "${scaleInterval}" must be a whole number of milliseconds from 1`);
   }
-  const cfg: CliConfig = { home: defaultHome(env), python: get('SKIFF_PYTHON') ?? '/usr/bin/python3', logLevel: level as CliConfig['logLevel'], path: env['PATH'] ?? '' };
+  const refresh = get('SKIFF_CREDENTIALS_REFRESH_MS');
+  if (refresh !== undefined && !/^[1-9]\d{2,8}$/.test(refresh)) {
+    throw new SkiffError('CLI_USAGE', `SKIFF_CREDENTIALS_REFRESH_MS "${refresh}" must be a whole number of milliseconds from 100`);
+  }
+  const cfg: CliConfig = {
+    home: defaultHome(env), python: get('SKIFF_PYTHON') ?? '/usr/bin/python3', logLevel: level as CliConfig['logLevel'], path: env['PATH'] ?? '',
+    lookupEnv: (name) => env[name],
+  };
+  if (refresh !== undefined) cfg.credentialsRefreshMs = Number(refresh);
   const brokerUrl = get('SKIFF_BROKER_URL');
   if (brokerUrl !== undefined) cfg.brokerUrl = brokerUrl;
   const apiKey = get('SKIFF_API_KEY');

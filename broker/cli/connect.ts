@@ -22,6 +22,8 @@ export interface ConnectOptions {
   apiKey?: string;
   /** Start a background broker when none answers (local use). */
   autoStart: boolean;
+  /** Variables a broker started here must not inherit: secret values meant for the machines only. */
+  withoutEnv?: readonly string[];
   progress?: (msg: string) => void;
 }
 
@@ -48,16 +50,18 @@ export async function localBrokerUrl(home: string): Promise<string | undefined> 
   return info && (await healthy(info.url)) ? info.url : undefined;
 }
 
-async function startLocalBroker(home: string, progress?: (msg: string) => void): Promise<string> {
+async function startLocalBroker(home: string, withoutEnv: readonly string[], progress?: (msg: string) => void): Promise<string> {
   const p = skiffPaths(home);
   mkdirSync(p.brokerDir, { recursive: true, mode: 0o700 });
   const before = readInfo(p.brokerInfo)?.startedAt;
   const script = fileURLToPath(new URL('./main.js', import.meta.url));
   const out = openSync(p.brokerLog, 'a', 0o600);
+  const env: NodeJS.ProcessEnv = { ...process.env, SKIFF_HOME: p.home };
+  for (const k of withoutEnv) delete env[k];
   const child = spawn(process.execPath, [script, 'broker', '--background'], {
     detached: true,
     stdio: ['ignore', out, out],
-    env: { ...process.env, SKIFF_HOME: p.home },
+    env,
   });
   closeSync(out);
   child.unref();
@@ -92,7 +96,7 @@ export async function connectBroker(o: ConnectOptions): Promise<BrokerApi> {
     url = await localBrokerUrl(o.home);
     if (url === undefined) {
       if (!o.autoStart) throw new SkiffError('CLI_BROKER_UNREACHABLE', `no broker runs for ${p.home}; \`skiff up\` starts one`);
-      url = await startLocalBroker(o.home, o.progress);
+      url = await startLocalBroker(o.home, o.withoutEnv ?? [], o.progress);
     }
     apiKey ??= readFileSync(p.apiKey, 'utf8').trim();
   } else if (!(await healthy(url))) {

@@ -9,6 +9,7 @@ import { resolveWatchdogConfig } from '../watchdog/config.js';
 import { logGroupFor } from '../api/logs.js';
 import { maskUrl, type MachineSoftware, type SoftwareSpec } from '../api/software.js';
 import type { ClusterRecord, Store } from '../store/store.js';
+import type { DataAccessState } from '../api/data-access.js';
 import type { ClusterPlan, MachineEvidence } from '../../provisioner/backend.js';
 import type { VerifiedToken } from '../api/tokens.js';
 import { bounded } from './bounded.js';
@@ -88,6 +89,7 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
         logs: c.logs ?? { sink: 'local', dir: o.logsDir, group: logGroupFor(c.workspace) },
         ...(nthreads !== undefined ? { nthreads } : {}),
         ...(c.software ? { software: machineSoftware(c.software) } : {}),
+        ...(c.env ? { env: c.env } : {}), ...(c.dataAccess ? { dataAccess: c.dataAccess } : {}),
       };
     },
 
@@ -172,6 +174,13 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
           }
           break;
         }
+        case 'data-access': {
+          if (claims.role !== 'scheduler') throw new SkiffError('BRK_FORBIDDEN', 'only the scheduler\'s agent reports data access');
+          const st = checkDataAccessState(e.state, c.dataAccess?.secretEnv ?? []);
+          o.store.putCluster({ ...c, dataAccessState: st, updatedAt: nowIso() });
+          o.log.info({ clusterId: c.id, identity: st.identity, expiresAt: st.expiresAt, secretEnv: st.secretEnv }, 'the client\'s data access reached the cluster');
+          return;
+        }
         case 'retired':
         case 'adapt':
         case 'interrupted':
@@ -205,6 +214,18 @@ function machineSoftware(s: SoftwareSpec): MachineSoftware {
     ...(s.python !== undefined ? { python: s.python } : {}), ...(s.client ? { client: s.client } : {}),
     ...(s.indexUrl !== undefined ? { indexUrl: s.indexUrl } : {}), ...(s.extraIndexUrls ? { extraIndexUrls: s.extraIndexUrls } : {}),
   };
+}
+
+/** The scheduler's report of what it received: names the cluster knows, an ARN and a time; nothing else is kept. */
+function checkDataAccessState(raw: unknown, secretEnv: readonly string[]): DataAccessState {
+  const r = (raw ?? {}) as Record<string, unknown>;
+  const time = (v: unknown): string | undefined => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? new Date(v).toISOString() : undefined);
+  const receivedAt = time(r['receivedAt']);
+  const names = Array.isArray(r['secretEnv']) ? r['secretEnv'].filter((n): n is string => typeof n === 'string' && secretEnv.includes(n)) : [];
+  if (receivedAt === undefined) throw new SkiffError('BRK_BAD_REQUEST', 'bad data-access event');
+  const identity = typeof r['identity'] === 'string' && /^arn:[\x21-\x7e]{1,2040}$/.test(r['identity']) ? r['identity'] : undefined;
+  const expiresAt = time(r['expiresAt']);
+  return { receivedAt, secretEnv: names, ...(identity !== undefined ? { identity } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}) };
 }
 
 /** A boot log line without terminal escapes and other control characters (they come from any program's output). */

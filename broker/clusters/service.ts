@@ -88,6 +88,8 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
         createdAt: at, updatedAt: at, startDeadline: new Date(Date.parse(at) + startTimeoutMs).toISOString(),
         ...(req.workerThreads !== undefined ? { workerThreads: req.workerThreads } : {}),
         ...(req.software ? { software: req.software } : {}),
+        ...(req.env ? { env: req.env } : {}),
+        dataAccess: { forwardAws: req.forwardAwsCredentials ?? req.backend === 'aws', secretEnv: req.secretEnv ?? [] },
         ...(req.watchdog ? { watchdog: req.watchdog } : {}), ...(req.webhookUrl ? { webhookUrl: req.webhookUrl } : {}),
       };
       const spec = await specFor(c, req.options);

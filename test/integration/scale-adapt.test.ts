@@ -23,11 +23,11 @@ const notices = (h: SkiffHome, name: string): Promise<Notice[]> => notifications
  */
 const workerAgents = (h: SkiffHome): string[] => [...new Set(h.processes().flatMap((p) => /(worker-\d+)\/agent\.json/.exec(p.cmd)?.[1] ?? []))];
 
-t.test('adapt 1..4: four workers while 40 one-second tasks run, never more, back to one after; idle still stops it', async (t) => {
+t.test('adapt 1..4: four workers while 60 one-second tasks run, never more, back to one after; idle still stops it', async (t) => {
   const h = makeHome();
-  // No scale-down within 10 s of a change: a worker launched by the step up has that long to join before Dask's
-  // falling target (one worker already ran some tasks) could stop it while it boots on a loaded machine.
-  Object.assign(h.env, FAST, { SKIFF_ADAPT_COOLDOWN_MS: '10000' });
+  // No scale-down within 20 s of a change: a worker launched by the step up has that long to join before Dask's
+  // falling target (the first workers already ran some tasks) could stop it while it boots on a loaded machine.
+  Object.assign(h.env, FAST, { SKIFF_ADAPT_COOLDOWN_MS: '20000' });
   t.teardown(() => h.cleanup());
   const up = await h.run(['up', '--workers', '1', '--worker-threads', '1', '--name', 'ad', '--idle-timeout', '60s', '--json']);
   t.equal(up.code, 0, up.stderr);
@@ -41,11 +41,11 @@ t.test('adapt 1..4: four workers while 40 one-second tasks run, never more, back
   // The machines too, sampled every 200 ms while the tasks run.
   let maxAgents = 0;
   const sampler = setInterval(() => (maxAgents = Math.max(maxAgents, workerAgents(h).length)), 200);
-  const run = await dask.ask<{ max: number; samples: number[]; results: number }>('tasks 40 1', 180_000);
+  const run = await dask.ask<{ max: number; samples: number[]; results: number }>('tasks 60 1', 180_000);
   clearInterval(sampler);
   // What scaling did, for whoever reads a failure.
   t.comment((await notices(h, 'ad')).map((n) => n.reason ?? n.kind).join('\n'));
-  t.equal(run.results, 40, 'every task ran');
+  t.equal(run.results, 60, 'every task ran');
   t.equal(run.max, 4, `Dask had 4 workers while they ran (${run.samples.length} samples)`);
   t.ok(run.samples.every((n) => n <= 4), 'never more than 4 workers in any sample');
   t.ok(maxAgents <= 4, `never more than 4 worker machines (max ${maxAgents})`);
@@ -53,7 +53,7 @@ t.test('adapt 1..4: four workers while 40 one-second tasks run, never more, back
   t.ok(await until(async () => {
     const v = await status(h, 'ad');
     return v.workers === 1 && v.workersReady === 1;
-  }, 90_000, 1000), 'back to one worker');
+  }, 150_000, 1000), 'back to one worker');
   t.same((await dask.ask<{ workers: string[] }>('workers')).workers.length, 1, 'Dask has one worker again');
   const steps = (await notices(h, 'ad')).filter((n) => n.kind === 'scale').map((n) => n.reason ?? '');
   t.match(steps, [/adaptive scaling on: 1 to 4 workers/, /adaptive: Dask's target is \d+ workers?; 1 → [234]/], 'the first steps are notifications');
@@ -62,7 +62,7 @@ t.test('adapt 1..4: four workers while 40 one-second tasks run, never more, back
 
   // The watchdog's idle rule still holds for an adaptive cluster at its minimum.
   t.ok(await until(async () => (await status(h, 'ad')).state === 'stopped', 120_000, 2000), 'the idle cluster stopped');
-  t.match((await status(h, 'ad')).reason, /idle for 60s/);
+  t.match((await status(h, 'ad')).reason, /idle for 1m/);
   await dask.close();
 });
 
