@@ -95,6 +95,7 @@ const up: Command = {
     if (waitMs !== undefined && (waitMs < 1000 || waitMs > 24 * 3600_000)) throw new SkiffError('CLI_USAGE', `--wait-timeout must be from 1s to 24h; got ${formatDurationMs(waitMs)}`);
     const threads = flags['worker-threads'] as number | undefined;
     if (threads !== undefined && (threads < 1 || threads > 1024)) throw new SkiffError('CLI_USAGE', `--worker-threads must be from 1 to 1024; got ${threads}`);
+    const data = dataAccessFlags(flags, backend, ctx.config.lookupEnv);
     const str = (k: string) => flags[k] as string | undefined;
     const software = await softwareRequest({
       software: flags['software'] as string,
@@ -104,7 +105,6 @@ const up: Command = {
       ...(str('pip-index-url') !== undefined ? { pipIndexUrl: str('pip-index-url') as string } : {}),
       ...(str('pip-extra-index-url') !== undefined ? { pipExtraIndexUrl: str('pip-extra-index-url') as string } : {}),
     }, { path: ctx.config.path, say: (l) => ctx.err(`skiff: ${l}\n`) });
-    const data = dataAccessFlags(flags, backend, ctx.config.lookupEnv);
     const expectsData = data.forwardAws || data.secretEnv.length > 0;
     // Resolved before anything exists: no credentials to forward is an error that changes nothing.
     const aws = data.forwardAws ? await resolveAwsCredentials() : undefined;
