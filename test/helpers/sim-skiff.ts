@@ -25,7 +25,7 @@ export interface SimSkiff {
   brokerLog(): string;
   env: Record<string, string>;
   /** `skiff ARGS` in the outer namespace, talking to the broker. */
-  run(args: string[], opts?: { timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  run(args: string[], opts?: { timeoutMs?: number; env?: Record<string, string>; withoutEnv?: string[] }): Promise<{ code: number; stdout: string; stderr: string }>;
   /** The real Dask client in the outer namespace: sum(range(100)) and every worker's thread count. */
   daskInfo(address: string, creds: { ca: string; cert: string; key: string }, timeoutS?: number): Promise<DaskInfo>;
   /** Kill the broker (SIGKILL) as a crash would; `startBroker()` brings it back on the same home. */
@@ -101,7 +101,12 @@ export async function startSimSkiff(sim: Ec2Sim, opts: SimSkiffOptions = {}): Pr
     brokerKey: key,
     brokerLog: () => readTail(brokerLog, 60),
     env,
-    run: (args, o = {}) => sim.exec(process.execPath, [SKIFF, ...args], { env, timeoutMs: o.timeoutMs ?? 600_000 }),
+    run: (args, o = {}) => {
+      // A user's own shell: more variables (their AWS config), fewer (the broker's EC2 keys are not theirs).
+      const own: Record<string, string> = { ...env, ...o.env };
+      for (const k of o.withoutEnv ?? []) delete own[k];
+      return sim.exec(process.execPath, [SKIFF, ...args], { env: own, timeoutMs: o.timeoutMs ?? 600_000 });
+    },
     async daskInfo(address, creds, timeoutS = 30) {
       const r = await sim.exec(DASK_PYTHON, [DASK_INFO, address, creds.ca, creds.cert, creds.key, String(timeoutS)], { env: base, timeoutMs: (timeoutS + 30) * 1000 });
       try {
