@@ -146,7 +146,7 @@ export function dataAccessLine(s: DataAccessSettings | undefined, state: DataAcc
     parts.push(state?.identity !== undefined || state?.expiresAt !== undefined
       ? `AWS credentials forwarded from the client: ${state.identity ?? 'identity unknown'}${state.expiresAt ? `, until ${state.expiresAt}` : ', no expiry given'} (received ${state.receivedAt})`
       : 'AWS credentials forwarded from the client: none received yet');
-  } else parts.push('AWS credentials not forwarded (the machines\' own role only)');
+  } else parts.push('AWS credentials not forwarded (Dask has only what its machine has: on aws, the instance role)');
   if (s.secretEnv.length > 0) parts.push(`secret env ${s.secretEnv.join(', ')}${state ? '' : ' (not received yet)'}`);
   return parts.join('; ');
 }

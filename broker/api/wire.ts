@@ -50,6 +50,8 @@ export interface ClusterView {
   workersReady: number;
   /** Machines (scheduler included) that have enrolled: their agent runs and holds a certificate. */
   machinesEnrolled?: number;
+  /** The scheduler's agent has enrolled: its gateway (where the client delivers data access) is coming up. */
+  schedulerEnrolled?: boolean;
   createdAt: string;
   updatedAt: string;
   /** tls://host:port of the gateway, once known. */

@@ -150,7 +150,7 @@ const up: Command = {
         ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] ${line}\n`);
         last = line;
       }
-      if (!delivered && c.state === 'starting' && c.scheduler) {
+      if (!delivered && !flags['no-wait'] && c.state === 'starting' && c.scheduler && c.schedulerEnrolled) {
         // Dask waits on every machine for what only this process has: it goes to the scheduler's gateway directly.
         try {
           creds ??= await fetchCredentials(b, c.id, credsDir);
@@ -169,9 +169,10 @@ const up: Command = {
         }
       }
       if (c.state === 'running') break;
-      if (flags['no-wait'] && c.state === 'starting' && delivered) {
+      if (flags['no-wait'] && c.state === 'starting') {
         ctx.out(flags['json'] ? JSON.stringify({ id: c.id, name: c.name, state: c.state, scheduler: c.scheduler ?? null }) + '\n' : `${c.id}\n`);
         ctx.err(`skiff: machines requested; \`skiff status ${c.name}\` follows them. Not running by ${c.startDeadline ?? 'its deadline'}, it is failed and its machines stopped\n`);
+        if (expectsData) ctx.err(`skiff: their Dask starts once the data access arrives: run \`skiff credentials ${c.name} --forward\` from this shell (it sends ${[aws ? 'the AWS credentials' : '', ...data.secretEnv].filter(Boolean).join(', ')} and keeps them fresh)\n`);
         return 0;
       }
       if (c.state === 'failed' || c.state === 'stopped' || c.state === 'stopping') {
@@ -191,7 +192,7 @@ const up: Command = {
     const elapsed = ((now() - started) / 1000).toFixed(1);
     for (const w of c.warnings ?? []) ctx.err(`skiff: warning: ${w}\n`);
     if (flags['json']) {
-      ctx.out(JSON.stringify({ id: c.id, name: c.name, state: c.state, scheduler: c.scheduler, dashboard: dash.url, credentials: creds, ...(c.warnings ? { warnings: c.warnings } : {}) }) + '\n');
+      ctx.out(JSON.stringify({ id: c.id, name: c.name, state: c.state, scheduler: c.scheduler, dashboard: dash.url, credentials: creds, ...(c.warnings ? { warnings: c.warnings } : {}), ...(c.dataAccess ? { dataAccess: c.dataAccess } : {}) }) + '\n');
     } else {
       ctx.out(
         [
@@ -331,13 +332,31 @@ const credentials: Command = {
       const v = ctx.config.lookupEnv(n);
       if (v !== undefined) secretEnv[n] = v;
     }
+    let waiting = false;
     for (;;) {
-      if (!['starting', 'running'].includes(c.state) || !c.scheduler) {
+      if (!['pending', 'starting', 'running'].includes(c.state)) {
         ctx.err(`skiff: cluster ${c.name} is ${c.state}; no more credentials to send\n`);
-        return c.state === 'pending' ? 1 : 0;
+        return 0;
       }
       const aws = await resolveAwsCredentials();
-      await deliverDataAccess(c.scheduler, files, { aws, secretEnv });
+      let sentOk = false;
+      if (c.scheduler && c.schedulerEnrolled) {
+        try {
+          await deliverDataAccess(c.scheduler, files, { aws, secretEnv });
+          sentOk = true;
+        } catch (err) {
+          // A scheduler still starting does not answer yet: try again shortly. Anything else is the user's to see.
+          if (!isSkiffError(err, 'CLI_DATA_ACCESS') || err.retryable !== true || c.state === 'running') throw err;
+        }
+      }
+      if (!sentOk) {
+        if (!waiting) ctx.err(`skiff: waiting for the scheduler of ${c.name} to take the data access\n`);
+        waiting = true;
+        await sleep(2000);
+        c = await b.call<ClusterView>('GET', `/v1/clusters/${c.id}`);
+        continue;
+      }
+      waiting = false;
       const next = refreshDelayMs(aws, Date.now(), ctx.config.credentialsRefreshMs);
       const line = { at: new Date().toISOString(), cluster: c.name, identity: aws.identity ?? null, expiresAt: aws.expiration ?? null, nextInMs: next };
       ctx.out(flags['json'] ? JSON.stringify(line) + '\n' : `${line.at}  sent AWS credentials of ${aws.identity ?? '?'}${aws.expiration ? ` (until ${aws.expiration})` : ''} to ${c.name}; next in ${Math.round(next / 1000)}s\n`);

@@ -75,7 +75,7 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
       const at = nowIso();
       o.store.putEnrolment({ clusterId: c.id, machineId: r.machineId, role, name, serialHex: cert.serialHex, enrolledAt: at });
       const latest = o.store.cluster(c.id) ?? c;
-      o.store.putCluster({ ...latest, machinesEnrolled: o.store.enrolments(c.id).length, updatedAt: at });
+      o.store.putCluster({ ...latest, machinesEnrolled: o.store.enrolments(c.id).length, ...(role === 'scheduler' ? { schedulerEnrolled: true } : {}), updatedAt: at });
       o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'node', subject: name, notAfter: cert.notAfter.toISOString(), issuedAt: at });
       o.log.info({ clusterId: c.id, machineId: r.machineId, role }, 'machine enrolled');
       const { idleTimeoutMs, heartbeatTimeoutMs } = resolveWatchdogConfig({ ...o.workspaceWatchdog, ...c.watchdog });

@@ -125,6 +125,24 @@ class SkiffCLI:
             raise SkiffError("\n".join(told[-20:]) or f"`skiff {' '.join(args[:1])}` exited with code {proc.returncode}")
         return stdout
 
+    def background(self, args: Sequence[str], progress: Progress = _log_progress) -> "subprocess.Popen[str]":
+        """Starts a long-running command (``credentials --forward``); its lines go to ``progress`` at DEBUG level."""
+        argv = self.argv0 + list(args)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, encoding="utf-8", errors="replace")
+        except (FileNotFoundError, PermissionError) as e:
+            raise SkiffNotInstalled(f"cannot run {shlex.join(self.argv0)}: {e}; {INSTALL_HINT}") from e
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                if raw.strip():
+                    progress(logging.DEBUG, raw.rstrip("\n"))
+
+        threading.Thread(target=read, name="skiff-cli-background", daemon=True).start()
+        return proc
+
     def json(self, args: Sequence[str], **kwargs: Any) -> Any:
         out = self.run(args, **kwargs).strip()
         return json.loads(out.splitlines()[-1]) if out else None

@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import logging
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +72,10 @@ class Cluster(DaskCluster):
     one raises ``skiff.SkiffValueError`` (a ``ValueError``) with its code, and nothing is created.
 
     The machines run this Python's versions of Dask (``python=`` names another interpreter).
+    ``env={"NAME": "value"}`` reaches every Dask process (kept in the cluster record); ``secret_env=["NAME"]``
+    sends this process's value of each variable to the machines only, never to the broker.
+    ``forward_aws_credentials`` (default: on for aws) sends short-lived AWS credentials from your own credential
+    chain straight to the machines, and this object keeps them fresh while it lives.
     ``shutdown_on_close=False`` keeps the cluster running after ``close()`` and after this process exits;
     ``Cluster.from_name(name)`` attaches to it again.
     """
@@ -93,6 +98,9 @@ class Cluster(DaskCluster):
         shutdown_on_close: bool = True,
         wait_timeout: Optional[Any] = None,
         *,
+        env: Optional[Dict[str, str]] = None,
+        secret_env: Optional[Sequence[str]] = None,
+        forward_aws_credentials: Optional[bool] = None,
         asynchronous: bool = False,
         loop: Any = None,
         quiet: bool = False,
@@ -106,7 +114,11 @@ class Cluster(DaskCluster):
         }
         # The client's environment is this interpreter's: the machines match its Python and Dask.
         options.setdefault("python", sys.executable)
-        self._setup(["up", "--json", *to_flags(options)], None, shutdown_on_close, name, asynchronous, loop, quiet)
+        # Repeated flags, one per variable; the CLI checks the names (and that each secret variable is set).
+        data = [f"--env={k}={v}" for k, v in (env or {}).items()] + [f"--secret-env={n}" for n in (secret_env or [])]
+        if forward_aws_credentials is not None:
+            data.append("--forward-aws-credentials" if forward_aws_credentials else "--no-forward-aws-credentials")
+        self._setup(["up", "--json", *to_flags(options), *data], None, shutdown_on_close, name, asynchronous, loop, quiet)
 
     @classmethod
     def from_name(cls, name: str, shutdown_on_close: bool = True, *, asynchronous: bool = False, loop: Any = None,
@@ -135,6 +147,7 @@ class Cluster(DaskCluster):
         self._creds_dir: Optional[str] = None
         self._dashboard: Optional[str] = None
         self._dashboard_at = 0.0
+        self._refresher: Optional["subprocess.Popen[str]"] = None
         self._progress_level = logging.DEBUG if quiet else logging.INFO
         if not quiet:
             _default_handler()
@@ -194,7 +207,10 @@ class Cluster(DaskCluster):
             self._dashboard, self._dashboard_at = info["dashboard"], time.monotonic()
         self.security = Security(tls_ca_file=creds["ca"], tls_client_cert=creds["cert"], tls_client_key=creds["key"],
                                  require_encryption=True)
-        if self._stop_on_close:
+        if (info.get("dataAccess") or {}).get("forwardAws") and info.get("state") in ("starting", "running"):
+            # While this object lives, the cluster's AWS credentials are renewed at half their life, from here.
+            self._refresher = self._cli.background(["credentials", info["id"], "--forward", "--json"], progress=self._progress)
+        if self._stop_on_close or self._refresher is not None:
             _live.add(self)
 
     async def _connect(self) -> None:
@@ -302,6 +318,7 @@ class Cluster(DaskCluster):
                 await super()._close()
         finally:
             self.status = Status.closed
+            self._stop_refresher()
             if self._stop_on_close and self.cluster_id is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self._down)
             self._forget_credentials()
@@ -313,8 +330,18 @@ class Cluster(DaskCluster):
         view = self._cli.json(["down", self.cluster_id, "--json"], timeout_s=DOWN_TIMEOUT_S, progress=self._progress)
         self._progress(logging.INFO, f"cluster {view['name']} {view['state']}")
 
+    def _stop_refresher(self) -> None:
+        proc, self._refresher = self._refresher, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
     def _shutdown_quietly(self) -> None:
         """At interpreter exit: the event loop may be gone, so only the `skiff down`."""
+        self._stop_refresher()
         if self._stop_on_close and self.cluster_id is not None:
             try:
                 self._down()

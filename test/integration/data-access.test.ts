@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeHome, DASK_PYTHON, ROOT, SKIFF, type SkiffHome } from '../helpers/skiff.js';
 import { startDataAccount, type DataAccount } from '../helpers/data-account.js';
+import { until } from '../helpers/wait.js';
 import { deliverDataAccess } from '../../broker/cli/data-access.js';
 
 const ACCESS = join(ROOT, 'test/integration/fixtures/dask_data_access.py');
@@ -133,10 +134,12 @@ t.test('refresh: the workers get new credentials before the old ones expire, and
   t.teardown(() => account.stop());
   const h = userHome(account);
   t.teardown(() => h.cleanup());
-  const { up: u } = await up(h, ['--workers', '1', '--name', 'fresh', '--forward-aws-credentials']);
-  const first = account.sessions().at(-1);
+  // --no-wait: up returns at once, and says the machines wait for `credentials --forward` to deliver.
+  const started = await h.run(['up', '--json', '--no-wait', '--workers', '1', '--name', 'fresh', '--forward-aws-credentials']);
+  t.equal(started.code, 0, started.stderr);
+  t.match(started.stderr, /their Dask starts once the data access arrives: run `skiff credentials fresh --forward`/);
 
-  // `skiff credentials --forward` re-sends every 2 s here (half the credentials' life by default).
+  // `skiff credentials --forward` delivers, then re-sends every 2 s here (half the credentials' life by default).
   const forwarder = spawn(process.execPath, [SKIFF, 'credentials', 'fresh', '--forward', '--json'], { env: { ...h.env, SKIFF_CREDENTIALS_REFRESH_MS: '2000' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let sent = '';
   forwarder.stdout.on('data', (d: Buffer) => (sent += d.toString()));
@@ -145,6 +148,12 @@ t.test('refresh: the workers get new credentials before the old ones expire, and
   t.teardown(() => {
     if (forwarder.exitCode === null) forwarder.kill('SIGKILL');
   });
+  const running = await until(async () => (JSON.parse((await h.run(['status', 'fresh', '--json'])).stdout) as { state: string }).state === 'running', 120_000, 1000);
+  if (!running) return t.fail(`the cluster did not start once the forwarder ran: ${forwarderErr}`);
+  t.notMatch(forwarderErr, /error/, `the forwarder delivered to a starting cluster (waiting for its scheduler if it came first): ${forwarderErr.trim()}`);
+  const creds = JSON.parse((await h.run(['credentials', 'fresh', '--out', join(h.home, 'my-creds'), '--json'])).stdout) as Up['credentials'];
+  const u: Up = { id: '', scheduler: (JSON.parse((await h.run(['status', 'fresh', '--json'])).stdout) as { scheduler: string }).scheduler, credentials: creds };
+  const first = account.sessions().at(0);
   const loop = await onCluster<{ keys: string[]; reads: number; errors: string[] }>(u, ['s3-loop', account.endpoint, account.bucket, account.object, '12']);
   const exited = new Promise<number | null>((resolve) => forwarder.once('exit', (code) => resolve(code)));
   forwarder.kill('SIGINT');

@@ -8,10 +8,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DASK_PYTHON, ROOT, SKIFF } from '../helpers/skiff.js';
+import { startDataAccount } from '../helpers/data-account.js';
 
 // The suite's tests, by file (parametrized ones count once per case). A test added or lost changes this.
 const EXPECTED = {
   'test_cluster.py': 2,
+  'test_data_access.py': 2,
   'test_errors.py': 9,
   'test_install.py': 1,
   'test_reattach.py': 1,
@@ -45,8 +47,12 @@ t.test('the Python package\'s pytest suite passes on Debian\'s Python against th
   const tmp = mkdtempSync(join(tmpdir(), 'skiff-python-'));
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
   const junit = join(tmp, 'junit.xml');
+  // The data-access tests' data account (moto with IAM authentication on); its user's AWS config is theirs to set.
+  const account = await startDataAccount();
+  t.teardown(() => account.stop());
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    SKIFF_TEST_DATA_ACCOUNT: JSON.stringify({ clientEnv: account.clientEnv, endpoint: account.endpoint, bucket: account.bucket, object: account.object, body: account.body }),
     SKIFF_CLI: `${quote(process.execPath)} ${quote(SKIFF)}`,
     TMPDIR: tmp,
     PYTHONDONTWRITEBYTECODE: '1',

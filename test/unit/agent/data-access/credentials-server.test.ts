@@ -40,7 +40,8 @@ t.test('the holder hands the first payload to whoever waits, and every change to
 });
 
 t.test('Dask\'s environment: inherited AWS credential settings removed, the user\'s variables and the endpoint added, skiff\'s own last', async (t) => {
-  const inherited = Object.fromEntries([...AWS_CREDENTIAL_VARS.map((k) => [k, 'from-broker']), ['PATH', '/usr/bin'], ['AWS_REGION', 'eu-west-1'], ['AWS_EC2_METADATA_DISABLED', 'true']]);
+  const inherited: Record<string, string> = { PATH: '/usr/bin', AWS_REGION: 'eu-west-1', AWS_EC2_METADATA_DISABLED: 'true' };
+  for (const k of AWS_CREDENTIAL_VARS) inherited[k] = 'from-broker';
   const env = daskEnvironment(inherited, {
     command: { PYTHONUNBUFFERED: '1' }, env: { STAGE: 'test' }, payload: { secretEnv: { TOKEN: 'v' } },
     credentials: { url: 'http://127.0.0.1:1/v1/credentials', token: 'tkn', tokenFile: '/m/token' },

@@ -47,6 +47,6 @@ t.test('what the broker is told, and what status prints: names, identity, expiry
   t.equal(dataAccessLine({ forwardAws: true, secretEnv: ['A', 'B'] }, state),
     'AWS credentials forwarded from the client: arn:aws:iam::1:user/ana, until 2026-12-02T16:00:00.000Z (received 2026-12-02T15:00:00.000Z); secret env A, B');
   t.equal(dataAccessLine({ forwardAws: true, secretEnv: [] }, undefined), 'AWS credentials forwarded from the client: none received yet');
-  t.equal(dataAccessLine({ forwardAws: false, secretEnv: ['A'] }, undefined), 'AWS credentials not forwarded (the machines\' own role only); secret env A (not received yet)');
+  t.equal(dataAccessLine({ forwardAws: false, secretEnv: ['A'] }, undefined), 'AWS credentials not forwarded (Dask has only what its machine has: on aws, the instance role); secret env A (not received yet)');
   t.equal(dataAccessLine(undefined, undefined), undefined, 'a record from before data access says nothing');
 });
