@@ -67,15 +67,17 @@ class SkiffCLI:
             raise SkiffNotInstalled(INSTALL_HINT)
         return cls([found])
 
-    def run(self, args: Sequence[str], *, timeout_s: Optional[float] = DEFAULT_TIMEOUT_S,
-            progress: Progress = _log_progress) -> str:
-        """Runs one command and returns its stdout; raises SkiffError when it fails."""
-        argv = self.argv0 + list(args)
+    def _start(self, args: Sequence[str], stderr: int) -> "subprocess.Popen[str]":
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            return subprocess.Popen(self.argv0 + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                                     text=True, encoding="utf-8", errors="replace")
         except (FileNotFoundError, PermissionError) as e:
             raise SkiffNotInstalled(f"cannot run {shlex.join(self.argv0)}: {e}; {INSTALL_HINT}") from e
+
+    def run(self, args: Sequence[str], *, timeout_s: Optional[float] = DEFAULT_TIMEOUT_S,
+            progress: Progress = _log_progress) -> str:
+        """Runs one command and returns its stdout; raises SkiffError when it fails."""
+        proc = self._start(args, subprocess.PIPE)
         error: List[dict] = []
         other: List[str] = []
 
@@ -127,12 +129,7 @@ class SkiffCLI:
 
     def background(self, args: Sequence[str], progress: Progress = _log_progress) -> "subprocess.Popen[str]":
         """Starts a long-running command (``credentials --forward``); its lines go to ``progress`` at DEBUG level."""
-        argv = self.argv0 + list(args)
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, encoding="utf-8", errors="replace")
-        except (FileNotFoundError, PermissionError) as e:
-            raise SkiffNotInstalled(f"cannot run {shlex.join(self.argv0)}: {e}; {INSTALL_HINT}") from e
+        proc = self._start(args, subprocess.STDOUT)
 
         def read() -> None:
             assert proc.stdout is not None
