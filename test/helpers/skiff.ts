@@ -43,6 +43,8 @@ export function makeHome(prefix = 'skiff-test-'): SkiffHome {
     // pip on the machines sees only the index a test gives it (--pip-index-url): without one it would ask
     // a closed local port, never PyPI; no user pip.conf, and a cache of this home's own.
     PIP_INDEX_URL: 'http://127.0.0.1:9/simple', PIP_CONFIG_FILE: '/dev/null', PIP_CACHE_DIR: join(home, 'pip-cache'),
+    // No AWS SDK of the CLI, the broker or the agents asks 169.254.169.254 from this host for credentials.
+    AWS_EC2_METADATA_DISABLED: 'true',
   };
   delete env['PIP_FIND_LINKS'];
   delete env['PIP_EXTRA_INDEX_URL'];

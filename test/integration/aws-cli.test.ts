@@ -134,7 +134,8 @@ t.test('against real AWS a loopback broker is refused with the way out', async (
   t.teardown(() => h.cleanup());
   // No AWS_ENDPOINT_URL: this is what a user pointing at their real account would get.
   delete h.env['AWS_ENDPOINT_URL'];
-  const r = await h.run(['up', '--backend', 'aws', '--workers', '1']);
+  // Without forwarding: this home has no AWS credentials, and forwarding would refuse first (CLI_NO_AWS_CREDENTIALS).
+  const r = await h.run(['up', '--backend', 'aws', '--workers', '1', '--no-forward-aws-credentials']);
   t.equal(r.code, 1);
   t.match(r.stderr, /EC2 instances cannot reach this broker at http:\/\/127\.0\.0\.1:\d+ \(a loopback address\)\. Run `skiff broker --host 0\.0\.0\.0 --public-url/);
   t.same(JSON.parse((await h.run(['list', '--json'])).stdout), [], 'nothing was created');
