@@ -181,7 +181,6 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
     },
     log, dataAccess: holder,
   });
-  const late: Stop[] = [...telemetryStops];
   const waitForData = async (): Promise<void> => {
     if (!expectsData || holder.current()) return;
     log.info({ forwardAws: data.forwardAws, secretEnv: data.secretEnv }, response.role === 'scheduler'
@@ -273,7 +272,7 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
   const started = supervisor;
   stops.push(() => started.stop());
   // Telemetry stops first (last in), as before: the machine's last report says Dask was up.
-  stops.push(...late);
+  stops.push(...telemetryStops);
 }
 
 function main(): void {

@@ -4,14 +4,14 @@ import type { CreateClusterRequest, WatchdogSettings } from './api/wire.js';
 import { CLUSTER_NAME, CLUSTER_NAME_RULE, MAX_START_TIMEOUT_MS, MAX_WORKER_THREADS, MAX_WORKERS, MIN_START_TIMEOUT_MS, WORKSPACE_NAME, WORKSPACE_NAME_RULE } from './api/limits.js';
 import { buildSoftwareSpec, type SoftwareSpec } from './api/software.js';
 import { resolveWatchdogConfig } from './watchdog/config.js';
-import { parseEnv, parseSecretEnvNames } from './api/data-access.js';
+import { forwardsAwsByDefault, parseEnv, parseSecretEnvNames } from './api/data-access.js';
 
 
 /** How long a cluster may take to reach running before the broker fails it, when the request does not say. */
 export const DEFAULT_START_TIMEOUT_MS = { aws: 15 * 60_000, local: 2 * 60_000 } as const;
 
-/** A create request once checked: the software request has become its canonical, hashed spec. */
-export type ParsedCreateRequest = Omit<CreateClusterRequest, 'software'> & { software?: SoftwareSpec };
+/** A create request once checked: the software request has become its canonical, hashed spec; forwarding is decided. */
+export type ParsedCreateRequest = Omit<CreateClusterRequest, 'software' | 'forwardAwsCredentials'> & { software?: SoftwareSpec; forwardAwsCredentials: boolean };
 
 export function parseCreateRequest(req: unknown): ParsedCreateRequest {
   const r = (req ?? {}) as Record<string, unknown>;
@@ -55,7 +55,7 @@ export function parseCreateRequest(req: unknown): ParsedCreateRequest {
   const forward = r['forwardAwsCredentials'];
   if (forward !== undefined && typeof forward !== 'boolean') throw new SkiffError('BRK_BAD_REQUEST', `forwardAwsCredentials must be true or false; got ${echo(forward)}`);
   return {
-    ...(env ? { env } : {}), ...(secretEnv.length > 0 ? { secretEnv } : {}), forwardAwsCredentials: forward ?? backend === 'aws',
+    ...(env ? { env } : {}), ...(secretEnv.length > 0 ? { secretEnv } : {}), forwardAwsCredentials: forward ?? forwardsAwsByDefault(backend),
     ...(software ? { software } : {}),
     ...(startTimeoutMs !== undefined ? { startTimeoutMs } : {}), ...(workerThreads !== undefined ? { workerThreads } : {}),
     ...(logs !== undefined ? { logs } : {}),

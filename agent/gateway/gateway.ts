@@ -73,9 +73,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     maxPerAddress: opts.maxConnectionsPerAddress ?? 128,
     maxPending: opts.maxPendingHandshakes ?? 256,
   });
-  // Dashboard connections still in their TLS handshake, by remote address and port (how the TLS socket the
-  // HTTPS server makes is matched to the raw one).
-  const dashboardPending = new Map<string, Socket>();
+  // Connections handed to an in-process TLS server and still in their handshake, by remote address and port (how
+  // the TLS socket that server makes is matched to the raw one).
+  const handedOff = new Map<string, Socket>();
   const sockets = new Set<Socket>();
   const track = (s: Socket): void => {
     sockets.add(s);
@@ -101,33 +101,27 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     track,
   });
   dashboard.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'dashboard TLS handshake failed'));
-  dashboard.on('secureConnection', (tlsSocket: Socket) => {
+  // A socket handed to an in-process TLS server (dashboard, data access) is proven once its handshake completes there.
+  const provenThere = (tlsSocket: Socket): void => {
     const key = `${tlsSocket.remoteAddress ?? ''}:${tlsSocket.remotePort ?? ''}`;
-    const raw = dashboardPending.get(key);
+    const raw = handedOff.get(key);
     if (raw) {
-      dashboardPending.delete(key);
+      handedOff.delete(key);
       admission.proven(raw);
     }
-  });
+  };
+  dashboard.on('secureConnection', provenThere);
 
   const dataServer = opts.dataAccess
     ? createDataAccessServer({ ...opts.dataAccess, tls: opts.tls, handshakeTimeoutMs: Math.min(helloTimeoutMs, handshakeTimeoutMs), log })
     : undefined;
   dataServer?.on('tlsClientError', (err: Error) => log.info({ err: err.message }, 'data-access TLS handshake failed'));
-  dataServer?.on('secureConnection', (tlsSocket: Socket) => {
-    const key = `${tlsSocket.remoteAddress ?? ''}:${tlsSocket.remotePort ?? ''}`;
-    const raw = dashboardPending.get(key);
-    if (raw) {
-      dashboardPending.delete(key);
-      admission.proven(raw);
-    }
-  });
-  // A connection for an in-process TLS server (the dashboard's or the data-access one): its handshake is proven there.
+  dataServer?.on('secureConnection', provenThere);
   const handOff = (target: { emit(event: 'connection', s: Socket): boolean }, client: Socket, buffered: Buffer): void => {
     const key = `${client.remoteAddress ?? ''}:${client.remotePort ?? ''}`;
-    dashboardPending.set(key, client);
+    handedOff.set(key, client);
     client.once('close', () => {
-      if (dashboardPending.get(key) === client) dashboardPending.delete(key);
+      if (handedOff.get(key) === client) handedOff.delete(key);
     });
     // The TLS server reads what is already buffered on the socket before reading from its handle.
     client.unshift(buffered);

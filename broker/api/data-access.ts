@@ -60,6 +60,11 @@ export interface DataPayload {
   secretEnv: Record<string, string>;
 }
 
+/** Whether a cluster forwards the client's AWS credentials when its request does not say: on aws, yes. */
+export function forwardsAwsByDefault(backend: string): boolean {
+  return backend === 'aws';
+}
+
 /** Checks one variable name; `what` names the flag in the message. */
 export function checkEnvName(name: string, what: string): void {
   if (!ENV_NAME.test(name)) throw new SkiffError('BRK_BAD_REQUEST', `${what} name ${echo(name)} is not valid: use ${ENV_NAME_RULE}`);

@@ -14,7 +14,7 @@ import { logsCommand } from './logs-command.js';
 import { gcCommand, networkCommand, policyCommand, setupCommand } from './aws-commands.js';
 import { softwareRequest } from './client-env.js';
 import { dataAccessFlags, deliverDataAccess, refreshDelayMs, resolveAwsCredentials } from './data-access.js';
-import { dataAccessLine, type DataPayload } from '../api/data-access.js';
+import { dataAccessLine, type DataPayload, type ForwardedAwsCredentials } from '../api/data-access.js';
 import type { CredentialFiles } from './credentials.js';
 import { adaptCommand, scaleCommand } from './scale-commands.js';
 
@@ -110,6 +110,7 @@ const up: Command = {
     const aws = data.forwardAws ? await resolveAwsCredentials() : undefined;
     if (aws) ctx.err(`skiff: forwarding AWS credentials of ${aws.identity ?? 'an unknown identity'}${aws.expiration ? ` (valid until ${aws.expiration})` : ''} straight to the machines\n`);
     const payload: DataPayload = { ...(aws ? { aws } : {}), secretEnv: data.secretValues };
+    const delivering = [aws ? 'AWS credentials' : '', ...data.secretEnv].filter(Boolean).join(', ');
     const now = ctx.now ?? Date.now;
     const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const started = now();
@@ -156,7 +157,7 @@ const up: Command = {
           creds ??= await fetchCredentials(b, c.id, credsDir);
           await deliverDataAccess(c.scheduler, creds, payload, 3_000);
           delivered = true;
-          ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] data access delivered to the scheduler: ${[aws ? 'AWS credentials' : '', ...data.secretEnv].filter(Boolean).join(', ')}\n`);
+          ctx.err(`skiff: [${((now() - started) / 1000).toFixed(1)}s] data access delivered to the scheduler: ${delivering}\n`);
         } catch (err) {
           if (!isSkiffError(err, 'CLI_DATA_ACCESS') || err.retryable !== true) {
             ctx.err(`skiff: ${(err as Error).message}; stopping cluster ${c.name}\n`);
@@ -172,7 +173,7 @@ const up: Command = {
       if (flags['no-wait'] && c.state === 'starting') {
         ctx.out(flags['json'] ? JSON.stringify({ id: c.id, name: c.name, state: c.state, scheduler: c.scheduler ?? null }) + '\n' : `${c.id}\n`);
         ctx.err(`skiff: machines requested; \`skiff status ${c.name}\` follows them. Not running by ${c.startDeadline ?? 'its deadline'}, it is failed and its machines stopped\n`);
-        if (expectsData) ctx.err(`skiff: their Dask starts once the data access arrives: run \`skiff credentials ${c.name} --forward\` from this shell (it sends ${[aws ? 'the AWS credentials' : '', ...data.secretEnv].filter(Boolean).join(', ')} and keeps them fresh)\n`);
+        if (expectsData) ctx.err(`skiff: their Dask starts once the data access arrives: run \`skiff credentials ${c.name} --forward\` from this shell (it sends ${delivering} and keeps them fresh)\n`);
         return 0;
       }
       if (c.state === 'failed' || c.state === 'stopped' || c.state === 'stopping') {
@@ -333,14 +334,16 @@ const credentials: Command = {
       if (v !== undefined) secretEnv[n] = v;
     }
     let waiting = false;
+    let aws: ForwardedAwsCredentials | undefined;
     for (;;) {
       if (!['pending', 'starting', 'running'].includes(c.state)) {
         ctx.err(`skiff: cluster ${c.name} is ${c.state}; no more credentials to send\n`);
         return 0;
       }
-      const aws = await resolveAwsCredentials();
       let sentOk = false;
       if (c.scheduler && c.schedulerEnrolled) {
+        // Resolved when they can be sent (a credential_process or STS call each time), kept while the scheduler starts.
+        aws ??= await resolveAwsCredentials();
         try {
           await deliverDataAccess(c.scheduler, files, { aws, secretEnv });
           sentOk = true;
@@ -357,9 +360,11 @@ const credentials: Command = {
         continue;
       }
       waiting = false;
-      const next = refreshDelayMs(aws, Date.now(), ctx.config.credentialsRefreshMs);
-      const line = { at: new Date().toISOString(), cluster: c.name, identity: aws.identity ?? null, expiresAt: aws.expiration ?? null, nextInMs: next };
-      ctx.out(flags['json'] ? JSON.stringify(line) + '\n' : `${line.at}  sent AWS credentials of ${aws.identity ?? '?'}${aws.expiration ? ` (until ${aws.expiration})` : ''} to ${c.name}; next in ${Math.round(next / 1000)}s\n`);
+      const sent = aws as ForwardedAwsCredentials;
+      aws = undefined;
+      const next = refreshDelayMs(sent, Date.now(), ctx.config.credentialsRefreshMs);
+      const line = { at: new Date().toISOString(), cluster: c.name, identity: sent.identity ?? null, expiresAt: sent.expiration ?? null, nextInMs: next };
+      ctx.out(flags['json'] ? JSON.stringify(line) + '\n' : `${line.at}  sent AWS credentials of ${sent.identity ?? '?'}${sent.expiration ? ` (until ${sent.expiration})` : ''} to ${c.name}; next in ${Math.round(next / 1000)}s\n`);
       await sleep(next);
       c = await b.call<ClusterView>('GET', `/v1/clusters/${c.id}`);
     }

@@ -5,7 +5,7 @@ import { request, type RequestOptions } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { SkiffError } from '../api/errors.js';
 import {
-  DATA_ACCESS_ALPN, DATA_ACCESS_PATH, checkEnvName, type DataPayload, type ForwardedAwsCredentials,
+  DATA_ACCESS_ALPN, DATA_ACCESS_PATH, forwardsAwsByDefault, parseEnv, parseSecretEnvNames, type DataPayload, type ForwardedAwsCredentials,
 } from '../api/data-access.js';
 import type { CredentialFiles } from './credentials.js';
 
@@ -22,22 +22,18 @@ export interface DataAccessFlags {
 
 const usage = (m: string) => new SkiffError('CLI_USAGE', m);
 
-/** Checks the flags whole (names, values present), before anything is created. */
+/** Checks the flags whole (names, values present), before anything is created: the broker's own rules, as usage errors. */
 export function dataAccessFlags(flags: Record<string, unknown>, backend: string, lookupEnv: (name: string) => string | undefined): DataAccessFlags {
-  const pairs = (flags['env'] as string[] | undefined) ?? [];
-  const env: Record<string, string> = {};
-  for (const p of pairs) {
+  const pairs: Record<string, string> = {};
+  for (const p of (flags['env'] as string[] | undefined) ?? []) {
     const eq = p.indexOf('=');
     if (eq <= 0) throw usage(`--env takes NAME=VALUE; got "${p}"`);
-    const name = p.slice(0, eq);
-    asUsage(() => checkEnvName(name, '--env'));
-    env[name] = p.slice(eq + 1);
+    pairs[p.slice(0, eq)] = p.slice(eq + 1);
   }
-  const secretEnv = [...new Set((flags['secret-env'] as string[] | undefined) ?? [])];
+  const env = asUsage(() => parseEnv(pairs));
+  const secretEnv = asUsage(() => parseSecretEnvNames((flags['secret-env'] as string[] | undefined) ?? [], env));
   const secretValues: Record<string, string> = {};
   for (const n of secretEnv) {
-    asUsage(() => checkEnvName(n, '--secret-env'));
-    if (n in env) throw usage(`${n} is given both with --env and --secret-env; choose one`);
     const v = lookupEnv(n);
     if (v === undefined) throw usage(`--secret-env ${n}: ${n} is not set in this shell's environment; export it first (its value is sent to the machines only)`);
     secretValues[n] = v;
@@ -45,12 +41,12 @@ export function dataAccessFlags(flags: Record<string, unknown>, backend: string,
   const on = flags['forward-aws-credentials'] === true;
   const off = flags['no-forward-aws-credentials'] === true;
   if (on && off) throw usage('give --forward-aws-credentials or --no-forward-aws-credentials, not both');
-  return { ...(pairs.length > 0 ? { env } : {}), secretEnv, secretValues, forwardAws: on || (!off && backend === 'aws') };
+  return { ...(env ? { env } : {}), secretEnv, secretValues, forwardAws: on || (!off && forwardsAwsByDefault(backend)) };
 }
 
-function asUsage(fn: () => void): void {
+function asUsage<T>(fn: () => T): T {
   try {
-    fn();
+    return fn();
   } catch (err) {
     throw usage((err as Error).message);
   }

@@ -89,7 +89,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
         ...(req.workerThreads !== undefined ? { workerThreads: req.workerThreads } : {}),
         ...(req.software ? { software: req.software } : {}),
         ...(req.env ? { env: req.env } : {}),
-        dataAccess: { forwardAws: req.forwardAwsCredentials ?? req.backend === 'aws', secretEnv: req.secretEnv ?? [] },
+        dataAccess: { forwardAws: req.forwardAwsCredentials, secretEnv: req.secretEnv ?? [] },
         ...(req.watchdog ? { watchdog: req.watchdog } : {}), ...(req.webhookUrl ? { webhookUrl: req.webhookUrl } : {}),
       };
       const spec = await specFor(c, req.options);

@@ -4,67 +4,16 @@
 // worker VM reads the bucket with them; a cluster made with --no-forward-aws-credentials is refused; no secret
 // reaches the broker, the user-data, the VMs' files or any process environment but Dask's.
 import t from 'tap';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { startEc2Sim } from '../sim/ec2-sim.js';
 import { startSimSkiff, type SimSkiff } from '../helpers/sim-skiff.js';
 import { startSimDataAccount } from '../helpers/data-account.js';
 import { DASK_PYTHON, ROOT } from '../helpers/skiff.js';
+import { environsHolding, filesHolding, isDaskProcess } from '../helpers/secrets.js';
 
 const ACCESS = join(ROOT, 'test/integration/fixtures/dask_data_access.py');
 interface UpJson { id: string; scheduler: string; credentials: { ca: string; cert: string; key: string } }
-
-/** Files under `dir` holding a needle (files over 64 MiB, sockets and vanished paths are skipped). */
-function filesHolding(dir: string, needles: string[]): string[] {
-  const found: string[] = [];
-  const walk = (d: string): void => {
-    let names: string[];
-    try {
-      names = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const p = join(d, name);
-      let st;
-      try {
-        st = statSync(p, { throwIfNoEntry: false });
-      } catch {
-        continue;
-      }
-      if (!st) continue;
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile() && st.size < 64 * 1024 * 1024) {
-        let text = '';
-        try {
-          text = readFileSync(p, 'latin1');
-        } catch {
-          continue;
-        }
-        needles.forEach((n, i) => {
-          if (text.includes(n)) found.push(`${p} holds secret #${i}`);
-        });
-      }
-    }
-  };
-  walk(dir);
-  return found;
-}
-
-/** Every process on this host (the VMs' included: their PID namespaces nest in ours) with a needle in its environment. */
-function environsHolding(needles: string[]): Array<{ pid: number; cmd: string }> {
-  const out: Array<{ pid: number; cmd: string }> = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
-      if (needles.some((n) => environ.includes(n))) out.push({ pid: Number(pid), cmd: readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').slice(0, 160) });
-    } catch {
-      // gone, or a kernel thread
-    }
-  }
-  return out;
-}
 
 t.test('on aws the CLI forwards credentials by default: a task on a worker VM reads the bucket; without them it is refused; no secret outside Dask', async (t) => {
   const sim = await startEc2Sim();
@@ -125,7 +74,7 @@ t.test('on aws the CLI forwards credentials by default: a task on a worker VM re
   t.ok(userData.includes('skiff'), `the user-data of ${ids.length} instances, read back from EC2`);
   t.notOk(secrets.some((x) => userData.includes(x)), 'no user-data holds a secret');
   const holders = environsHolding(secrets);
-  t.ok(holders.some((p) => /-m dask (scheduler|worker)/.test(p.cmd)), 'the Dask processes on the VMs hold the secret variable (the search finds it)');
-  t.same(holders.filter((p) => !/-m dask (scheduler|worker)/.test(p.cmd)), [], 'no other process has a secret in its environment');
+  t.ok(holders.some((p) => isDaskProcess(p.cmd)), 'the Dask processes on the VMs hold the secret variable (the search finds it)');
+  t.same(holders.filter((p) => !isDaskProcess(p.cmd)), [], 'no other process has a secret in its environment');
   t.match(s.brokerLog(), /the client's data access reached the cluster/);
 });

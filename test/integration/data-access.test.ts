@@ -4,11 +4,12 @@
 // the logs and every other process never hold a secret.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeHome, DASK_PYTHON, ROOT, SKIFF, type SkiffHome } from '../helpers/skiff.js';
 import { startDataAccount, type DataAccount } from '../helpers/data-account.js';
 import { until } from '../helpers/wait.js';
+import { environsHolding, filesHolding, isDaskProcess } from '../helpers/secrets.js';
 import { deliverDataAccess } from '../../broker/cli/data-access.js';
 
 const ACCESS = join(ROOT, 'test/integration/fixtures/dask_data_access.py');
@@ -35,46 +36,6 @@ async function onCluster<T>(u: Up, args: string[]): Promise<T> {
     execFile(DASK_PYTHON, [ACCESS, u.scheduler, c.ca, c.cert, c.key, ...args], { timeout: 120_000, env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' } }, (err, stdout, stderr) =>
       err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as T)),
   );
-}
-
-/** Every regular file under `dir` that contains one of `needles`, with the needle's index. */
-function filesHolding(dir: string, needles: string[]): string[] {
-  const found: string[] = [];
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      let st;
-      try {
-        st = statSync(p);
-      } catch {
-        continue; // gone meanwhile (a socket, a rotated spool)
-      }
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) {
-        const text = readFileSync(p, 'latin1');
-        needles.forEach((n, i) => {
-          if (text.includes(n)) found.push(`${p} holds secret #${i}`);
-        });
-      }
-    }
-  };
-  walk(dir);
-  return found;
-}
-
-/** Processes of the home whose environment holds a needle: [pid, is it a Dask process]. */
-function environsHolding(h: SkiffHome, needles: string[]): Array<{ pid: number; dask: boolean; cmd: string }> {
-  const out: Array<{ pid: number; dask: boolean; cmd: string }> = [];
-  for (const p of h.processes()) {
-    let environ = '';
-    try {
-      environ = readFileSync(`/proc/${p.pid}/environ`, 'latin1');
-    } catch {
-      continue;
-    }
-    if (needles.some((n) => environ.includes(n))) out.push({ pid: p.pid, dask: /-m dask (scheduler|worker)/.test(p.cmd), cmd: p.cmd.slice(0, 120) });
-  }
-  return out;
 }
 
 t.test('forwarded credentials let a Dask task read the bucket; without them the data account refuses it; no secret outside Dask', async (t) => {
@@ -114,9 +75,9 @@ t.test('forwarded credentials let a Dask task read the bucket; without them the 
   const secrets = [...account.sessions().map((s) => s.secretAccessKey), account.userSecret, secretValue];
   t.ok(account.sessions().length >= 1, `${account.sessions().length} session(s) to look for`);
   t.same(filesHolding(h.home, secrets), [], 'no file under the skiff home (broker store, broker log, machines\' logs and spools) holds a secret');
-  const holders = environsHolding(h, secrets);
-  t.ok(holders.some((p) => p.dask), 'the Dask processes hold the secret variable (so the search can find one)');
-  t.same(holders.filter((p) => !p.dask), [], 'no other process (broker, agents) has a secret in its environment');
+  const holders = environsHolding(secrets, h.processes().map((p) => p.pid));
+  t.ok(holders.some((p) => isDaskProcess(p.cmd)), 'the Dask processes hold the secret variable (so the search can find one)');
+  t.same(holders.filter((p) => !isDaskProcess(p.cmd)), [], 'no other process (broker, agents) has a secret in its environment');
   const brokerLog = readFileSync(join(h.home, 'broker', 'broker.log'), 'utf8');
   t.match(brokerLog, /the client's data access reached the cluster/, 'the broker logged the event (names and identity only)');
 
