@@ -2,6 +2,7 @@
 // `skiff`: the user's face of the broker. Exit codes: 0 ok, 1 the operation failed, 2 bad usage.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { terminalSafe } from './terminal-text.js';
 import { pino } from 'pino';
 import { ERROR_TABLE, SkiffError, isSkiffError } from '../api/errors.js';
 import { processAlive } from '../../provisioner/local/processes.js';
@@ -116,8 +117,9 @@ async function stopBroker(ctx: CliContext): Promise<number> {
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [command, ...rest] = argv;
-  const out = (t: string): void => void process.stdout.write(t);
-  const err = (t: string): void => void process.stderr.write(t);
+  // Text from machines (log lines, reports) reaches the terminal only with its control characters escaped.
+  const out = (t: string): void => void process.stdout.write(terminalSafe(t));
+  const err = (t: string): void => void process.stderr.write(terminalSafe(t));
   let config: Readonly<CliConfig>;
   try {
     config = loadCliConfig(env);

@@ -57,6 +57,11 @@ t.test('10,000 lines printed by a task arrive in CloudWatch and in `skiff logs`,
   t.equal(read.code, 0, read.stderr);
   const lines = read.stdout.trim().split('\n');
   t.same(lines.map((l) => l.replace(/^worker-1 {2}\S+ {2}\[dask-worker:stdout\] /, '')), expected, '`skiff logs` after down prints all 10,000, in order');
+  const escaped = await h.run(['logs', 'chatty', '--machine', 'worker-1', '--filter', 'skiff-escape']);
+  t.equal(escaped.code, 0, escaped.stderr);
+  // eslint-disable-next-line no-control-regex
+  t.notOk(/[\x1b\x07\u202e]/.test(escaped.stdout), 'no raw escape, bell or bidi override reaches the terminal');
+  t.match(escaped.stdout, 'skiff-escape \\u001b]0;pwned\\u0007 \\u001b[31mred\\u001b[0m \\u202eevil', 'the line is shown with its control characters escaped');
   const sched = await h.run(['logs', 'chatty', '--machine', 'scheduler', '--filter', 'Scheduler at']);
   t.match(sched.stdout, /^scheduler {2}\S+ {2}\[dask-scheduler:stderr\] .*Scheduler at: +tls:\/\/127\.0\.0\.1:\d+/m, 'the scheduler\'s lines are there too');
 });
