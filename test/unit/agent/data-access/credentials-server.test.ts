@@ -54,3 +54,19 @@ t.test('Dask\'s environment: inherited AWS credential settings removed, the user
   t.notOk(Object.keys(bare).some((k) => (AWS_CREDENTIAL_VARS as readonly string[]).includes(k)), 'without forwarding: no AWS credentials at all from the agent');
   t.equal(bare['AWS_REGION'], 'eu-west-1', 'the region and other settings stay');
 });
+
+t.test('Dask\'s environment keeps only an allow-list of the agent\'s: no enrol token, no broker or agent settings, nothing unknown', async (t) => {
+  const inherited: Record<string, string> = {
+    PATH: '/usr/bin', HOME: '/root', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', LD_LIBRARY_PATH: '/usr/local/cuda/lib64', CUDA_VISIBLE_DEVICES: '0',
+    DASK_DISTRIBUTED__WORKER__DAEMON: 'False', PYTHONHASHSEED: '0', HTTPS_PROXY: 'http://proxy:3128', AWS_DEFAULT_REGION: 'us-east-1',
+    SKIFF_ENROL_TOKEN: 'eyJenrol', SKIFF_BROKER_URL: 'https://broker', SKIFF_MACHINE_ID: 'i-0abc', SKIFF_API_KEY: 'key',
+    INVOCATION_ID: 'abc', GITHUB_TOKEN: 'ghp_secret', DATABASE_URL: 'postgres://u:p@db/x', AWS_SECRET_ACCESS_KEY: 'secret',
+  };
+  const env = daskEnvironment(inherited, { command: { DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION: 'True' } });
+  t.same(env, {
+    PATH: '/usr/bin', HOME: '/root', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', LD_LIBRARY_PATH: '/usr/local/cuda/lib64', CUDA_VISIBLE_DEVICES: '0',
+    DASK_DISTRIBUTED__WORKER__DAEMON: 'False', PYTHONHASHSEED: '0', HTTPS_PROXY: 'http://proxy:3128', AWS_DEFAULT_REGION: 'us-east-1',
+    DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION: 'True',
+  });
+  t.notOk(JSON.stringify(env).includes('eyJenrol'), 'the enrol token is not in Dask\'s environment');
+});
