@@ -15,13 +15,14 @@ import type { Logger } from 'pino';
 import { SkiffError } from '../broker/api/errors.js';
 import { packageFamily, parseOsRelease, readOsRelease, SUPPORTED_FAMILIES, type PackageFamily } from './os-family.js';
 
-export type Exec = (cmd: string, args: string[], timeoutMs: number) => Promise<{ code: number; output: string }>;
+/** `env` is added to the environment the Exec was made with (what the one command needs: never its arguments). */
+export type Exec = (cmd: string, args: string[], timeoutMs: number, env?: Readonly<Record<string, string>>) => Promise<{ code: number; output: string }>;
 
 /** Runs a command to completion (never rejects): its exit code and what it printed, stdout then stderr. */
 export function createExec(env: NodeJS.ProcessEnv = process.env): Exec {
-  return (cmd, args, timeoutMs) =>
+  return (cmd, args, timeoutMs, extra) =>
     new Promise((resolve) => {
-      execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024, env: { ...env, DEBIAN_FRONTEND: 'noninteractive' } }, (err, stdout, stderr) => {
+      execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024, env: { ...env, ...extra, DEBIAN_FRONTEND: 'noninteractive' } }, (err, stdout, stderr) => {
         const exitCode = (err as { code?: unknown } | null)?.code;
         // No exit code: it could not start (ENOENT) or was killed at the timeout; say so in the output.
         const why = err && typeof exitCode !== 'number' ? `${err.message}\n` : '';

@@ -16,7 +16,7 @@ import { maskUrl, type MachineSoftware } from '../../broker/api/software.js';
 import { samePythonMinor } from '../../broker/api/versions.js';
 import type { Exec } from '../prepare.js';
 import { acquireLock } from './env-lock.js';
-import { createCommand, ensurePipCommand, envPython, installCommand, installFailure, stripAnsi, type Command, type Installer } from './installer.js';
+import { createCommand, ensurePipCommand, envPython, installCommand, installFailure, requirementsFile, stripAnsi, type Command, type Installer } from './installer.js';
 
 export const MARKER = 'skiff-env.json';
 const LAST_LINES = 20;
@@ -33,7 +33,8 @@ export class EnvironmentError extends SkiffError {
 // Which requirements the venv does not yet satisfy (pip's own packaging judges specifiers and markers).
 const MISSING_PROBE = `
 import importlib.metadata as md, json, sys
-reqs = json.loads(sys.argv[1])
+with open(sys.argv[1], encoding="utf-8") as f:
+    reqs = [line for line in f.read().splitlines() if line]
 try:
     from pip._vendor.packaging.requirements import Requirement
 except Exception:
@@ -113,7 +114,7 @@ async function build(o: EnvironmentOptions, dir: string, short: string, log: Log
   const started = now();
   const run = async (c: Command): Promise<string> => {
     const t0 = now();
-    const r = await o.exec(c.cmd, c.args, c.timeoutMs);
+    const r = await o.exec(c.cmd, c.args, c.timeoutMs, c.env);
     const out = lines(r.output);
     log.info({ step: c.name, exitCode: r.code, durationMs: now() - t0, lastLines: out.slice(-5) }, 'software step finished');
     if (r.code !== 0) {
@@ -141,7 +142,10 @@ async function build(o: EnvironmentOptions, dir: string, short: string, log: Log
     o.progress(`creating environment ${short} with ${installer.kind === 'uv' ? 'uv' : 'venv and pip'}`);
     await run(createCommand(installer, python, dir));
     if (installer.kind === 'pip' && (await o.exec(envPython(dir), ['-m', 'pip', '--version'], 60_000)).code !== 0) await run(ensurePipCommand(dir));
-    const probe = await o.exec(envPython(dir), ['-c', MISSING_PROBE, JSON.stringify(s.packages)], 60_000);
+    // The requirements go to the probe and the installer in a file of this user's only: a `pkg @ https://user:token@…`
+    // would be readable by anyone in an argument list.
+    writeFileSync(requirementsFile(dir), s.packages.map((p) => `${p}\n`).join(''), { mode: 0o600 });
+    const probe = await o.exec(envPython(dir), ['-c', MISSING_PROBE, requirementsFile(dir)], 60_000);
     let missing = s.packages;
     try {
       if (probe.code === 0) missing = (JSON.parse(probe.output.trim().split('\n').at(-1) ?? '') as { missing: string[] }).missing;
@@ -150,7 +154,7 @@ async function build(o: EnvironmentOptions, dir: string, short: string, log: Log
     }
     const fromSystem = s.packages.length - missing.length;
     if (missing.length > 0) {
-      o.progress(`installing ${missing.length} of ${s.packages.length} packages (${fromSystem} from the system): ${missing.join(' ')}`);
+      o.progress(`installing ${missing.length} of ${s.packages.length} packages (${fromSystem} from the system): ${missing.map(maskUrl).join(' ')}`);
       // Every pin goes to the installer, so it resolves them together; those already satisfied cost no download.
       await run(installCommand(installer, dir, s.packages, { ...(s.indexUrl !== undefined ? { indexUrl: s.indexUrl } : {}), ...(s.extraIndexUrls ? { extraIndexUrls: s.extraIndexUrls } : {}) }));
     }

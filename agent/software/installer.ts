@@ -3,19 +3,26 @@
 //
 //   pip:  <python> -m venv --system-site-packages --without-pip DIR     (the system's pip serves the venv;
 //         DIR/bin/python -m ensurepip when the system has none)
-//         DIR/bin/python -m pip install --index-url URL ... PINS
+//         DIR/bin/python -m pip install -r DIR/skiff-requirements.txt     (PIP_INDEX_URL=... in its environment)
 //   uv:   uv venv --system-site-packages --python <python or X.Y> DIR   (X.Y: uv fetches that Python itself)
-//         uv pip install --python DIR/bin/python --index-url URL ... PINS
+//         uv pip install --python DIR/bin/python -r DIR/skiff-requirements.txt  (UV_INDEX_URL=...)
+//
+// Index URLs and requirements may carry credentials (https://user:token@mirror/simple, pkg @ https://…), and a
+// command line is readable by every user of the machine (/proc/PID/cmdline): so they go to pip and uv through
+// their environment (/proc/PID/environ is the owner's only) and a 0600 requirements file, never as arguments.
 //
 // System site packages: a package the machine already has at exactly the pinned version is used as it is,
 // so a machine fetches only what is missing.
 import { join } from 'node:path';
+import { maskUrl } from '../../broker/api/software.js';
 
 export type Installer = { kind: 'pip' } | { kind: 'uv'; uv: string };
 
 export interface Command {
   cmd: string;
   args: string[];
+  /** Added to the command's environment: where secrets for it go (never into args). */
+  env?: Record<string, string>;
   /** Shown in logs and progress: the command as a person would type it, index URLs left out. */
   name: string;
   timeoutMs: number;
@@ -49,13 +56,23 @@ export function plainHttpHosts(o: IndexOptions): string[] {
   return [...hosts];
 }
 
-function indexArgs(o: IndexOptions, trustFlag?: string): string[] {
-  return [
-    ...(o.indexUrl !== undefined ? ['--index-url', o.indexUrl] : []),
-    ...(o.extraIndexUrls ?? []).flatMap((u) => ['--extra-index-url', u]),
-    ...(trustFlag !== undefined ? plainHttpHosts(o).flatMap((h) => [trustFlag, h]) : []),
-  ];
+/**
+ * The indexes as the installer's own variables. pip and uv read a space-separated list for the extra indexes (URLs
+ * never hold whitespace: the broker checked them); pip's trusted hosts likewise.
+ */
+function indexEnv(installer: Installer, o: IndexOptions): Record<string, string> {
+  const extra = o.extraIndexUrls ?? [];
+  const prefix = installer.kind === 'uv' ? 'UV' : 'PIP';
+  const trusted = installer.kind === 'pip' ? plainHttpHosts(o) : [];
+  return {
+    ...(o.indexUrl !== undefined ? { [`${prefix}_INDEX_URL`]: o.indexUrl } : {}),
+    ...(extra.length > 0 ? { [`${prefix}_EXTRA_INDEX_URL`]: extra.join(' ') } : {}),
+    ...(trusted.length > 0 ? { PIP_TRUSTED_HOST: trusted.join(' ') } : {}),
+  };
 }
+
+/** Where the packages of an environment are written for its installer (0600, inside the environment). */
+export const requirementsFile = (dir: string): string => join(dir, 'skiff-requirements.txt');
 
 /** `python` is the machine's interpreter, or with uv a major.minor it has to fetch (the machine's differs). */
 export function createCommand(installer: Installer, python: string, dir: string): Command {
@@ -71,17 +88,20 @@ export function ensurePipCommand(dir: string): Command {
   return { cmd: envPython(dir), args: ['-m', 'ensurepip', '--default-pip'], name: 'python -m ensurepip', timeoutMs: 5 * MINUTE };
 }
 
+/** Installs the packages written to requirementsFile(dir); `packages` only names them (masked) in logs. */
 export function installCommand(installer: Installer, dir: string, packages: readonly string[], index: IndexOptions): Command {
+  const env = indexEnv(installer, index);
+  const shown = packages.map(maskUrl).join(' ');
   switch (installer.kind) {
     case 'uv':
       return {
-        cmd: installer.uv, args: ['pip', 'install', '--python', envPython(dir), ...indexArgs(index), ...packages],
-        name: `uv pip install ${packages.join(' ')}`, timeoutMs: 30 * MINUTE,
+        cmd: installer.uv, args: ['pip', 'install', '--python', envPython(dir), '-r', requirementsFile(dir)], env,
+        name: `uv pip install ${shown}`, timeoutMs: 30 * MINUTE,
       };
     case 'pip':
       return {
-        cmd: envPython(dir), args: ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-color', '--progress-bar', 'off', ...indexArgs(index, '--trusted-host'), ...packages],
-        name: `pip install ${packages.join(' ')}`, timeoutMs: 30 * MINUTE,
+        cmd: envPython(dir), args: ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-color', '--progress-bar', 'off', '-r', requirementsFile(dir)], env,
+        name: `pip install ${shown}`, timeoutMs: 30 * MINUTE,
       };
   }
 }

@@ -71,11 +71,22 @@ export function specHash(python: string | undefined, packages: readonly string[]
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-/** user:secret@ in a URL becomes user:****@ (a bare token user becomes ****): for logs and what the API shows. */
+// A URL in text: scheme, authority (user:secret@host:port), then path, query and fragment (up to whitespace or a quote).
+const URL_IN_TEXT = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#'"<>]*)([/?#][^\s'"<>]*)?/gi;
+
+/**
+ * Every URL in `text` shown by its scheme and host only (for logs and what the API shows): credentials can sit in the
+ * user part (`https://user:token@mirror/simple`) and in the path (`https://dl.example/<TOKEN>/simple`), so both go.
+ * Punctuation after a URL ("…/simple, http://…") stays.
+ */
 export function maskUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]+)(:[^/@\s]*)?@/gi, (_m, scheme: string, user: string, pass: string | undefined) =>
-    pass !== undefined ? `${scheme}${user}:****@` : `${scheme}****@`,
-  );
+  return text.replace(URL_IN_TEXT, (_m, scheme: string, authority: string, rest: string | undefined) => {
+    const host = authority.slice(authority.lastIndexOf('@') + 1);
+    if (rest === undefined) return `${scheme}${host}`;
+    const trailing = /[,.;:!)\]]+$/.exec(rest)?.[0] ?? '';
+    const body = rest.slice(0, rest.length - trailing.length);
+    return `${scheme}${host}${body === '' || body === '/' ? body : '/…'}${trailing}`;
+  });
 }
 
 function checkIndexUrl(url: unknown, what: string, code: ErrorCode): string {
@@ -145,10 +156,11 @@ export function buildSoftwareSpec(raw: unknown, code: ErrorCode = 'BRK_BAD_REQUE
   };
 }
 
-/** The spec as the API shows it: index URLs masked. */
+/** The spec as the API shows it: index URLs and URLs in requirements (`pkg @ https://…`) masked. */
 export function softwareView(s: SoftwareSpec): SoftwareSpec {
   return {
     ...s,
+    packages: s.packages.map(maskUrl),
     ...(s.indexUrl !== undefined ? { indexUrl: maskUrl(s.indexUrl) } : {}),
     ...(s.extraIndexUrls ? { extraIndexUrls: s.extraIndexUrls.map(maskUrl) } : {}),
   };

@@ -67,8 +67,8 @@ const up: Command = {
     python: { kind: 'string', help: 'the Python you run your Dask client with (default: the first python3 on PATH that imports distributed)' },
     packages: { kind: 'string', help: 'more packages for every machine, space-separated, pip syntax: "xarray==2024.1.0 s3fs" (a bare name gets the client\'s version)' },
     requirements: { kind: 'string', help: 'a requirements file (pip syntax; no editable installs or local paths)' },
-    'pip-index-url': { kind: 'string', help: 'package index the machines install from (PEP 503; may carry credentials, given to machines only after enrolment)' },
-    'pip-extra-index-url': { kind: 'string', help: 'further package indexes, space-separated' },
+    'pip-index-url': { kind: 'string', help: 'package index the machines install from (PEP 503; may carry credentials, given to machines only after enrolment; default $SKIFF_PIP_INDEX_URL, which keeps it off the command line)' },
+    'pip-extra-index-url': { kind: 'string', help: 'further package indexes, space-separated (default $SKIFF_PIP_EXTRA_INDEX_URL)' },
     env: { kind: 'list', help: 'NAME=VALUE for every Dask process (kept in the cluster record, shown by status)' },
     'secret-env': { kind: 'list', help: 'NAME of a variable of this shell whose value every Dask process gets; sent to the machines only, never to the broker' },
     'forward-aws-credentials': { kind: 'boolean', help: 'send short-lived AWS credentials from your default chain straight to the machines, for Dask to read your data (default on aws)' },
@@ -102,8 +102,8 @@ const up: Command = {
       ...(str('python') !== undefined ? { python: str('python') as string } : {}),
       ...(str('packages') !== undefined ? { packages: str('packages') as string } : {}),
       ...(str('requirements') !== undefined ? { requirements: str('requirements') as string } : {}),
-      ...(str('pip-index-url') !== undefined ? { pipIndexUrl: str('pip-index-url') as string } : {}),
-      ...(str('pip-extra-index-url') !== undefined ? { pipExtraIndexUrl: str('pip-extra-index-url') as string } : {}),
+      ...((str('pip-index-url') ?? ctx.config.pipIndexUrl) !== undefined ? { pipIndexUrl: (str('pip-index-url') ?? ctx.config.pipIndexUrl) as string } : {}),
+      ...((str('pip-extra-index-url') ?? ctx.config.pipExtraIndexUrl) !== undefined ? { pipExtraIndexUrl: (str('pip-extra-index-url') ?? ctx.config.pipExtraIndexUrl) as string } : {}),
     }, { path: ctx.config.path, say: (l) => ctx.err(`skiff: ${l}\n`) });
     const expectsData = data.forwardAws || data.secretEnv.length > 0;
     // Resolved before anything exists: no credentials to forward is an error that changes nothing.

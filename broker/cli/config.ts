@@ -30,6 +30,13 @@ export interface CliConfig {
   path: string;
   /** $SKIFF_CREDENTIALS_REFRESH_MS: how often `skiff credentials --forward` re-sends (tests; default half the credentials' life). */
   credentialsRefreshMs?: number;
+  /**
+   * $SKIFF_PIP_INDEX_URL / $SKIFF_PIP_EXTRA_INDEX_URL: the machines' package indexes when --pip-index-url /
+   * --pip-extra-index-url are not given, so a URL with credentials need not be on `skiff up`'s command line (which
+   * every local user can read). A requirements file's --index-url works too.
+   */
+  pipIndexUrl?: string;
+  pipExtraIndexUrl?: string;
   /** A variable of the client's environment, for --secret-env (its value goes to the machines only). */
   lookupEnv: (name: string) => string | undefined;
 }
@@ -71,5 +78,9 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
   if (identityCert !== undefined) cfg.awsIdentityCert = identityCert;
   const region = get('AWS_REGION');
   if (region !== undefined) cfg.awsRegion = region;
+  const pipIndexUrl = get('SKIFF_PIP_INDEX_URL');
+  if (pipIndexUrl !== undefined) cfg.pipIndexUrl = pipIndexUrl;
+  const pipExtraIndexUrl = get('SKIFF_PIP_EXTRA_INDEX_URL');
+  if (pipExtraIndexUrl !== undefined) cfg.pipExtraIndexUrl = pipExtraIndexUrl;
   return Object.freeze(cfg);
 }

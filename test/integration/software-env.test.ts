@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { makeHome, DASK_PYTHON } from '../helpers/skiff.js';
 import { DASK_IMPORT, type ImportProbe } from '../helpers/dask-import.js';
 import { buildWheel, startPackageIndex } from '../helpers/package-index.js';
+import { filesHolding } from '../helpers/secrets.js';
+import { skiffPaths } from '../../broker/home.js';
 
 interface UpJson {
   id: string;
@@ -63,7 +65,7 @@ t.test('a package named with --packages reaches every worker and the scheduler; 
   t.ok(execFileSync(DASK_PYTHON, ['-c', 'import importlib.util as u; print(u.find_spec("skiff_probe") is None)'], { encoding: 'utf8' }).includes('True'), 'the system Python is left as it was');
 
   const status = await h.run(['status', 'probe-a']);
-  t.match(status.stdout, /software: [0-9a-f]{12}, Python 3\.\d+ \(read from \/usr\/bin\/python3\): .*skiff-probe==1\.2\.3.*; index http:\/\/127\.0\.0\.1:\d+\/simple/);
+  t.match(status.stdout, /software: [0-9a-f]{12}, Python 3\.\d+ \(read from \/usr\/bin\/python3\): .*skiff-probe==1\.2\.3.*; index http:\/\/127\.0\.0\.1:\d+\/…/);
 
   const before = index.requests().length;
   const again = await h.run(['up', '--workers', '2', '--name', 'probe-b', '--packages', 'skiff_Probe==1.2.3', '--pip-index-url', index.url, '--json'], { timeoutMs: 240_000 });
@@ -80,13 +82,20 @@ t.test('a version the index does not have fails the cluster naming it and the in
   t.teardown(() => index.close());
   const h = makeHome();
   t.teardown(() => h.cleanup());
-  const up = await h.run(['up', '--workers', '2', '--name', 'nine', '--packages', 'skiff-probe==9.9.9', '--pip-index-url', index.url], { timeoutMs: 240_000 });
+  // The index, with credentials, from the environment: not on up's command line.
+  h.env['SKIFF_PIP_INDEX_URL'] = index.url.replace('://', '://ci:s3cret-index-token@');
+  const up = await h.run(['up', '--workers', '2', '--name', 'nine', '--packages', 'skiff-probe==9.9.9'], { timeoutMs: 240_000 });
+  t.notOk(up.stderr.includes('s3cret-index-token') || up.stdout.includes('s3cret-index-token'), 'up never prints the index credentials');
   t.equal(up.code, 1, 'up fails');
   t.match(up.stderr, /cluster nine failed: (scheduler|worker-\d): software environment [0-9a-f]{12}: could not install skiff-probe==9\.9\.9: ERROR: Could not find a version that satisfies the requirement skiff-probe==9\.9\.9 \(from versions: 1\.2\.3\); its machines were stopped/);
   t.match(up.stderr, /\n {2}ERROR: No matching distribution found for skiff-probe==9\.9\.9/, 'pip\'s last lines follow');
   t.ok(index.requests().includes('/simple/skiff-probe/'), 'pip asked the local index');
-  const status = JSON.parse((await h.run(['status', 'nine', '--json'])).stdout) as { state: string; reason: string };
-  t.match(status, { state: 'failed', reason: /skiff-probe==9\.9\.9/ });
+  const statusRun = await h.run(['status', 'nine', '--json']);
+  t.notOk(statusRun.stdout.includes('s3cret-index-token'), 'status shows the index by scheme and host only');
+  const status = JSON.parse(statusRun.stdout) as { state: string; reason: string; software?: { indexUrl?: string } };
+  t.match(status, { state: 'failed', reason: /skiff-probe==9\.9\.9/, software: { indexUrl: /^http:\/\/127\.0\.0\.1:\d+\/…$/ } });
+  const paths = skiffPaths(h.home);
+  t.same([...filesHolding(paths.logsDir, ['s3cret-index-token']), ...filesHolding(paths.brokerDir, ['s3cret-index-token']).filter((f) => f === paths.brokerLog)], [], 'no machine log line and no broker log line holds it');
   const broker = h.brokerPid();
   t.same(h.processes().filter((p) => p.pid !== broker), [], 'no agent, pip or Dask process is left');
   t.same(existsSync(join(h.home, 'envs')) ? readdirSync(join(h.home, 'envs')) : [], [], 'no half-built environment or lock is left');

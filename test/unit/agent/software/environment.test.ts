@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -19,9 +19,13 @@ const software = (o: Partial<MachineSoftware> = {}): MachineSoftware => ({
  */
 function standIn(o: { machinePython?: string; missing?: string[]; installCode?: number; installOutput?: string } = {}) {
   const calls: string[] = [];
-  const exec: Exec = (cmd, args) => {
+  /** What each install was given: its environment and its requirements file's lines. */
+  const installs: { env: Record<string, string>; requirements: string[] }[] = [];
+  const exec: Exec = (cmd, args, _timeoutMs, env) => {
     const line = [cmd, ...args.filter((a) => !a.includes('\n'))].join(' ');
     calls.push(line);
+    const r = args.indexOf('-r');
+    if (args.includes('install') && r >= 0) installs.push({ env: { ...env }, requirements: readFileSync(args[r + 1] ?? '', 'utf8').split('\n').filter(Boolean) });
     const dirArg = args.at(-1) ?? '';
     if ((args[0] === 'venv') || (args[0] === '-m' && args[1] === 'venv')) mkdirSync(dirArg, { recursive: true });
     if (args[0] === '-c' && args[1]?.includes('version_info')) return Promise.resolve({ code: 0, output: `${o.machinePython ?? '3.11'}\n` });
@@ -29,7 +33,7 @@ function standIn(o: { machinePython?: string; missing?: string[]; installCode?: 
     if (args.includes('install')) return Promise.resolve({ code: o.installCode ?? 0, output: o.installOutput ?? 'Successfully installed skiff-probe-1.2.3\n' });
     return Promise.resolve({ code: 0, output: '' });
   };
-  return { calls, exec };
+  return { calls, installs, exec };
 }
 
 function envsDir(t: Test): string {
@@ -50,8 +54,9 @@ t.test('with uv: uv makes the venv and installs the pins from the given indexes;
   t.equal(python, join(env, 'bin/python'));
   t.same(m.calls.filter((c) => c.startsWith('/opt/uv')), [
     `/opt/uv/bin/uv venv --system-site-packages --python /usr/bin/python3 ${env}`,
-    `/opt/uv/bin/uv pip install --python ${env}/bin/python --index-url http://127.0.0.1:1/simple --extra-index-url http://127.0.0.1:2/simple dask==2022.12.1 skiff-probe==1.2.3`,
+    `/opt/uv/bin/uv pip install --python ${env}/bin/python -r ${env}/skiff-requirements.txt`,
   ]);
+  t.same(m.installs, [{ env: { UV_INDEX_URL: 'http://127.0.0.1:1/simple', UV_EXTRA_INDEX_URL: 'http://127.0.0.1:2/simple' }, requirements: ['dask==2022.12.1', 'skiff-probe==1.2.3'] }], 'the indexes through uv\'s variables, every pin in the file');
   t.ok(existsSync(join(env, MARKER)), 'the environment is marked complete');
   t.match(steps, [/creating environment abababababab with uv/, /installing 1 of 2 packages \(1 from the system\): skiff-probe==1\.2\.3/, /ready: installed 1 package in/]);
 

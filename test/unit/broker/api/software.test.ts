@@ -35,7 +35,7 @@ t.test('refuses a request that cannot make an environment, naming the field', as
     [{ mode: 'client', python: '3.11', client, packages: ['-e .'] }, /editable install/],
     [{ mode: 'system', packages: ['probe==1'] }, /need --software client/],
     [{ mode: 'client', python: '3.11', client, indexUrl: 'ftp://x' }, /--pip-index-url must be an http\(s\) URL/],
-    [{ mode: 'client', python: '3.11', client, extraIndexUrls: ['https://u:pw@x/ simple'] }, /--pip-extra-index-url .*"https:\/\/u:\*\*\*\*@x\/ simple"/],
+    [{ mode: 'client', python: '3.11', client, extraIndexUrls: ['https://u:pw@x/ simple'] }, /--pip-extra-index-url .*"https:\/\/x\/ simple"/],
   ];
   for (const [raw, message] of bad) t.throws(() => buildSoftwareSpec(raw), { code: 'BRK_BAD_REQUEST', message }, JSON.stringify(raw));
   t.same(buildSoftwareSpec({ mode: 'system', client }).packages, [], 'system installs nothing but keeps the client for the check');
@@ -44,7 +44,19 @@ t.test('refuses a request that cannot make an environment, naming the field', as
 t.test('index URLs are masked in what the API shows, kept whole in the spec', async (t) => {
   const s = buildSoftwareSpec({ mode: 'client', python: '3.11', client, indexUrl: 'https://alice:s3cret@mirror.example/simple', extraIndexUrls: ['https://tok@extra.example/simple'] });
   t.equal(s.indexUrl, 'https://alice:s3cret@mirror.example/simple');
-  t.equal(softwareView(s).indexUrl, 'https://alice:****@mirror.example/simple');
-  t.same(softwareView(s).extraIndexUrls, ['https://****@extra.example/simple']);
-  t.equal(maskUrl('Looking in indexes: https://a:b@h/simple, http://h2/simple'), 'Looking in indexes: https://a:****@h/simple, http://h2/simple');
+  t.equal(softwareView(s).indexUrl, 'https://mirror.example/…');
+  t.same(softwareView(s).extraIndexUrls, ['https://extra.example/…']);
+  t.equal(maskUrl('Looking in indexes: https://a:b@h/simple, http://h2:8080/simple'), 'Looking in indexes: https://h/…, http://h2:8080/…');
+});
+
+t.test('a token in a URL\'s path or in a requirement\'s URL is never shown: only scheme and host', async (t) => {
+  t.equal(maskUrl('https://dl.example/AKIA-TOKEN-123/simple'), 'https://dl.example/…');
+  t.equal(maskUrl('fetching https://u:tok@files.example/pkg.whl?sig=abc.'), 'fetching https://files.example/….');
+  t.equal(maskUrl('plain text, no URL: user@host'), 'plain text, no URL: user@host');
+  t.equal(maskUrl('https://mirror.example/ and https://mirror.example'), 'https://mirror.example/ and https://mirror.example');
+  const s = buildSoftwareSpec({ mode: 'client', python: '3.11', client, packages: ['mylib @ https://deploy:gh-tok@git.example/team/TOKEN42/mylib-1.0-py3-none-any.whl'] });
+  t.ok(s.packages.some((p) => p.includes('gh-tok')), 'the spec the machines get keeps the URL whole');
+  const shown = JSON.stringify(softwareView(s));
+  t.notOk(/gh-tok|TOKEN42|deploy/.test(shown), 'the view shows neither the user part nor the path');
+  t.match(shown, 'mylib @ https://git.example/…');
 });
