@@ -6,6 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, r
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { SkiffError } from './api/errors.js';
+import { cleartextRefusal, isEmulatorEndpoint, isLoopbackHost } from './api/endpoints.js';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createApiHandler } from './http/server.js';
@@ -95,8 +96,8 @@ function loadOrCreateApiKey(path: string): string {
 /** The tests' identity certificate: refused outright unless an emulator is configured, so AWS's are never bypassed. */
 function loadIdentityTestCert(o: BrokerOptions): string | undefined {
   if (o.awsIdentityCertPath === undefined) return undefined;
-  if (!o.awsEndpointUrl) {
-    throw new SkiffError('BRK_CONFIG', 'SKIFF_AWS_IDENTITY_CERT is for tests against an AWS emulator (AWS_ENDPOINT_URL) only; against AWS the broker verifies machines with AWS\'s own certificates: unset it');
+  if (!isEmulatorEndpoint(o.awsEndpointUrl)) {
+    throw new SkiffError('BRK_CONFIG', `SKIFF_AWS_IDENTITY_CERT is for tests against an AWS emulator (AWS_ENDPOINT_URL on loopback or a documentation range) only${o.awsEndpointUrl ? `, and ${o.awsEndpointUrl} is not one` : ''}; against AWS the broker verifies machines with AWS's own certificates: unset it`);
   }
   let pem: string;
   try {
@@ -115,6 +116,13 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
   makeHomePrivate(p);
   const workspace = loadWorkspaceConfig(p.config); // a bad config stops the broker here, with the reason
   const identityTestCertPem = loadIdentityTestCert(o);
+  // Plain HTTP only on loopback: anywhere else the API key, tokens and CSRs would cross a network in clear.
+  if (!o.tls && !isLoopbackHost(o.host ?? '127.0.0.1')) {
+    throw new SkiffError('BRK_CONFIG', `the broker would listen on ${o.host} without TLS, so keys and tokens would travel in clear; give --tls-cert and --tls-key (a private CA works, see --tls-ca), or listen on 127.0.0.1`);
+  }
+  if (o.publicUrl !== undefined && cleartextRefusal(o.publicUrl) !== undefined) {
+    throw new SkiffError('BRK_CONFIG', `--public-url ${o.publicUrl}: ${cleartextRefusal(o.publicUrl) ?? ''}`);
+  }
   const releaseLock = takeLock(p.brokerLock);
   try {
     const host = o.host ?? '127.0.0.1';
@@ -183,7 +191,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       onAlert: (clusterId, reason) => watchdogRef.clusters?.alert(clusterId, reason),
     });
     const clusters = createClusterService({
-      store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, ...(o.tls ? pinnedCa(o.tls) : {}), awsEmulated: !!o.awsEndpointUrl, log: o.log.child({ component: 'clusters' }),
+      store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, ...(o.tls ? pinnedCa(o.tls) : {}), awsEmulated: isEmulatorEndpoint(o.awsEndpointUrl), log: o.log.child({ component: 'clusters' }),
       watchdog, logsDir: p.logsDir, ...(o.scaleIntervalMs !== undefined ? { scaleIntervalMs: o.scaleIntervalMs } : {}), ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
       ...(workspace.watchdog ? { workspaceWatchdog: workspace.watchdog } : {}),
       onNotification: (n, c) => {

@@ -78,11 +78,5 @@ function parseWatchdog(raw: unknown): WatchdogSettings | undefined {
   return out;
 }
 
-export function isLoopbackUrl(url: string): boolean {
-  try {
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-    return host === 'localhost' || host === '::1' || host.startsWith('127.');
-  } catch {
-    return false;
-  }
-}
+/** Kept here for the broker's callers; the rule lives in the contract (broker/api/endpoints.ts). */
+export { isLoopbackUrl } from './api/endpoints.js';

@@ -4,6 +4,7 @@
 // code this side does not know (a newer broker) is kept as the broker sent it, in `brokerCode` and in the message.
 import { ERROR_CODES, SkiffError, type ErrorCode } from './errors.js';
 import type { ErrorBody } from './wire.js';
+import { cleartextRefusal } from './endpoints.js';
 
 export interface BrokerCallOptions {
   token?: string;
@@ -29,6 +30,9 @@ export class BrokerRefusal extends SkiffError {
 export async function callBroker<T>(baseUrl: string, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, opts: BrokerCallOptions): Promise<T> {
   const f = opts.fetch ?? fetch;
   const unreachable = opts.code;
+  // Nothing goes out in clear off loopback: a bearer token (API key, user or agent token) would be readable on the way.
+  const clear = cleartextRefusal(baseUrl);
+  if (clear !== undefined) throw new SkiffError('BRK_CONFIG', `not calling the broker: ${clear}`);
   let res: Response;
   let text: string;
   try {

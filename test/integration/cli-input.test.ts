@@ -78,3 +78,19 @@ t.test('a broken $SKIFF_HOME/config.json stops the broker at once, with the reas
   t.match(r.stderr, /config\.json: watchdog\.idleTimeout must be a duration like "20m", got "soon"/);
   t.ok(Date.now() - started < 10_000, 'without waiting for a broker that will never answer');
 });
+
+t.test('cleartext and emulator foot-guns: a broker off loopback without TLS, and the tests\' identity certificate against real AWS, refuse to start', async (t) => {
+  const h = makeHome();
+  t.teardown(() => h.cleanup());
+  const open = await h.run(['broker', '--host', '0.0.0.0', '--port', '0']);
+  t.equal(open.code, 1, 'broker --host 0.0.0.0 without TLS fails');
+  t.match(open.stderr, /would listen on 0\.0\.0\.0 without TLS.*give --tls-cert and --tls-key/);
+  const cert = join(h.home, 'identity.pem');
+  writeFileSync(cert, 'not read: refused before');
+  h.env['SKIFF_AWS_IDENTITY_CERT'] = cert;
+  h.env['AWS_ENDPOINT_URL'] = 'https://ec2-fips.us-east-1.amazonaws.com';
+  const fips = await h.run(['broker', '--port', '0']);
+  t.equal(fips.code, 1, 'a real AWS endpoint is not an emulator');
+  t.match(fips.stderr, /SKIFF_AWS_IDENTITY_CERT is for tests against an AWS emulator .* https:\/\/ec2-fips\.us-east-1\.amazonaws\.com is not one/);
+  t.notOk(existsSync(join(h.home, 'broker', 'broker.json')), 'no broker started');
+});

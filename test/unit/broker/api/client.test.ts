@@ -27,3 +27,20 @@ t.test('a broker that cannot be reached, or answers 5xx without a body, gives th
     code: 'AGT_BROKER_UNREACHABLE', retryable: true, status: 503, message: 'busy',
   });
 });
+
+t.test('no token goes out over plain HTTP off loopback: refused before any request is made', async (t) => {
+  const sent: string[] = [];
+  const record: typeof fetch = (input) => {
+    sent.push(String(input));
+    return Promise.resolve(new Response('{}', { status: 200 }));
+  };
+  for (const url of ['http://192.0.2.10:8443', 'http://broker.example.com', 'http://[2001:db8::1]:80', 'ftp://127.0.0.1']) {
+    await t.rejects(callBroker(url, 'POST', '/v1/token', undefined, { token: 'api-key', fetch: record, code: 'CLI_BROKER_UNREACHABLE' }), {
+      code: 'BRK_CONFIG', retryable: false, message: /not calling the broker: .*(plain HTTP off this machine|not a scheme)/,
+    }, url);
+  }
+  t.same(sent, [], 'nothing was sent');
+  await callBroker('http://127.0.0.1:1', 'GET', '/v1/health', undefined, { fetch: record, code: 'CLI_BROKER_UNREACHABLE' });
+  await callBroker('https://broker.example.com', 'GET', '/v1/health', undefined, { fetch: record, code: 'CLI_BROKER_UNREACHABLE' });
+  t.equal(sent.length, 2, 'loopback HTTP and any HTTPS are called');
+});
