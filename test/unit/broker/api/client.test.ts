@@ -31,7 +31,7 @@ t.test('a broker that cannot be reached, or answers 5xx without a body, gives th
 t.test('no token goes out over plain HTTP off loopback: refused before any request is made', async (t) => {
   const sent: string[] = [];
   const record: typeof fetch = (input) => {
-    sent.push(input instanceof URL ? input.href : typeof input === "string" ? input : input.url);
+    sent.push(input instanceof URL ? input.href : typeof input === 'string' ? input : input.url);
     return Promise.resolve(new Response('{}', { status: 200 }));
   };
   for (const url of ['http://192.0.2.10:8443', 'http://broker.example.com', 'http://[2001:db8::1]:80', 'ftp://127.0.0.1']) {
