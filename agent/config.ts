@@ -1,5 +1,5 @@
 // What a machine is told at boot: where the broker is and a single-use enrol token. Nothing else secret.
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
 import { SkiffError } from '../broker/api/errors.js';
 import type { AgentConfig } from '../broker/api/agent-config.js';
@@ -34,14 +34,24 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<AgentConfig
     if (v === undefined || v === '') throw new SkiffError('AGT_CONFIG', `${k} is not set; the agent needs --config FILE or SKIFF_BROKER_URL, SKIFF_ENROL_TOKEN and SKIFF_MACHINE_ID`);
     return v;
   };
-  const enrolToken = need('SKIFF_ENROL_TOKEN');
-  let claims: Record<string, unknown>;
-  try {
-    claims = decodeJwt(enrolToken);
-  } catch (cause) {
-    throw new SkiffError('AGT_CONFIG', 'SKIFF_ENROL_TOKEN is not a token the broker issued', { cause });
+  let enrolToken = env['SKIFF_ENROL_TOKEN'] ?? '';
+  let cluster: unknown;
+  let role: unknown;
+  if (enrolToken === '' && env['SKIFF_CLUSTER_ID'] && env['SKIFF_ROLE']) {
+    // Enrolled before: the token was taken out of agent.env (see scrubEnrolToken); the saved enrolment is used.
+    cluster = env['SKIFF_CLUSTER_ID'];
+    role = env['SKIFF_ROLE'];
+    enrolToken = '';
+  } else {
+    enrolToken = need('SKIFF_ENROL_TOKEN');
+    let claims: Record<string, unknown>;
+    try {
+      claims = decodeJwt(enrolToken);
+    } catch (cause) {
+      throw new SkiffError('AGT_CONFIG', 'SKIFF_ENROL_TOKEN is not a token the broker issued', { cause });
+    }
+    ({ cluster, role } = claims);
   }
-  const { cluster, role } = claims;
   if (typeof cluster !== 'string' || (role !== 'scheduler' && role !== 'worker')) {
     throw new SkiffError('AGT_CONFIG', 'SKIFF_ENROL_TOKEN names no cluster or role');
   }
@@ -56,6 +66,27 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<AgentConfig
     listenHost: env['SKIFF_LISTEN_HOST'] ?? '0.0.0.0',
     ...(env['SKIFF_ENVS_DIR'] ? { envsDir: env['SKIFF_ENVS_DIR'] } : {}),
   });
+}
+
+/**
+ * Once a VM has enrolled, its single-use enrol token has no more use, and any process that could read agent.env (or
+ * inherit the agent's environment) could try to spend it: so agent.env is rewritten without it (atomically, 0600),
+ * naming the cluster and role instead, and the agent drops it from its own environment. A restart then runs on the
+ * saved enrolment.
+ */
+export function scrubEnrolToken(envFile: string, o: { clusterId: string; role: string }, env: NodeJS.ProcessEnv = process.env): void {
+  delete env['SKIFF_ENROL_TOKEN'];
+  let text: string;
+  try {
+    text = readFileSync(envFile, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  const kept = text.split('\n').filter((l) => l !== '' && !/^(SKIFF_ENROL_TOKEN|SKIFF_CLUSTER_ID|SKIFF_ROLE)=/.test(l));
+  const body = [...kept, `SKIFF_CLUSTER_ID=${o.clusterId}`, `SKIFF_ROLE=${o.role}`].join('\n') + '\n';
+  writeFileSync(`${envFile}.tmp`, body, { mode: 0o600 });
+  renameSync(`${envFile}.tmp`, envFile);
 }
 
 /** How the agent behaves on this kind of machine: read once from the environment, validated, frozen. */
@@ -80,6 +111,8 @@ export interface AgentTuning {
   spotPollMs: number;
   /** The machine's boot log, shipped with everything else (SKIFF_BOOT_LOG; on aws default /var/log/skiff-bootstrap.log). */
   bootLog?: string;
+  /** agent.env, rewritten without the enrol token once enrolled (SKIFF_AGENT_ENV_FILE; on aws default /etc/skiff/agent.env). */
+  agentEnvFile?: string;
   /** The instance metadata service (SKIFF_IMDS_URL, default http://169.254.169.254; tests point it at a stand-in). */
   imdsUrl: string;
 }
@@ -107,9 +140,14 @@ export function loadAgentTuning(env: NodeJS.ProcessEnv): Readonly<AgentTuning> {
   if (!/^http:\/\/[^/?#\s]+$/.test(imdsUrl)) {
     throw new SkiffError('AGT_CONFIG', `SKIFF_IMDS_URL=${JSON.stringify(env['SKIFF_IMDS_URL'])} must be http://HOST[:PORT]; unset it for http://169.254.169.254`);
   }
+  const agentEnvFile = env['SKIFF_AGENT_ENV_FILE'] ?? (backend === 'aws' ? '/etc/skiff/agent.env' : undefined);
+  if (agentEnvFile !== undefined && !agentEnvFile.startsWith('/')) {
+    throw new SkiffError('AGT_CONFIG', `SKIFF_AGENT_ENV_FILE=${JSON.stringify(agentEnvFile)} must be an absolute path`);
+  }
   return Object.freeze({
     backend,
     imdsUrl,
+    ...(agentEnvFile !== undefined ? { agentEnvFile } : {}),
     initialBackoffMs: intFromEnv(env, 'SKIFF_AGENT_BACKOFF_MS', 500, 1, 600_000),
     maxCrashes: intFromEnv(env, 'SKIFF_AGENT_MAX_CRASHES', 5, 0, 1000),
     telemetryIntervalMs: intFromEnv(env, 'SKIFF_TELEMETRY_INTERVAL_MS', 5000, 10, 3_600_000),

@@ -46,7 +46,11 @@ type Held = ReturnType<typeof createHoldingDestination>;
 
 async function enrolOrReport(config: AgentConfig, tuning: AgentTuning, log: Logger, held: Held): Promise<Enrolment> {
   try {
-    return await enrol(config, { log, deadlineMs: tuning.enrolDeadlineMs, ...(tuning.backend === 'aws' ? { identity: () => readInstanceIdentity({ baseUrl: tuning.imdsUrl }) } : {}) });
+    return await enrol(config, {
+      log, deadlineMs: tuning.enrolDeadlineMs,
+      ...(tuning.backend === 'aws' ? { identity: () => readInstanceIdentity({ baseUrl: tuning.imdsUrl }) } : {}),
+      ...(tuning.agentEnvFile !== undefined ? { envFile: tuning.agentEnvFile } : {}),
+    });
   } catch (err) {
     log.fatal({ err }, 'enrolment failed');
     if (tuning.backend === 'aws') {

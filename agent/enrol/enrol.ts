@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { createKeyAndCsr } from '../../broker/api/csr.js';
 import { isSkiffError, SkiffError } from '../../broker/api/errors.js';
 import type { EnrolRequest, EnrolResponse, InstanceIdentity } from '../../broker/api/wire.js';
-import type { AgentConfig } from '../config.js';
+import { scrubEnrolToken, type AgentConfig } from '../config.js';
 import { callBroker } from '../../broker/api/client.js';
 import { ENROL_PATH } from '../../broker/api/routes.js';
 
@@ -33,6 +33,8 @@ export interface EnrolOptions {
   random?: () => number;
   now?: () => number;
   fetch?: typeof fetch;
+  /** A VM's agent.env: rewritten without the enrol token once the machine has enrolled (see scrubEnrolToken). */
+  envFile?: string;
   /** Evidence of the machine the broker verifies (on AWS, the signed instance identity document), read per attempt. */
   identity?: () => Promise<InstanceIdentity>;
 }
@@ -72,6 +74,9 @@ export async function enrol(config: AgentConfig, opts: EnrolOptions): Promise<En
     opts.log.info({ machineId: config.machineId }, 'reusing saved enrolment');
     return saved;
   }
+  if (config.enrolToken === '') {
+    throw new SkiffError('AGT_ENROL_FAILED', `machine ${config.machineId} enrolled before (its enrol token was removed then), but its saved enrolment under ${config.machineDir} is gone; a machine enrols once: replace it`);
+  }
   const { saved: savedPath, ...files } = enrolmentFiles(config.machineDir);
   mkdirSync(join(config.machineDir, 'tls'), { recursive: true, mode: 0o700 });
   const { keyPem, csrPem } = await createKeyAndCsr({ commonName: `${config.clusterId}/${config.machineId}` });
@@ -98,6 +103,7 @@ export async function enrol(config: AgentConfig, opts: EnrolOptions): Promise<En
       // Last: its presence says the other three are complete.
       writePrivate(savedPath, JSON.stringify(response));
       opts.log.info({ attempt }, 'enrolled');
+      if (opts.envFile !== undefined) scrubEnrolToken(opts.envFile, { clusterId: config.clusterId, role: config.role });
       return { response, files };
     } catch (err) {
       const message = (err as Error).message;

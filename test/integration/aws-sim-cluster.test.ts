@@ -111,6 +111,9 @@ t.test('a cluster on the simulated EC2: up waits for running, Dask computes thro
     const status = await sim.vmExec(w.instanceId, 'systemctl', ['status', 'skiff-agent']);
     const pid = /Main PID: (\d+)/.exec(status.stdout)?.[1];
     t.ok(pid, `the agent's main pid: ${status.stdout}`);
+    const env = await sim.vmExec(w.instanceId, 'cat', ['/etc/skiff/agent.env']);
+    t.notMatch(env.stdout, /SKIFF_ENROL_TOKEN/, 'enrolled: agent.env no longer holds the enrol token');
+    t.match(env.stdout, /^SKIFF_ROLE=worker$/m, 'it names the role instead');
     await sim.vmExec(w.instanceId, 'kill', ['-9', pid ?? '0']);
     const back = await sim.waitFor(async () => {
       const st = await sim.vmExec(w.instanceId, 'systemctl', ['status', 'skiff-agent']);
@@ -118,6 +121,8 @@ t.test('a cluster on the simulated EC2: up waits for running, Dask computes thro
       return now !== undefined && now !== pid && w.journal('skiff-agent').split('reusing saved enrolment').length > 1 ? now : undefined;
     }, { timeoutMs: 60_000, what: 'the agent restarted from its saved enrolment' }).catch(() => undefined);
     t.ok(back, `restarted (pid ${back ?? '?'}), resuming its saved enrolment`);
+    const environ = await sim.vmExec(w.instanceId, 'cat', [`/proc/${back ?? '0'}/environ`]);
+    t.ok(environ.stdout.includes('SKIFF_ROLE=worker') && !environ.stdout.includes('SKIFF_ENROL_TOKEN'), 'the restarted agent runs without the enrol token in its environment');
     const info = await sim.waitFor(async () => {
       const i = await s.daskInfo(c.scheduler, c.credentials);
       return i.ok && Object.keys(i.workers ?? {}).length === 2 ? i : undefined;

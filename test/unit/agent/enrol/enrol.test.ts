@@ -1,10 +1,10 @@
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { enrol } from '../../../../agent/enrol/enrol.js';
-import type { AgentConfig } from '../../../../agent/config.js';
+import { agentConfigFromEnv, type AgentConfig } from '../../../../agent/config.js';
 import { startBrokerStandin } from '../fixtures/broker-standin.js';
 import { fakeClock } from '../../../helpers/clock.js';
 
@@ -55,4 +55,26 @@ t.test('a saved enrolment is reused: a restarted agent does not enrol again', as
   const again = await enrol(config, { log });
   t.equal(broker.enrolAttempts(), 1, 'one enrolment only');
   t.equal(again.response.certPem, first.response.certPem);
+});
+
+t.test('once enrolled, agent.env holds no enrol token (nor does the agent\'s environment), and a restart runs on the saved enrolment', async (t) => {
+  const broker = await startBrokerStandin(t);
+  const config = configFor(t, broker.url);
+  const envFile = join(config.machineDir, 'agent.env');
+  const token = 'eyJhbGciOiJFUzI1NiJ9.eyJjbHVzdGVyIjoiYy10ZXN0Iiwicm9sZSI6IndvcmtlciJ9.sig';
+  writeFileSync(envFile, `SKIFF_BACKEND=aws\nSKIFF_BROKER_URL=${broker.url}\nSKIFF_ENROL_TOKEN=${token}\nSKIFF_MACHINE_ID=${config.machineId}\n`, { mode: 0o600 });
+  process.env['SKIFF_ENROL_TOKEN'] = token;
+  t.teardown(() => delete process.env['SKIFF_ENROL_TOKEN']);
+  await enrol({ ...config, enrolToken: token }, { log, envFile });
+  const after = readFileSync(envFile, 'utf8');
+  t.notOk(after.includes(token), 'the token is gone from agent.env');
+  t.equal(process.env['SKIFF_ENROL_TOKEN'], undefined, 'and from the agent\'s environment, which its children inherit');
+  t.equal(statSync(envFile).mode & 0o777, 0o600);
+  const restarted = agentConfigFromEnv(Object.fromEntries(after.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])));
+  t.match(restarted, { clusterId: 'c-test', role: 'worker', enrolToken: '', machineId: config.machineId, brokerUrl: broker.url });
+  await enrol({ ...restarted, machineDir: config.machineDir }, { log, envFile });
+  t.equal(broker.enrolAttempts(), 1, 'the restart reused the saved enrolment');
+  rmSync(join(config.machineDir, 'enrolment.json'));
+  await t.rejects(enrol({ ...restarted, machineDir: config.machineDir }, { log }), { code: 'AGT_ENROL_FAILED', message: /enrolled before .* saved enrolment .* is gone; a machine enrols once/ });
+  t.equal(broker.enrolAttempts(), 1, 'nothing is sent without a token');
 });
