@@ -18,6 +18,7 @@ import { readInstanceIdentity } from './enrol/instance-identity.js';
 import { createSupervisor, type Supervisor } from './supervisor/supervisor.js';
 import { buildSchedulerCommand, buildWorkerCommand } from './supervisor/dask-command.js';
 import { writeAdmissionPlugin } from './supervisor/admission-plugin.js';
+import { DASK_HTTP_TOKEN_HEADER, daskHttpFetch, newDaskHttpToken, writeHttpGuardPlugin } from './supervisor/http-guard-plugin.js';
 import { reapStale } from './supervisor/pid-file.js';
 import { watchScheduler } from './scheduler-watch.js';
 import { createExec, defaultExec, ensureDask, whichOnPath } from './prepare.js';
@@ -175,8 +176,12 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // The scheduler's HTTP server answers only requests with this token (http-guard-plugin.ts): made anew for each run.
+  const daskHttpToken = newDaskHttpToken();
+  const daskFetch = daskHttpFetch(daskHttpToken);
   // Telemetry first: a worker's data access arrives over it, and the fail-safe holds while Dask waits for it.
   const telemetryStops = await startTelemetry({
+    ...(response.role === 'scheduler' ? { daskFetch } : {}),
     brokerUrl: config.brokerUrl, listenHost: config.listenHost, enrolment: response, keyFile: files.key, intervalMs: tuning.telemetryIntervalMs,
     daskUp: () => supervisor?.pid() !== undefined,
     shutdown: (reason) => {
@@ -201,7 +206,7 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
       host: config.listenHost,
       port: response.scheduler.gatewayPort,
       daskTarget: { host: '127.0.0.1', port: response.scheduler.daskPort },
-      httpTarget: { host: '127.0.0.1', port: response.scheduler.httpPort },
+      httpTarget: { host: '127.0.0.1', port: response.scheduler.httpPort, headers: { [DASK_HTTP_TOKEN_HEADER]: daskHttpToken } },
       dashboardCookieName: dashboardCookieName(response.clusterId),
       tls: { certPem: response.certPem, keyPem: readFileSync(files.key, 'utf8'), chainPem: response.caPem },
       verifyDashboardToken: async (token: string) => {
@@ -235,6 +240,7 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
     if (stopping) return;
     const sup = supervise('dask-scheduler', buildSchedulerCommand({
       python, listenHost: config.listenHost, scheduler: response.scheduler, tls: files, clusterId: response.clusterId, admissionPlugin,
+      httpGuard: { plugin: writeHttpGuardPlugin(config.machineDir), token: daskHttpToken },
     }));
     supervisor = sup;
     sup.start();
@@ -248,11 +254,11 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
     const httpBase = `http://127.0.0.1:${response.scheduler.httpPort}`;
     const scaling = startScaleController({
       readState: () => callBroker<AgentScaleState>(config.brokerUrl, 'GET', AGENT_SCALE_PATH, undefined, { token: response.agentToken, timeoutMs: 10_000, code: 'AGT_BROKER_UNREACHABLE' }),
-      report, httpBase, log, pollMs: tuning.scalePollMs, adaptIntervalMs: tuning.adaptIntervalMs, coolDownMs: tuning.adaptCoolDownMs,
+      report, httpBase, fetch: daskFetch, log, pollMs: tuning.scalePollMs, adaptIntervalMs: tuning.adaptIntervalMs, coolDownMs: tuning.adaptCoolDownMs,
     });
     stops.push(() => scaling.stop());
     const watch = watchScheduler({
-      httpBase, report, log, wanted: () => scaling.wanted(),
+      httpBase, fetch: daskFetch, report, log, wanted: () => scaling.wanted(),
       ...(versions ? { onWorkers: (n: number) => versions.workersChanged(n) } : {}),
     });
     stops.push(() => watch.stop());

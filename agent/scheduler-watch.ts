@@ -17,12 +17,15 @@ export interface SchedulerWatchOptions {
   now?: () => number;
   /** Told each new worker count once the broker has it (the version check follows it). */
   onWorkers?: (count: number) => void;
+  /** For the scheduler's HTTP server (its guard's token); default the global fetch. */
+  fetch?: typeof fetch;
   /** The worker count the broker asked for: while Dask has another, polling stays fast (a scale step shows soon). */
   wanted?: () => number | undefined;
 }
 
 export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
   const intervalMs = opts.intervalMs ?? 200;
+  const f = opts.fetch ?? fetch;
   const settledIntervalMs = opts.settledIntervalMs ?? 5000;
   const settleMs = opts.settleMs ?? 30_000;
   const now = opts.now ?? Date.now;
@@ -35,14 +38,14 @@ export function watchScheduler(opts: SchedulerWatchOptions): { stop(): void } {
   const tick = async (): Promise<void> => {
     try {
       if (!ready) {
-        const res = await fetch(`${opts.httpBase}/health`, { signal: AbortSignal.timeout(2000) });
+        const res = await f(`${opts.httpBase}/health`, { signal: AbortSignal.timeout(2000) });
         if (!res.ok) return;
         await opts.report({ kind: 'ready' });
         ready = true;
         lastChangeMs = now();
         opts.log.info({}, 'scheduler ready');
       }
-      const res = await fetch(`${opts.httpBase}/json/counts.json`, { signal: AbortSignal.timeout(2000) });
+      const res = await f(`${opts.httpBase}/json/counts.json`, { signal: AbortSignal.timeout(2000) });
       if (!res.ok) return;
       const counts = (await res.json()) as { workers?: number };
       const workers = counts.workers ?? 0;

@@ -29,6 +29,8 @@ export interface TelemetryRunOptions {
   /** Stop this machine (the fail-safe decided). */
   shutdown: (reason: string) => void;
   log: Logger;
+  /** `fetch` for the scheduler's HTTP server (carrying its guard's token); the scheduler's agent only. */
+  daskFetch?: typeof fetch;
   /** The data access this machine holds: the scheduler sends it to its workers, a worker receives it. */
   dataAccess?: DataAccessHolder;
 }
@@ -69,7 +71,7 @@ export async function startTelemetry(o: TelemetryRunOptions): Promise<Array<() =
     failSafe.start();
     const reporter = startSchedulerReporter({
       ...sources, aggregator, intervalMs: o.intervalMs, log,
-      readDask: () => readDaskActivity(`http://127.0.0.1:${e.scheduler.httpPort}`),
+      readDask: () => readDaskActivity(`http://127.0.0.1:${e.scheduler.httpPort}`, o.daskFetch ? { fetch: o.daskFetch } : {}),
       onDask: (a) => failSafe.observe(a),
       send: (s) => link.send(s),
     });

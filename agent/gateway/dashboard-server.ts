@@ -14,7 +14,8 @@ import { createDashboardSessions, type DashboardSessions } from './dashboard-ses
 import { pipeSockets } from './pipe-sockets.js';
 
 export type DashboardServerOptions = {
-  httpTarget: { host: string; port: number };
+  /** The scheduler's HTTP server; `headers` (its guard's token) replace any of the same name a browser sent. */
+  httpTarget: { host: string; port: number; headers?: Readonly<Record<string, string>> };
   tls: { certPem: string; keyPem: string; chainPem?: string };
   verifyDashboardToken: (token: string) => Promise<boolean>;
   /** The session cookie's name (default skiff_dashboard; the agent names it per cluster). */
@@ -181,11 +182,13 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
       upstream.setTimeout(0);
       upstream.setNoDelay(true);
       const lines = [`${req.method ?? 'GET'} ${target.path + target.query} HTTP/1.1`];
+      const own = upstreamHeaders();
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
         const name = req.rawHeaders[i] ?? '';
-        if (name.toLowerCase() === 'cookie') continue;
+        if (name.toLowerCase() === 'cookie' || own.has(name.toLowerCase())) continue;
         lines.push(`${name}: ${req.rawHeaders[i + 1] ?? ''}`);
       }
+      for (const [k, v] of own) lines.push(`${k}: ${v}`);
       if (cookie.rest !== undefined) lines.push(`Cookie: ${cookie.rest}`);
       lines.push(`X-Forwarded-Proto: https`);
       upstream.write(lines.join('\r\n') + '\r\n\r\n');
@@ -194,11 +197,18 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
     });
   }
 
+  /** The headers the scheduler's HTTP server requires, by lower-case name. */
+  function upstreamHeaders(): Map<string, string> {
+    return new Map(Object.entries(opts.httpTarget.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  }
+
   function forwardHeaders(req: IncomingMessage, cookieRest: string | undefined): IncomingHttpHeaders {
     const headers: IncomingHttpHeaders = {};
+    const own = upstreamHeaders();
     for (const [k, v] of Object.entries(req.headers)) {
-      if (v !== undefined && !HOP_BY_HOP.has(k) && k !== 'cookie') headers[k] = v;
+      if (v !== undefined && !HOP_BY_HOP.has(k) && k !== 'cookie' && !own.has(k)) headers[k] = v;
     }
+    for (const [k, v] of own) headers[k] = v;
     if (cookieRest !== undefined) headers.cookie = cookieRest;
     const remote = req.socket.remoteAddress;
     if (remote !== undefined) headers['x-forwarded-for'] = remote;

@@ -24,7 +24,8 @@ export type GatewayOptions = {
   host: string;
   port: number; // 0 = a free port
   daskTarget: Endpoint;
-  httpTarget: Endpoint;
+  /** The scheduler's HTTP server; `headers` are set on every request to it (its guard's token). */
+  httpTarget: Endpoint & { headers?: Readonly<Record<string, string>> };
   tls: { certPem: string; keyPem: string; chainPem?: string }; // chainPem: the issuer(s), sent after the certificate
   verifyDashboardToken: (token: string) => Promise<boolean>;
   dashboardCookieName?: string; // default skiff_dashboard; the agent names it per cluster

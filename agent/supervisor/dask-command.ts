@@ -4,12 +4,14 @@
 // a certificate the broker signed for this cluster, and the scheduler admits as workers only the worker
 // certificates of this cluster (its --preload, admission-plugin.ts). Every Dask HTTP server binds to loopback:
 // the scheduler's (dashboard, /health, /metrics, /json) is reached from outside solely through the gateway, and
-// a worker's (which Dask starts despite --no-dashboard, serving /metrics) only from its own machine.
+// a worker's (which Dask starts despite --no-dashboard) serves no route at all. The scheduler's answers only
+// requests carrying the agent's token (http-guard-plugin.ts), so a local user cannot use it either.
 
 import { INTERMEDIATE_TLS } from '../gateway/tls-policy.js';
 import { availableParallelism } from 'node:os';
 import type { SchedulerEndpoints } from '../../broker/api/wire.js';
 import { ADMISSION_CLUSTER_ENV } from './admission-plugin.js';
+import { DASK_HTTP_TOKEN_ENV } from './http-guard-plugin.js';
 
 export interface DaskTls {
   ca: string;
@@ -54,6 +56,8 @@ export function buildSchedulerCommand(o: {
   clusterId: string;
   /** The worker admission module written by writeAdmissionPlugin. */
   admissionPlugin: string;
+  /** The HTTP guard module (writeHttpGuardPlugin) and the token it requires of every HTTP request. */
+  httpGuard: { plugin: string; token: string };
 }): DaskCommand {
   return {
     command: o.python,
@@ -64,10 +68,14 @@ export function buildSchedulerCommand(o: {
       '--port', String(o.scheduler.daskPort),
       '--dashboard-address', `127.0.0.1:${o.scheduler.httpPort}`,
       '--preload', o.admissionPlugin,
+      '--preload', o.httpGuard.plugin,
       ...tlsArgs(o.tls),
     ],
-    // Dask reads a list from the environment as a Python literal.
-    env: { ...TLS_ENV, [ADMISSION_CLUSTER_ENV]: o.clusterId, DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES: JSON.stringify(SCHEDULER_HTTP_ROUTES) },
+    // Dask reads a list from the environment as a Python literal. The token goes by the environment, never argv.
+    env: {
+      ...TLS_ENV, [ADMISSION_CLUSTER_ENV]: o.clusterId, [DASK_HTTP_TOKEN_ENV]: o.httpGuard.token,
+      DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES: JSON.stringify(SCHEDULER_HTTP_ROUTES),
+    },
   };
 }
 
@@ -100,6 +108,7 @@ export function buildWorkerCommand(o: {
       '--local-directory', o.localDirectory,
       ...tlsArgs(o.tls),
     ],
-    env: TLS_ENV,
+    // No routes on the worker's HTTP server: nothing of skiff reads it, and any local user could.
+    env: { ...TLS_ENV, DASK_DISTRIBUTED__WORKER__HTTP__ROUTES: '[]' },
   };
 }
