@@ -65,6 +65,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<AgentConfig
     python: env['SKIFF_PYTHON'] ?? '/usr/bin/python3',
     listenHost: env['SKIFF_LISTEN_HOST'] ?? '0.0.0.0',
     ...(env['SKIFF_ENVS_DIR'] ? { envsDir: env['SKIFF_ENVS_DIR'] } : {}),
+    ...(env['SKIFF_BROKER_CA_FILE'] ? { brokerCaFile: env['SKIFF_BROKER_CA_FILE'] } : {}),
   });
 }
 

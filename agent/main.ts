@@ -18,6 +18,7 @@ import { readInstanceIdentity } from './enrol/instance-identity.js';
 import { createSupervisor, type Supervisor } from './supervisor/supervisor.js';
 import { buildSchedulerCommand, buildWorkerCommand } from './supervisor/dask-command.js';
 import { writeAdmissionPlugin } from './supervisor/admission-plugin.js';
+import { pinnedFetch } from '../broker/api/pinned-fetch.js';
 import { DASK_HTTP_TOKEN_HEADER, daskHttpFetch, newDaskHttpToken, writeHttpGuardPlugin } from './supervisor/http-guard-plugin.js';
 import { reapStale } from './supervisor/pid-file.js';
 import { watchScheduler } from './scheduler-watch.js';
@@ -45,10 +46,15 @@ import { describePayload, parseDataPayload } from '../broker/api/data-access.js'
 type Stop = () => Promise<void> | void;
 type Held = ReturnType<typeof createHoldingDestination>;
 
-async function enrolOrReport(config: AgentConfig, tuning: AgentTuning, log: Logger, held: Held): Promise<Enrolment> {
+/** Every call to the broker: with its CA alone when it has a private one (pinned-fetch.ts), else the usual fetch. */
+function brokerFetchFor(config: AgentConfig): typeof fetch {
+  return config.brokerCaFile !== undefined ? pinnedFetch(readFileSync(config.brokerCaFile, 'utf8')) : fetch;
+}
+
+async function enrolOrReport(config: AgentConfig, tuning: AgentTuning, log: Logger, held: Held, brokerFetch: typeof fetch): Promise<Enrolment> {
   try {
     return await enrol(config, {
-      log, deadlineMs: tuning.enrolDeadlineMs,
+      log, deadlineMs: tuning.enrolDeadlineMs, fetch: brokerFetch,
       ...(tuning.backend === 'aws' ? { identity: () => readInstanceIdentity({ baseUrl: tuning.imdsUrl }) } : {}),
       ...(tuning.agentEnvFile !== undefined ? { envFile: tuning.agentEnvFile } : {}),
     });
@@ -56,14 +62,15 @@ async function enrolOrReport(config: AgentConfig, tuning: AgentTuning, log: Logg
     log.fatal({ err }, 'enrolment failed');
     if (tuning.backend === 'aws') {
       const lines = held.recent();
-      await reportBootFailure({ brokerUrl: config.brokerUrl, enrolToken: config.enrolToken, machineId: config.machineId, step: 'enrol', lines });
+      await reportBootFailure({ brokerUrl: config.brokerUrl, enrolToken: config.enrolToken, machineId: config.machineId, step: 'enrol', lines }, { fetch: brokerFetch });
     }
     throw err;
   }
 }
 
 async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: Held): Promise<void> {
-  const { response, files } = await enrolOrReport(config, tuning, log, held);
+  const brokerFetch = brokerFetchFor(config);
+  const { response, files } = await enrolOrReport(config, tuning, log, held, brokerFetch);
   const onVm = tuning.backend === 'aws';
   const shipper = await startLogShipping({
     target: response.logs, clusterId: response.clusterId, machineId: config.machineId, spoolDir: join(config.machineDir, 'log-spool'), log,
@@ -71,7 +78,7 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
   });
   held.attach(shipper.pinoDestination('agent'));
   const report = async (e: AgentEvent): Promise<void> => {
-    await callBroker(config.brokerUrl, 'POST', AGENT_EVENTS_PATH, e, { token: response.agentToken, timeoutMs: 10_000, code: 'AGT_BROKER_UNREACHABLE' });
+    await callBroker(config.brokerUrl, 'POST', AGENT_EVENTS_PATH, e, { token: response.agentToken, timeoutMs: 10_000, code: 'AGT_BROKER_UNREACHABLE', fetch: brokerFetch });
   };
   let python = config.python;
   if (onVm) {
@@ -182,7 +189,8 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
   // Telemetry first: a worker's data access arrives over it, and the fail-safe holds while Dask waits for it.
   const telemetryStops = await startTelemetry({
     ...(response.role === 'scheduler' ? { daskFetch } : {}),
-    brokerUrl: config.brokerUrl, listenHost: config.listenHost, enrolment: response, keyFile: files.key, intervalMs: tuning.telemetryIntervalMs,
+    brokerUrl: config.brokerUrl, ...(config.brokerCaFile !== undefined ? { brokerCaPem: readFileSync(config.brokerCaFile, 'utf8') } : {}),
+    listenHost: config.listenHost, enrolment: response, keyFile: files.key, intervalMs: tuning.telemetryIntervalMs,
     daskUp: () => supervisor?.pid() !== undefined,
     shutdown: (reason) => {
       log.warn({ reason }, 'fail-safe: stopping this machine');
@@ -253,7 +261,7 @@ async function run(config: AgentConfig, tuning: AgentTuning, log: Logger, held: 
       : undefined;
     const httpBase = `http://127.0.0.1:${response.scheduler.httpPort}`;
     const scaling = startScaleController({
-      readState: () => callBroker<AgentScaleState>(config.brokerUrl, 'GET', AGENT_SCALE_PATH, undefined, { token: response.agentToken, timeoutMs: 10_000, code: 'AGT_BROKER_UNREACHABLE' }),
+      readState: () => callBroker<AgentScaleState>(config.brokerUrl, 'GET', AGENT_SCALE_PATH, undefined, { token: response.agentToken, timeoutMs: 10_000, code: 'AGT_BROKER_UNREACHABLE', fetch: brokerFetch }),
       report, httpBase, fetch: daskFetch, log, pollMs: tuning.scalePollMs, adaptIntervalMs: tuning.adaptIntervalMs, coolDownMs: tuning.adaptCoolDownMs,
     });
     stops.push(() => scaling.stop());

@@ -21,6 +21,8 @@ import { parseDataPayload } from '../broker/api/data-access.js';
 
 export interface TelemetryRunOptions {
   brokerUrl: string;
+  /** The broker's private CA, trusted alone for the telemetry WebSocket (as for every other call to the broker). */
+  brokerCaPem?: string;
   listenHost: string;
   enrolment: EnrolResponse;
   keyFile: string;
@@ -61,7 +63,7 @@ export async function startTelemetry(o: TelemetryRunOptions): Promise<Array<() =
     o.dataAccess?.onChange((p) => server.broadcast({ type: DATA_ACCESS_MESSAGE, payload: p }));
     const link = createLink({
       url: `${o.brokerUrl.replace(/^http/, 'ws')}${TELEMETRY_PATH}`,
-      wsOptions: { headers: { authorization: `Bearer ${e.agentToken}` } },
+      wsOptions: { headers: { authorization: `Bearer ${e.agentToken}` }, ...(o.brokerCaPem !== undefined ? { ca: o.brokerCaPem } : {}) },
       log,
     });
     const failSafe = createFailSafe({

@@ -15,6 +15,11 @@ export interface AgentConfig {
   python: string;
   /** Interface the scheduler and gateway bind to (127.0.0.1 locally, 0.0.0.0 on a VM). */
   listenHost: string;
+  /**
+   * The broker's CA certificate (PEM file), trusted alone for every call to the broker (pinned-fetch.ts), when the
+   * broker's certificate comes from a private CA: on a VM /etc/skiff/broker-ca.pem, from the user-data.
+   */
+  brokerCaFile?: string;
   /** Software environments, one per spec hash, shared by the clusters of this machine (default <machineDir>/envs). */
   envsDir?: string;
 }

@@ -228,7 +228,7 @@ start_agent() {
     echo "SKIFF_ENROL_TOKEN=$SKIFF_ENROL_TOKEN"
     echo "SKIFF_MACHINE_ID=$INSTANCE_ID"
     echo "SKIFF_BOOT_LOG=$BOOT_LOG"
-    if [ -s "$ETC_DIR/broker-ca.pem" ]; then echo "NODE_EXTRA_CA_CERTS=$ETC_DIR/broker-ca.pem"; fi
+    if [ -s "$ETC_DIR/broker-ca.pem" ]; then echo "SKIFF_BROKER_CA_FILE=$ETC_DIR/broker-ca.pem"; fi
   } > "$ETC_DIR/agent.env"
   chmod 600 "$ETC_DIR/agent.env"
   mkdir -p "$UNIT_DIR"

@@ -242,7 +242,7 @@ t.test('boots with the node on PATH: bundle checked and unpacked, agent under sy
   t.match(env, `SKIFF_MACHINE_ID=i-0123456789abcdef0\n`);
   t.match(env, `SKIFF_ENROL_TOKEN=${token}\n`);
   t.match(env, `SKIFF_BOOT_LOG=${join(root, 'var/log/skiff-bootstrap.log')}\n`);
-  t.notMatch(env, /NODE_EXTRA_CA_CERTS/);
+  t.notMatch(env, /NODE_EXTRA_CA_CERTS|SKIFF_BROKER_CA_FILE/);
   t.same(m.calls().filter((c) => c.startsWith('systemctl')), ['systemctl daemon-reload', 'systemctl enable --now skiff-agent.service']);
   const log = readFileSync(join(root, 'var/log/skiff-bootstrap.log'), 'utf8');
   t.match(log, /step metadata\n[^]*step node\n[^]*step bundle\n[^]*step agent\n[^]*agent started/);
@@ -258,7 +258,7 @@ t.test('a broker with a private CA: every broker call and the agent trust the pi
   t.equal(ok.code, 0, ok.output);
   const root = join(m.dir, 'root');
   t.equal(readFileSync(join(root, 'etc/skiff/broker-ca.pem'), 'utf8'), tls.daskCa.certPem.replace(/\r\n/g, '\n'));
-  t.match(readFileSync(join(root, 'etc/skiff/agent.env'), 'utf8'), `NODE_EXTRA_CA_CERTS=${join(root, 'etc/skiff/broker-ca.pem')}\n`);
+  t.match(readFileSync(join(root, 'etc/skiff/agent.env'), 'utf8'), `SKIFF_BROKER_CA_FILE=${join(root, 'etc/skiff/broker-ca.pem')}\n`);
 
   const m2 = machine(t);
   m2.tool('node', process.execPath);
