@@ -22,6 +22,8 @@ export interface CliConfig {
   scaleIntervalMs?: number;
   /** $AWS_ENDPOINT_URL: an AWS emulator (the tests' moto). */
   awsEndpointUrl?: string;
+  /** $AWS_ENDPOINT_URL_STS: STS alone at an emulator (wins over AWS_ENDPOINT_URL for STS, as in the SDK). */
+  awsStsEndpointUrl?: string;
   /** $SKIFF_AWS_IDENTITY_CERT: tests only, with an emulator; the PEM whose key signs simulated identity documents. */
   awsIdentityCert?: string;
   /** $AWS_REGION */
@@ -67,6 +69,8 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
   if (scaleInterval !== undefined) cfg.scaleIntervalMs = Number(scaleInterval);
   const endpoint = get('AWS_ENDPOINT_URL');
   if (endpoint !== undefined) cfg.awsEndpointUrl = endpoint;
+  const stsEndpoint = get('AWS_ENDPOINT_URL_STS');
+  if (stsEndpoint !== undefined) cfg.awsStsEndpointUrl = stsEndpoint;
   const identityCert = get('SKIFF_AWS_IDENTITY_CERT');
   if (identityCert !== undefined) cfg.awsIdentityCert = identityCert;
   const region = get('AWS_REGION');
