@@ -72,6 +72,10 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     throw new SkiffError('CLI_USAGE', `cannot read the broker's TLS files: ${(err as Error).message}`);
   }
   const auth = brokerAuthFlags(flags, ctx.config);
+  const host = flags['host'] as string;
+  if (auth && !tls && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
+    throw new SkiffError('CLI_USAGE', `--auth aws-iam on ${host} needs HTTPS (--tls-cert and --tls-key): sign-ins and user tokens would cross the network in clear`);
+  }
   const log = ctx.log;
   // The broker loads every backend (and the AWS SDK): only `skiff broker` pays for that.
   const { startBroker } = await import('../broker.js');
