@@ -29,6 +29,7 @@ import { bundleSourceDir, packAgentBundle } from './bundle.js';
 import { join } from 'node:path';
 import { processAlive } from '../provisioner/local/processes.js';
 import type { BackendName } from './api/wire.js';
+import { createBrokerAuth, type AwsIamSettings } from './auth/broker-auth.js';
 
 export interface BrokerOptions {
   home: string;
@@ -59,6 +60,8 @@ export interface BrokerOptions {
    * regional ones for machines' identity documents (the EC2 simulator's test key).
    */
   awsIdentityCertPath?: string;
+  /** People are their IAM identity (`--auth aws-iam`); default: the API key of $SKIFF_HOME, one person's. */
+  auth?: AwsIamSettings;
 }
 
 export interface RunningBroker {
@@ -134,7 +137,8 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     }
     const store = openStore(p.store);
     const tokens = createTokenIssuer({ keyDir: p.tokenKeyDir });
-    const apiKey = loadOrCreateApiKey(p.apiKey);
+    // Before binding: a broker that cannot say who may use it does not start.
+    const auth = await createBrokerAuth(o.auth ?? { mode: 'api-key', apiKey: loadOrCreateApiKey(p.apiKey) }, { store, tokens, log: o.log.child({ component: 'auth' }) });
 
     // The URL must be known before the cluster service exists (agents are told it), so bind first and
     // attach the API once it does.
@@ -215,7 +219,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       else socket.destroy();
     });
     watchdog.start();
-    server.on('request', createApiHandler({ clusters, tokens, apiKey, log: o.log.child({ component: 'api' }), version: o.version, ...(bundle ? { bundle } : {}) }));
+    server.on('request', createApiHandler({ clusters, tokens, auth, log: o.log.child({ component: 'api' }), version: o.version, ...(bundle ? { bundle } : {}) }));
 
     const info: BrokerInfo = { url, pid: process.pid, port, startedAt: new Date().toISOString() };
     writeFileSync(`${p.brokerInfo}.tmp`, JSON.stringify(info), { mode: 0o600 });

@@ -20,6 +20,8 @@ export interface SkiffPaths {
   logsDir: string;
   /** The workspace's settings (watchdog thresholds, webhook), optional. */
   config: string;
+  /** The CLI's user tokens from aws-iam brokers (0600 files, one per broker id and credential source). */
+  authDir: string;
 }
 
 export function skiffPaths(home: string): SkiffPaths {
@@ -39,6 +41,7 @@ export function skiffPaths(home: string): SkiffPaths {
     clustersDir: join(h, 'clusters'),
     logsDir: join(h, 'logs'),
     config: join(h, 'config.json'),
+    authDir: join(h, 'auth'),
   };
 }
 
@@ -49,7 +52,7 @@ export function skiffPaths(home: string): SkiffPaths {
  */
 export function makeHomePrivate(p: SkiffPaths): void {
   const uid = process.getuid?.();
-  for (const dir of [p.home, p.brokerDir, p.caDir, p.tokenKeyDir, p.machinesDir, p.clustersDir, p.logsDir]) {
+  for (const dir of [p.home, p.brokerDir, p.caDir, p.tokenKeyDir, p.machinesDir, p.clustersDir, p.logsDir, p.authDir]) {
     try {
       const st = lstatSync(dir);
       if (st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) !== 0) chmodSync(dir, st.mode & 0o700);

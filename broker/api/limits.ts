@@ -29,6 +29,10 @@ export const BROKER_BODY_LIMITS = {
   credentials: 256 * 1024,
   /** scale and adapt: a count, or bounds. */
   scale: 4 * 1024,
+  /** A signed GetCallerIdentity request (its session token is the largest part, a few KiB). */
+  awsAuth: 32 * 1024,
+  /** An access grant: a pattern and a flag. */
+  access: 4 * 1024,
 } as const;
 /** Deepest JSON nesting a request body may have (the deepest the broker takes is 4). */
 export const MAX_JSON_DEPTH = 32;

@@ -4,6 +4,10 @@
 export const HEALTH_PATH = '/v1/health';
 /** An API key for a short-lived user token. */
 export const TOKEN_PATH = '/v1/token';
+/** A signed sts:GetCallerIdentity (aws-iam brokers) for a short-lived user token. */
+export const AUTH_AWS_PATH = '/v1/auth/aws';
+/** Access grants of an aws-iam broker (admins only): GET lists, POST grants, DELETE /v1/access/<pattern> revokes. */
+export const ACCESS_PATH = '/v1/access';
 /** A machine's first call: enrol token (and identity evidence) + CSR → certificates and agent token. */
 export const ENROL_PATH = '/v1/enrol';
 /** Where a VM's boot script reports the step that failed (text body: the boot log's last lines). */

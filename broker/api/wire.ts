@@ -43,6 +43,8 @@ export type LogTarget =
 export interface ClusterView {
   id: string;
   name: string;
+  /** Who made it: the principal id (an IAM user's ARN, an assumed role's ARN, or `local`); none on older records (then `local`'s). */
+  owner?: string;
   backend: BackendName;
   state: ClusterState;
   reason?: string;

@@ -17,6 +17,7 @@ import { dataAccessFlags, deliverDataAccess, refreshDelayMs, resolveAwsCredentia
 import { dataAccessLine, type DataPayload, type ForwardedAwsCredentials } from '../api/data-access.js';
 import type { CredentialFiles } from './credentials.js';
 import { adaptCommand, scaleCommand } from './scale-commands.js';
+import { accessCommand } from './access-command.js';
 
 const BACKENDS = ['local', 'aws'] as const;
 
@@ -220,15 +221,15 @@ const up: Command = {
 };
 
 const list: Command = {
-  synopsis: '[--json]',
-  about: 'List the clusters this broker knows, newest last.',
-  flags: { json: JSON_FLAG, 'broker-url': BROKER_FLAG },
+  synopsis: '[--all] [--json]',
+  about: 'List your clusters, newest last (with --all, an admin sees everyone\'s, with their owners).',
+  flags: { all: { kind: 'boolean', help: 'every cluster of the broker, not only yours (admins)' }, json: JSON_FLAG, 'broker-url': BROKER_FLAG },
   async run(ctx, positionals, flags) {
     if (positionals.length > 0) throw new SkiffError('CLI_USAGE', '`skiff list` takes no arguments');
-    const clusters = await (await api(ctx, flags, true)).call<ClusterView[]>('GET', '/v1/clusters');
+    const clusters = await (await api(ctx, flags, true)).call<ClusterView[]>('GET', `/v1/clusters${flags['all'] ? '?all=1' : ''}`);
     if (flags['json']) ctx.out(JSON.stringify(clusters) + '\n');
     else if (clusters.length === 0) ctx.out('No clusters yet. Create one with `skiff up`.\n');
-    else for (const c of clusters) ctx.out(describe(c) + '\n');
+    else for (const c of clusters) ctx.out(describe(c) + (flags['all'] ? `  owner: ${c.owner ?? 'local'}` : '') + '\n');
     return 0;
   },
 };
@@ -372,7 +373,7 @@ const credentials: Command = {
 };
 
 export const COMMANDS: Record<string, Command> = {
-  up, list, status, down, scale: scaleCommand, adapt: adaptCommand, credentials, notifications, logs: logsCommand, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand,
+  up, list, status, down, scale: scaleCommand, adapt: adaptCommand, credentials, notifications, logs: logsCommand, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand, access: accessCommand,
 };
 
 export async function runCommand(ctx: CliContext, name: string, argv: string[]): Promise<number> {

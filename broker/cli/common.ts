@@ -50,6 +50,11 @@ export async function api(ctx: CliContext, flags: Record<string, unknown>, autoS
     autoStart,
     withoutEnv,
     progress: (m) => ctx.err(`skiff: ${m}\n`),
+    aws: {
+      credentialSource: ctx.config.awsCredentialSource,
+      ...(ctx.config.awsStsEndpointUrl ? { stsEndpointUrl: ctx.config.awsStsEndpointUrl } : {}),
+      ...(ctx.config.awsEndpointUrl ? { endpointUrl: ctx.config.awsEndpointUrl } : {}),
+    },
     ...(brokerUrl ? { brokerUrl } : {}),
     ...(apiKey ? { apiKey } : {}),
   });

@@ -1,5 +1,6 @@
 // The CLI's settings from the environment, read once at start, checked and frozen: commands get them from
 // their context and never read process.env themselves. A bad value is a usage error naming the variable.
+import { createHash } from 'node:crypto';
 import { SkiffError } from '../api/errors.js';
 import { defaultHome } from '../home.js';
 
@@ -22,6 +23,8 @@ export interface CliConfig {
   scaleIntervalMs?: number;
   /** $AWS_ENDPOINT_URL: an AWS emulator (the tests' moto). */
   awsEndpointUrl?: string;
+  /** $AWS_ENDPOINT_URL_STS: STS alone at an emulator (wins over AWS_ENDPOINT_URL for STS, as in the SDK). */
+  awsStsEndpointUrl?: string;
   /** $SKIFF_AWS_IDENTITY_CERT: tests only, with an emulator; the PEM whose key signs simulated identity documents. */
   awsIdentityCert?: string;
   /** $AWS_REGION */
@@ -37,9 +40,19 @@ export interface CliConfig {
    */
   pipIndexUrl?: string;
   pipExtraIndexUrl?: string;
+  /**
+   * Which AWS credentials the SDK's chain would pick (a digest of the variables that choose it: AWS_PROFILE,
+   * AWS_ACCESS_KEY_ID, the config files, web identity, container credentials): the CLI keeps one aws-iam sign-in per source.
+   */
+  awsCredentialSource: string;
   /** A variable of the client's environment, for --secret-env (its value goes to the machines only). */
   lookupEnv: (name: string) => string | undefined;
 }
+
+const CREDENTIAL_SOURCE_VARS = [
+  'AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_ROLE_ARN',
+  'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'HOME',
+];
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -62,6 +75,7 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
   const cfg: CliConfig = {
     home: defaultHome(env), python: get('SKIFF_PYTHON') ?? '/usr/bin/python3', logLevel: level as CliConfig['logLevel'], path: env['PATH'] ?? '',
     lookupEnv: (name) => env[name],
+    awsCredentialSource: createHash('sha256').update(JSON.stringify(CREDENTIAL_SOURCE_VARS.map((k) => env[k] ?? null))).digest('hex').slice(0, 16),
   };
   if (refresh !== undefined) cfg.credentialsRefreshMs = Number(refresh);
   const brokerUrl = get('SKIFF_BROKER_URL');
@@ -74,6 +88,8 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
   if (scaleInterval !== undefined) cfg.scaleIntervalMs = Number(scaleInterval);
   const endpoint = get('AWS_ENDPOINT_URL');
   if (endpoint !== undefined) cfg.awsEndpointUrl = endpoint;
+  const stsEndpoint = get('AWS_ENDPOINT_URL_STS');
+  if (stsEndpoint !== undefined) cfg.awsStsEndpointUrl = stsEndpoint;
   const identityCert = get('SKIFF_AWS_IDENTITY_CERT');
   if (identityCert !== undefined) cfg.awsIdentityCert = identityCert;
   const region = get('AWS_REGION');

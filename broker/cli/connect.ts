@@ -6,10 +6,12 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SkiffError } from '../api/errors.js';
+import { SkiffError, isSkiffError } from '../api/errors.js';
 import { callBroker } from '../api/client.js';
 import { HEALTH_PATH, TOKEN_PATH } from '../api/routes.js';
 import { skiffPaths, type BrokerInfo } from '../home.js';
+import type { HealthResponse } from '../api/auth.js';
+import { createAwsTokenSource } from './aws-login.js';
 
 export interface BrokerApi {
   url: string;
@@ -25,15 +27,24 @@ export interface ConnectOptions {
   /** Variables a broker started here must not inherit: secret values meant for the machines only. */
   withoutEnv?: readonly string[];
   progress?: (msg: string) => void;
+  /** For a broker that signs people in with their AWS identity (aws-login.ts). */
+  aws?: { credentialSource: string; stsEndpointUrl?: string; endpointUrl?: string };
+}
+
+async function health(url: string): Promise<HealthResponse | undefined> {
+  try {
+    const res = await fetch(new URL(HEALTH_PATH, url), { signal: AbortSignal.timeout(1500) });
+    if (!res.ok) return undefined;
+    const body = (await res.json().catch(() => ({}))) as Partial<HealthResponse>;
+    // A broker older than authentication modes says none: its API key.
+    return { ok: true, version: String(body.version ?? ''), pid: Number(body.pid ?? 0), auth: body.auth ?? 'api-key', ...(body.brokerId ? { brokerId: body.brokerId } : {}), ...(body.stsRegion ? { stsRegion: body.stsRegion } : {}) };
+  } catch {
+    return undefined;
+  }
 }
 
 async function healthy(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(new URL(HEALTH_PATH, url), { signal: AbortSignal.timeout(1500) });
-    return res.ok;
-  } catch {
-    return false;
-  }
+  return (await health(url)) !== undefined;
 }
 
 function readInfo(path: string): BrokerInfo | undefined {
@@ -98,21 +109,38 @@ export async function connectBroker(o: ConnectOptions): Promise<BrokerApi> {
       if (!o.autoStart) throw new SkiffError('CLI_BROKER_UNREACHABLE', `no broker runs for ${p.home}; \`skiff up\` starts one`);
       url = await startLocalBroker(o.home, o.withoutEnv ?? [], o.progress);
     }
-    apiKey ??= readFileSync(p.apiKey, 'utf8').trim();
-  } else if (!(await healthy(url))) {
-    throw new SkiffError('CLI_BROKER_UNREACHABLE', `broker ${url} does not answer; check the URL and that \`skiff broker\` runs there`);
   }
-  if (apiKey === undefined) throw new SkiffError('CLI_USAGE', `set SKIFF_API_KEY to the API key of the broker at ${url}`);
+  const local = o.brokerUrl === undefined;
+  const h = await health(url);
+  if (!h) throw new SkiffError('CLI_BROKER_UNREACHABLE', `broker ${url} does not answer; check the URL and that \`skiff broker\` runs there`);
   const base = url;
-  let token: string | undefined;
-  const userToken = async (): Promise<string> => {
-    token ??= (await callBroker<{ token: string }>(base, 'POST', TOKEN_PATH, undefined, { token: apiKey, code: 'CLI_BROKER_UNREACHABLE' })).token;
-    return token;
-  };
+  let userToken: () => Promise<string>;
+  let renew: (() => void) | undefined;
+  if (h.auth === 'aws-iam') {
+    const aws = createAwsTokenSource({ home: o.home, brokerUrl: base, health: h, credentialSource: o.aws?.credentialSource ?? 'default', ...(o.aws?.stsEndpointUrl ? { stsEndpointUrl: o.aws.stsEndpointUrl } : {}), ...(o.aws?.endpointUrl ? { endpointUrl: o.aws.endpointUrl } : {}) });
+    userToken = () => aws.token();
+    renew = () => aws.invalidate();
+  } else {
+    // The local broker's key is in its home (an aws-iam broker has none).
+    if (local) apiKey ??= readFileSync(p.apiKey, 'utf8').trim();
+    if (apiKey === undefined) throw new SkiffError('CLI_USAGE', `set SKIFF_API_KEY to the API key of the broker at ${url}`);
+    const key = apiKey;
+    let token: string | undefined;
+    userToken = async () => (token ??= (await callBroker<{ token: string }>(base, 'POST', TOKEN_PATH, undefined, { token: key, code: 'CLI_BROKER_UNREACHABLE' })).token);
+  }
   return {
     url: base,
     // Stopping a cloud cluster waits for its instances to terminate: minutes, not seconds.
-    call: async <T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) =>
-      callBroker<T>(base, method, path, body, { token: await userToken(), code: 'CLI_BROKER_UNREACHABLE', timeoutMs: method === 'DELETE' ? 15 * 60_000 : 60_000 }),
+    call: async <T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => {
+      const send = async () => callBroker<T>(base, method, path, body, { token: await userToken(), code: 'CLI_BROKER_UNREACHABLE', timeoutMs: method === 'DELETE' ? 15 * 60_000 : 60_000 });
+      try {
+        return await send();
+      } catch (err) {
+        // A kept sign-in the broker no longer takes (its signing key changed): sign in again, once.
+        if (!renew || !isSkiffError(err, 'BRK_TOKEN_INVALID')) throw err;
+        renew();
+        return send();
+      }
+    },
   };
 }

@@ -10,6 +10,7 @@ import { makeHomePrivate, privateUmask, skiffPaths, type BrokerInfo } from '../h
 import { loadCliConfig, type CliConfig } from './config.js';
 import { parseArgs, helpFor, type FlagSpec } from './args.js';
 import { COMMANDS, runCommand, type CliContext } from './commands.js';
+import type { AwsIamSettings } from '../auth/broker-auth.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -26,6 +27,7 @@ commands:
   notifications state changes, watchdog stops and alerts (--follow to keep watching)
   logs          a cluster's log lines (Dask, agents, boot), also after it stopped
   broker        run the control plane in the foreground (\`skiff broker stop\` stops the local one)
+  access        who may use an aws-iam broker: \`access grant ARN|PATTERN [--admin]\`, \`access revoke\`, \`access list\`
 
 aws:
   setup aws     check credentials and permissions, create the shared network and log group
@@ -45,6 +47,10 @@ const BROKER_FLAGS: Record<string, FlagSpec> = {
   'tls-key': { kind: 'string', help: 'private key of --tls-cert (PEM file)' },
   'tls-ca': { kind: 'string', help: 'CA certificate --tls-cert chains to, pinned on the machines (PEM; default: --tls-cert itself when self-signed, else the system\'s CAs)' },
   background: { kind: 'boolean', help: 'started by the CLI on demand (logs go to $SKIFF_HOME/broker/broker.log)' },
+  auth: { kind: 'string', help: 'api-key: one API key under $SKIFF_HOME, one person\'s; aws-iam: each person signs in as their IAM identity (with --broker-id, --admin)', default: 'api-key' },
+  'broker-id': { kind: 'string', help: 'with --auth aws-iam: this broker\'s name, covered by every sign-in\'s signature (a sign-in for one broker is refused by another)' },
+  admin: { kind: 'string', help: 'with --auth aws-iam: the ARN of the first admin (stored as a grant when the broker has none yet)' },
+  account: { kind: 'string', help: 'with --auth aws-iam: the AWS account served (default: the account of --admin or of the stored grants)' },
 };
 
 async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
@@ -66,6 +72,11 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
   } catch (err) {
     throw new SkiffError('CLI_USAGE', `cannot read the broker's TLS files: ${(err as Error).message}`);
   }
+  const auth = brokerAuthFlags(flags, ctx.config);
+  const host = flags['host'] as string;
+  if (auth && !tls && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
+    throw new SkiffError('CLI_USAGE', `--auth aws-iam on ${host} needs HTTPS (--tls-cert and --tls-key): sign-ins and user tokens would cross the network in clear`);
+  }
   const log = ctx.log;
   // The broker loads every backend (and the AWS SDK): only `skiff broker` pays for that.
   const { startBroker } = await import('../broker.js');
@@ -84,6 +95,7 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     ...(ctx.config.awsEndpointUrl ? { awsEndpointUrl: ctx.config.awsEndpointUrl } : {}),
     ...(ctx.config.awsIdentityCert ? { awsIdentityCertPath: ctx.config.awsIdentityCert } : {}),
     ...(ctx.config.awsRegion ? { awsRegion: ctx.config.awsRegion } : {}),
+    ...(auth ? { auth } : {}),
   });
   if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);
   await new Promise<void>((resolve) => {
@@ -93,6 +105,28 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
   await broker.close();
   log.info({}, 'broker stopped');
   return 0;
+}
+
+/** --auth and its companions, checked together; undefined for the API key (the default). */
+function brokerAuthFlags(flags: Record<string, unknown>, config: Readonly<CliConfig>): AwsIamSettings | undefined {
+  const mode = flags['auth'] as string;
+  const str = (k: string) => flags[k] as string | undefined;
+  if (mode === 'api-key') {
+    const stray = ['broker-id', 'admin', 'account'].filter((k) => str(k) !== undefined);
+    if (stray.length > 0) throw new SkiffError('CLI_USAGE', `${stray.map((k) => `--${k}`).join(', ')} go with --auth aws-iam`);
+    return undefined;
+  }
+  if (mode !== 'aws-iam') throw new SkiffError('CLI_USAGE', `--auth takes api-key or aws-iam; got "${mode}"`);
+  const brokerId = str('broker-id');
+  if (brokerId === undefined) throw new SkiffError('CLI_USAGE', '--auth aws-iam needs --broker-id ID (a name for this broker, e.g. team-analytics)');
+  return {
+    mode: 'aws-iam', brokerId,
+    ...(str('admin') !== undefined ? { adminArn: str('admin') as string } : {}),
+    ...(str('account') !== undefined ? { account: str('account') as string } : {}),
+    ...(config.awsRegion ? { stsRegion: config.awsRegion } : {}),
+    ...(config.awsStsEndpointUrl ? { stsEndpointUrl: config.awsStsEndpointUrl } : {}),
+    ...(config.awsEndpointUrl ? { endpointUrl: config.awsEndpointUrl } : {}),
+  };
 }
 
 async function stopBroker(ctx: CliContext): Promise<number> {

@@ -4,7 +4,7 @@
 // holds the cluster CAs' keys.
 
 import { randomBytes } from 'node:crypto';
-import { SkiffError, echo } from '../api/errors.js';
+import { SkiffError } from '../api/errors.js';
 import type { LogTarget } from '../api/wire.js';
 import type { ClusterPlan, ClusterSpec } from '../../provisioner/backend.js';
 import { signCsr } from '../pki/sign.js';
@@ -18,6 +18,7 @@ import { createLifecycle } from './lifecycle.js';
 import { createMachinesApi } from './machines-api.js';
 import { createScaling } from './scaling.js';
 import { recoverClusters } from './recovery.js';
+import { clusterNotFound } from './not-found.js';
 import type { ClusterService, ClusterServiceOptions } from './types.js';
 
 export type { ClusterService, ClusterServiceOptions } from './types.js';
@@ -30,7 +31,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
   const life = createLifecycle({ ...o, onOver: (id) => cas.retire(id) });
   const find = (ref: string): ClusterRecord => {
     const c = o.store.findCluster(ref);
-    if (!c) throw new SkiffError('BRK_NOT_FOUND', `no cluster named or with id ${echo(ref)}; \`skiff list\` shows them`);
+    if (!c) throw clusterNotFound(ref);
     return c;
   };
   const specFor = async (c: ClusterRecord, options?: Record<string, unknown>): Promise<ClusterSpec> => ({
@@ -62,7 +63,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       return scaling.agentState(c);
     },
 
-    async create(raw) {
+    async create(raw, by = {}) {
       const req = parseCreateRequest(raw);
       const b = life.backendFor(req.backend);
       if (req.backend === 'aws' && isLoopbackUrl(o.brokerUrl) && !o.awsEmulated) {
@@ -79,12 +80,14 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       }
       const id = `c${randomBytes(5).toString('hex')}`;
       const name = req.name ?? `cluster-${id.slice(1, 7)}`;
-      const clash = o.store.clusters().find((c) => c.name === name && ACTIVE_STATES.includes(c.state));
+      // Names are each owner's: another's cluster of the same name is none of this caller's business.
+      const clash = o.store.clusters().find((c) => c.name === name && ACTIVE_STATES.includes(c.state) && (c.owner ?? 'local') === (by.owner ?? 'local'));
       if (clash) throw new SkiffError('BRK_CONFLICT', `a cluster named "${name}" is already ${clash.state}; pick another name or \`skiff down ${name}\` first`);
       const at = nowIso();
       const startTimeoutMs = req.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS[req.backend];
       let c: ClusterRecord = {
         id, name, workspace: req.workspace ?? DEFAULT_WORKSPACE, backend: req.backend, state: 'pending', workers: req.workers, workersReady: 0, schedulerReady: false,
+        ...(by.owner !== undefined ? { owner: by.owner } : {}),
         createdAt: at, updatedAt: at, startDeadline: new Date(Date.parse(at) + startTimeoutMs).toISOString(),
         ...(req.workerThreads !== undefined ? { workerThreads: req.workerThreads } : {}),
         ...(req.software ? { software: req.software } : {}),
@@ -107,7 +110,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       o.store.putCluster(c);
       const created = o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' });
       o.onNotification?.(created, c);
-      log.info({ clusterId: id, name, workers: req.workers, backend: req.backend, startDeadline: c.startDeadline, software: req.software?.hash }, 'cluster created');
+      log.info({ clusterId: id, name, workers: req.workers, backend: req.backend, startDeadline: c.startDeadline, software: req.software?.hash, owner: by.owner }, 'cluster created');
       life.armDeadline(c);
       void life.launch(c, spec);
       return clusterView(c);

@@ -53,7 +53,8 @@ export interface BackendTimeouts {
 }
 
 export interface ClusterService {
-  create(req: unknown): Promise<ClusterView>;
+  /** `owner`: the principal id the cluster records as its owner (broker/auth/cluster-access.ts decides who may act on it). */
+  create(req: unknown, by?: { owner?: string }): Promise<ClusterView>;
   list(): ClusterView[];
   get(ref: string): ClusterView;
   /** Stop every machine; the cluster ends `stopped`, or `failed` when `failed` is set (e.g. never became ready). */

@@ -1,18 +1,24 @@
 // The broker's HTTP API. JSON in and out, bodies bounded, every route authenticated by the one token
-// kind it accepts, read from the Authorization header before any body: the API key for /v1/token, user
-// tokens for the CLI, the enrol token for /v1/enrol and boot reports, agent tokens for agent events. Errors come back as { error: { code, message } } with a status that fits the code.
+// kind it accepts, read from the Authorization header before any body: the API key for /v1/token (or, on an
+// aws-iam broker, the signed identity request that is /v1/auth/aws's body), user tokens for the CLI, the
+// enrol token for /v1/enrol and boot reports, agent tokens for agent events. A user token stands for a
+// principal; every cluster reference is resolved through the cluster access rules (auth/cluster-access.ts),
+// which answer "not found" for a cluster the principal may not act on. Errors come back as
+// { error: { code, message } } with a status that fits the code.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createReadStream } from 'node:fs';
 import type { AgentBundle } from '../bundle.js';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ERROR_TABLE, SkiffError, echo } from '../api/errors.js';
 import { BROKER_BODY_LIMITS as LIMIT } from '../api/limits.js';
 import { readBody, readJson } from './body.js';
 import type { ClusterService } from '../clusters/types.js';
 import type { TokenIssuer } from '../tokens/types.js';
-import { AGENT_EVENTS_PATH, AGENT_SCALE_PATH, BOOT_FAILED_PATH, BUNDLE_ROUTE, CLUSTERS_PATH, ENROL_PATH, HEALTH_PATH, NOTIFICATIONS_PATH, TOKEN_PATH } from '../api/routes.js';
+import { ACCESS_PATH, AGENT_EVENTS_PATH, AGENT_SCALE_PATH, AUTH_AWS_PATH, BOOT_FAILED_PATH, BUNDLE_ROUTE, CLUSTERS_PATH, ENROL_PATH, HEALTH_PATH, NOTIFICATIONS_PATH, TOKEN_PATH } from '../api/routes.js';
+import type { HealthResponse, Principal } from '../api/auth.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { createClusterAccess } from '../auth/cluster-access.js';
 
 /** Paths named in errors and logs are cut to this many characters. */
 const PATH_ECHO_CHARS = 120;
@@ -22,9 +28,8 @@ const LINGER_MS = 2000;
 export interface ApiOptions {
   clusters: ClusterService;
   tokens: TokenIssuer;
-  /** The long-lived secret that buys short-lived user tokens (local: a 0600 file under $SKIFF_HOME). */
-  apiKey: string;
-  userTokenTtlS?: number;
+  /** Who is asking: the API key's one person (local), or AWS IAM identities (broker/auth/). */
+  auth: Authenticator;
   log: Logger;
   version: string;
   /** The agent bundle VMs download (aws backend); not secret, so not authenticated. */
@@ -66,13 +71,10 @@ function closeAfter(req: IncomingMessage, res: ServerResponse): void {
   });
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
 export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const log = o.log;
-  const user = async (req: IncomingMessage): Promise<void> => {
-    await o.tokens.verify('user', bearer(req));
-  };
+  const user = (req: IncomingMessage): Promise<Principal> => o.auth.principal(bearer(req));
+  const access = createClusterAccess(o.clusters);
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let url: URL;
@@ -85,7 +87,7 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
     const m = req.method ?? 'GET';
     let match: RegExpMatchArray | null;
 
-    if (m === 'GET' && path === HEALTH_PATH) return send(req, res, 200, { ok: true, version: o.version, pid: process.pid });
+    if (m === 'GET' && path === HEALTH_PATH) return send(req, res, 200, { ok: true, version: o.version, pid: process.pid, ...o.auth.health() } satisfies HealthResponse);
     if (m === 'GET' && BUNDLE_ROUTE.test(path)) {
       if (!o.bundle || path !== o.bundle.path) throw new SkiffError('BRK_NOT_FOUND', 'no such agent bundle on this broker');
       res.writeHead(200, { 'content-type': 'application/gzip', 'cache-control': 'public, max-age=31536000, immutable' });
@@ -97,9 +99,24 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
     if (m === 'POST' && path === TOKEN_PATH) {
       // The API key comes as the bearer; the body is never read.
       const key = (req.headers.authorization ?? '').startsWith('Bearer ') ? bearer(req) : '';
-      if (!timingSafeEqual(digest(key), digest(o.apiKey))) throw new SkiffError('BRK_UNAUTHORIZED', 'API key not accepted (send it as Authorization: Bearer <key>)');
-      const ttl = o.userTokenTtlS ?? 900;
-      return send(req, res, 200, { token: await o.tokens.mint('user', { sub: 'user' }, ttl), expiresInS: ttl });
+      return send(req, res, 200, await o.auth.exchangeApiKey(key));
+    }
+    // The credential is the body itself (a signed STS request, bounded), checked before anything is sent anywhere.
+    if (m === 'POST' && path === AUTH_AWS_PATH) return send(req, res, 200, await o.auth.exchangeAwsIdentity(await readJson(req, LIMIT.awsAuth)));
+    if (path === ACCESS_PATH || path.startsWith(`${ACCESS_PATH}/`)) {
+      const p = await user(req);
+      if (m === 'GET' && path === ACCESS_PATH) return send(req, res, 200, await o.auth.listGrants(p));
+      if (m === 'POST' && path === ACCESS_PATH) {
+        const body = (await readJson(req, LIMIT.access)) as { pattern?: unknown; admin?: unknown } | null;
+        if (typeof body?.pattern !== 'string' || (body.admin !== undefined && typeof body.admin !== 'boolean')) {
+          throw new SkiffError('BRK_BAD_REQUEST', 'a grant is { "pattern": ARN or prefix*, "admin": true|false }');
+        }
+        return send(req, res, 200, await o.auth.grant(p, body.pattern, body.admin === true));
+      }
+      if (m === 'DELETE' && path !== ACCESS_PATH) {
+        await o.auth.revoke(p, decodeSegment(path.slice(ACCESS_PATH.length + 1)));
+        return send(req, res, 204);
+      }
     }
     if (m === 'POST' && path === ENROL_PATH) {
       const token = bearer(req);
@@ -137,19 +154,20 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       return send(req, res, 200, await o.clusters.agentScale(token));
     }
     if (m === 'GET' && path === NOTIFICATIONS_PATH) {
-      await user(req);
+      const p = await user(req);
       const cluster = url.searchParams.get('cluster') ?? undefined;
       const after = Number(url.searchParams.get('after') ?? 0);
-      return send(req, res, 200, o.clusters.notifications(cluster, Number.isFinite(after) ? after : 0));
+      return send(req, res, 200, await access.notifications(p, cluster, Number.isFinite(after) ? after : 0, url.searchParams.get('all') === '1'));
     }
     if (path === CLUSTERS_PATH) {
-      await user(req);
-      if (m === 'GET') return send(req, res, 200, o.clusters.list());
-      if (m === 'POST') return send(req, res, 201, await o.clusters.create(await readJson(req, LIMIT.clusterCreate)));
+      const p = await user(req);
+      if (m === 'GET') return send(req, res, 200, await access.list(p, url.searchParams.get('all') === '1'));
+      if (m === 'POST') return send(req, res, 201, await o.clusters.create(await readJson(req, LIMIT.clusterCreate), { owner: p.id }));
     }
     if ((match = path.match(/^\/v1\/clusters\/([^/]+)(\/credentials|\/dashboard-token|\/scale|\/adapt)?$/))) {
-      await user(req);
-      const ref = decodeSegment(match[1] ?? '');
+      const p = await user(req);
+      // The one owner check of every route below: `ref` is the id of a cluster this principal may act on.
+      const ref = await access.resolve(p, decodeSegment(match[1] ?? ''));
       const sub = match[2];
       if (sub === undefined && m === 'GET') return send(req, res, 200, o.clusters.get(ref));
       if (sub === undefined && m === 'DELETE') {

@@ -54,6 +54,14 @@ export interface NotificationRecord {
   reason?: string;
 }
 
+/** Who may use an aws-iam broker (broker/auth/grants.ts): an exact ARN or a prefix ending in `*`. */
+export interface AccessGrant {
+  pattern: string;
+  admin: boolean;
+  grantedBy: string;
+  grantedAt: string;
+}
+
 export const ACTIVE_STATES: readonly ClusterState[] = ['pending', 'starting', 'running', 'stopping'];
 
 export interface Store {
@@ -69,6 +77,10 @@ export interface Store {
   certificates(clusterId: string): CertificateRecord[];
   notify(n: Omit<NotificationRecord, 'seq'>): NotificationRecord;
   notifications(clusterId?: string): NotificationRecord[];
+  accessGrants(): Promise<AccessGrant[]>;
+  putAccessGrant(g: AccessGrant): Promise<void>;
+  /** False when there was no such grant. */
+  deleteAccessGrant(pattern: string): Promise<boolean>;
   close(): void;
 }
 
@@ -102,6 +114,13 @@ export function openStore(path: string): Store {
         .all<NotificationRecord>('notifications')
         .filter((n) => clusterId === undefined || n.clusterId === clusterId)
         .sort((a, b) => a.seq - b.seq),
+    accessGrants: () => Promise.resolve(j.all<AccessGrant>('grants').sort((a, b) => a.pattern.localeCompare(b.pattern))),
+    putAccessGrant: (g) => Promise.resolve(j.put('grants', g.pattern, g)),
+    deleteAccessGrant: (pattern) => {
+      if (j.get<AccessGrant>('grants', pattern) === undefined) return Promise.resolve(false);
+      j.del('grants', pattern);
+      return Promise.resolve(true);
+    },
     close: () => j.close(),
   };
 }
