@@ -140,18 +140,18 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       await user(req);
       const cluster = url.searchParams.get('cluster') ?? undefined;
       const after = Number(url.searchParams.get('after') ?? 0);
-      return send(req, res, 200, o.clusters.notifications(cluster, Number.isFinite(after) ? after : 0));
+      return send(req, res, 200, await o.clusters.notifications(cluster, Number.isFinite(after) ? after : 0));
     }
     if (path === CLUSTERS_PATH) {
       await user(req);
-      if (m === 'GET') return send(req, res, 200, o.clusters.list());
+      if (m === 'GET') return send(req, res, 200, await o.clusters.list());
       if (m === 'POST') return send(req, res, 201, await o.clusters.create(await readJson(req, LIMIT.clusterCreate)));
     }
     if ((match = path.match(/^\/v1\/clusters\/([^/]+)(\/credentials|\/dashboard-token|\/scale|\/adapt)?$/))) {
       await user(req);
       const ref = decodeSegment(match[1] ?? '');
       const sub = match[2];
-      if (sub === undefined && m === 'GET') return send(req, res, 200, o.clusters.get(ref));
+      if (sub === undefined && m === 'GET') return send(req, res, 200, await o.clusters.get(ref));
       if (sub === undefined && m === 'DELETE') {
         const failed = url.searchParams.get('failed');
         return send(req, res, 200, await o.clusters.down(ref, failed !== null ? { reason: failed.slice(0, 500), failed: true } : {}));
