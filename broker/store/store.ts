@@ -72,6 +72,31 @@ export interface AccessGrant {
   grantedAt: string;
 }
 
+/**
+ * What the watchdog's rules need of a running cluster, written by whichever broker receives its telemetry and read
+ * by the one that leads. Kept apart from the cluster record: small (a leader reads all of them in one request), and
+ * its frequent writes never bump the record's version (they decide nothing). Written coarsely (see watch-state.ts).
+ */
+export interface WatchState {
+  clusterId: string;
+  /** The last summary this state includes (broker clock, ISO). */
+  heartbeatAt: string;
+  /** The last summary with tasks processing, queued or waiting for a worker (or when watching began). */
+  activeAt: string;
+  /** Tasks were running at heartbeatAt. */
+  busy: boolean;
+  clients: number;
+  /** Since when no client is connected; absent while one is. */
+  noClientSince?: string;
+}
+
+/** A named lease (the broker leader's): held by `holder` until `expiresAtMs` (epoch ms, the holder's clock). */
+export interface Lease {
+  name: string;
+  holder: string;
+  expiresAtMs: number;
+}
+
 export interface PutOptions {
   /**
    * Write only if the stored record still has this version (0: only if there is none yet); otherwise the write
@@ -90,6 +115,7 @@ export interface Store {
   putCluster(c: ClusterRecord, opts?: PutOptions): Promise<ClusterRecord>;
   enrolment(clusterId: string, machineId: string): Promise<EnrolmentRecord | undefined>;
   enrolments(clusterId: string): Promise<EnrolmentRecord[]>;
+  /** Refused with BRK_ALREADY_ENROLLED when the machine has an enrolment already. */
   putEnrolment(e: EnrolmentRecord): Promise<void>;
   putCertificate(c: CertificateRecord): Promise<void>;
   certificates(clusterId: string): Promise<CertificateRecord[]>;
@@ -105,7 +131,36 @@ export interface Store {
   getSealed(id: string): Promise<string | undefined>;
   putSealed(id: string, value: string): Promise<void>;
   deleteSealed(id: string): Promise<void>;
+  putWatch(w: WatchState): Promise<void>;
+  watches(): Promise<WatchState[]>;
+  deleteWatch(clusterId: string): Promise<void>;
+  /**
+   * Takes or renews the lease when it is free, expired (by `nowMs`) or already `holder`'s, until nowMs + ttlMs.
+   * Resolves to the lease as it stands afterwards: `holder` is the caller's only if it got it.
+   */
+  takeLease(name: string, holder: string, ttlMs: number, nowMs: number): Promise<Lease>;
+  /** Gives the lease up if `holder` has it (a clean shutdown: the next broker leads at once). */
+  releaseLease(name: string, holder: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Read, change and write one cluster record as one step: the write is conditional on the version read, and a lost
+ * race reads again (bounded). `fn` returns undefined to write nothing. Resolves to the record as stored (or as read
+ * when nothing was written; undefined when there is no such cluster).
+ */
+export async function updateCluster(store: Store, id: string, fn: (c: ClusterRecord) => ClusterRecord | undefined, attempts = 8): Promise<ClusterRecord | undefined> {
+  for (let i = 1; ; i++) {
+    const cur = await store.cluster(id);
+    if (!cur) return undefined;
+    const next = fn(cur);
+    if (!next) return cur;
+    try {
+      return await store.putCluster(next, { ifVersion: cur.version ?? 0 });
+    } catch (err) {
+      if (!(err instanceof SkiffError && err.code === 'BRK_CONFLICT') || i >= attempts) throw err;
+    }
+  }
 }
 
 /** The same order for both stores: creation time, then id. */
@@ -114,6 +169,11 @@ export const byCreated = (a: ClusterRecord, b: ClusterRecord): number => a.creat
 /** The refusal of a write that lost a race (another writer changed the record after it was read). */
 export function versionConflict(id: string, expected: number, found: number): SkiffError {
   return new SkiffError('BRK_CONFLICT', `cluster ${id} changed meanwhile (version ${found}, not ${expected}); read it again and retry`);
+}
+
+/** An enrolment is made once per machine: a second one (another broker's, a replayed request) is refused. */
+export function alreadyEnrolled(e: Pick<EnrolmentRecord, 'clusterId' | 'machineId'>): SkiffError {
+  return new SkiffError('BRK_ALREADY_ENROLLED', `machine ${e.machineId} of cluster ${e.clusterId} has already enrolled; an enrol token is good for one enrolment per machine`);
 }
 
 /** The journal store: every change fsync'd to one local file before the promise resolves. */
@@ -142,7 +202,11 @@ export function openStore(path: string): Store {
     }),
     enrolment: (clusterId, machineId) => run(() => j.get<EnrolmentRecord>('enrolments', `${clusterId}/${machineId}`)),
     enrolments: (clusterId) => run(() => j.all<EnrolmentRecord>('enrolments').filter((e) => e.clusterId === clusterId)),
-    putEnrolment: (e) => run(() => j.put('enrolments', `${e.clusterId}/${e.machineId}`, e)),
+    putEnrolment: (e) => run(() => {
+      const key = `${e.clusterId}/${e.machineId}`;
+      if (j.get('enrolments', key) !== undefined) throw alreadyEnrolled(e);
+      j.put('enrolments', key, e);
+    }),
     putCertificate: (c) => run(() => j.put('certificates', `${c.clusterId}/${c.serialHex}`, c)),
     certificates: (clusterId) => run(() => j.all<CertificateRecord>('certificates').filter((c) => c.clusterId === clusterId)),
     notify: (n) => run(() => {
@@ -166,6 +230,21 @@ export function openStore(path: string): Store {
     putSealed: (id, value) => run(() => j.put('sealed', id, value)),
     deleteSealed: (id) => run(() => {
       if (j.get('sealed', id) !== undefined) j.del('sealed', id);
+    }),
+    putWatch: (w) => run(() => j.put('watch', w.clusterId, w)),
+    watches: () => run(() => j.all<WatchState>('watch')),
+    deleteWatch: (clusterId) => run(() => {
+      if (j.get('watch', clusterId) !== undefined) j.del('watch', clusterId);
+    }),
+    takeLease: (name, holder, ttlMs, nowMs) => run(() => {
+      const cur = j.get<Lease>('leases', name);
+      if (cur && cur.holder !== holder && cur.expiresAtMs > nowMs) return cur;
+      const next: Lease = { name, holder, expiresAtMs: nowMs + ttlMs };
+      j.put('leases', name, next);
+      return next;
+    }),
+    releaseLease: (name, holder) => run(() => {
+      if (j.get<Lease>('leases', name)?.holder === holder) j.del('leases', name);
     }),
     close: () => run(() => j.close()),
   };
