@@ -192,7 +192,9 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       onStop: (clusterId, reason) => {
         watchdogRef.clusters?.down(clusterId, { reason }).catch((err: unknown) => o.log.error({ clusterId, err }, 'watchdog stop failed'));
       },
-      onAlert: (clusterId, reason) => watchdogRef.clusters?.alert(clusterId, reason),
+      onAlert: (clusterId, reason) => {
+        watchdogRef.clusters?.alert(clusterId, reason).catch((err: unknown) => o.log.error({ clusterId, err }, 'storing a watchdog alert failed'));
+      },
     });
     const clusters = createClusterService({
       store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, ...(o.tls ? pinnedCa(o.tls) : {}), awsEmulated: isEmulatorEndpoint(o.awsEndpointUrl), log: o.log.child({ component: 'clusters' }),
@@ -238,7 +240,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
           server.close(() => resolve());
           server.closeAllConnections();
         });
-        store.close();
+        await store.close();
         releaseLock();
       },
     };

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   BRK_TOKEN_INVALID: 'BRK_TOKEN_INVALID',
   BRK_ALREADY_ENROLLED: 'BRK_ALREADY_ENROLLED',
   BRK_STORE_CORRUPT: 'BRK_STORE_CORRUPT',
+  BRK_STORE_UNAVAILABLE: 'BRK_STORE_UNAVAILABLE',
   BRK_NOT_READY: 'BRK_NOT_READY',
   BRK_CONFIG: 'BRK_CONFIG',
   BRK_INTERNAL: 'BRK_INTERNAL',
@@ -53,6 +54,8 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { status: number; retryable
   BRK_TOKEN_INVALID: { status: 401, retryable: false },
   BRK_ALREADY_ENROLLED: { status: 409, retryable: false },
   BRK_STORE_CORRUPT: { status: 500, retryable: false },
+  /** The shared store (DynamoDB) did not answer or refused: retryable when DynamoDB said so (throttling, 5xx, a timeout). */
+  BRK_STORE_UNAVAILABLE: { status: 503, retryable: true },
   BRK_NOT_READY: { status: 503, retryable: true },
   BRK_CONFIG: { status: 500, retryable: false },
   BRK_INTERNAL: { status: 500, retryable: false },

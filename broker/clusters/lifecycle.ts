@@ -29,10 +29,10 @@ const NEXT: Readonly<Record<ClusterState, readonly ClusterState[]>> = {
 };
 
 export interface Lifecycle {
-  setState(c: ClusterRecord, state: ClusterState, reason?: string): ClusterRecord;
+  setState(c: ClusterRecord, state: ClusterState, reason?: string): Promise<ClusterRecord>;
   /** Fail the cluster (unless already over) and stop its machines. */
   fail(clusterId: string, reason: string, lastLogLines?: string[]): Promise<void>;
-  maybeRunning(clusterId: string): void;
+  maybeRunning(clusterId: string): Promise<void>;
   /** Runs the backend's apply for a new cluster; the promise settles when the launch is over, whatever its end. */
   launch(c: ClusterRecord, spec: ClusterSpec): Promise<void>;
   launched(clusterId: string): Promise<void>;
@@ -65,20 +65,20 @@ export function createLifecycle(o: ClusterServiceOptions & LifecycleOptions): Li
     return b;
   };
 
-  const setState = (c: ClusterRecord, state: ClusterState, reason?: string): ClusterRecord => {
+  const setState = async (c: ClusterRecord, state: ClusterState, reason?: string): Promise<ClusterRecord> => {
     if (state !== c.state && !NEXT[c.state].includes(state)) {
       throw new SkiffError('BRK_INTERNAL', `cluster ${c.id} cannot go from ${c.state} to ${state}`);
     }
-    const next: ClusterRecord = { ...c, state, updatedAt: nowIso() };
+    let next: ClusterRecord = { ...c, state, updatedAt: nowIso() };
     if (reason !== undefined) next.reason = reason;
-    o.store.putCluster(next);
+    next = await o.store.putCluster(next);
     if (state === 'stopped' || state === 'failed') o.onOver?.(c.id);
     if (state !== 'pending' && state !== 'starting') {
       deadlines.disarm(c.id);
       if (state !== 'running') launches.get(c.id)?.abort.abort(new SkiffError('PRV_LAUNCH_FAILED', `cluster ${c.id} is ${state}`));
     }
     if (state !== c.state) {
-      const n = o.store.notify({ at: next.updatedAt, clusterId: c.id, kind: 'state', state, ...(reason !== undefined ? { reason } : {}) });
+      const n = await o.store.notify({ at: next.updatedAt, clusterId: c.id, kind: 'state', state, ...(reason !== undefined ? { reason } : {}) });
       log.info({ clusterId: c.id, from: c.state, to: state, reason }, 'cluster state changed');
       if (state === 'running') o.watchdog?.track(c.id, watchdogOf(c));
       else if (state !== 'pending' && state !== 'starting') o.watchdog?.untrack(c.id);
@@ -96,7 +96,7 @@ export function createLifecycle(o: ClusterServiceOptions & LifecycleOptions): Li
   };
 
   const fail = async (clusterId: string, reason: string, lastLogLines?: string[]): Promise<void> => {
-    let c = o.store.cluster(clusterId);
+    let c = await o.store.cluster(clusterId);
     if (!c || c.state === 'stopped' || c.state === 'failed') return;
     const b = o.backends[c.backend];
     let lines = lastLogLines;
@@ -105,24 +105,24 @@ export function createLifecycle(o: ClusterServiceOptions & LifecycleOptions): Li
       lines = await bounded('reading the last log lines', timeouts.queryMs, b.lastLogLines(c.plan, LAST_LINES)).catch(() => []);
     }
     c = { ...c, ...(lines ? { lastLogLines: lines.slice(-LAST_LINES) } : {}) };
-    c = setState(c, 'failed', reason);
+    c = await setState(c, 'failed', reason);
     await destroy(c, 'cleanup after failure failed');
   };
 
-  const maybeRunning = (id: string): void => {
-    const cur = o.store.cluster(id);
+  const maybeRunning = async (id: string): Promise<void> => {
+    const cur = await o.store.cluster(id);
     const expected = cur?.workersLaunched ?? cur?.workers ?? 0;
     // With the client's versions known, running also waits for their comparison with every worker, so `up`
     // shows a mismatch when it says running.
     const checked = cur?.software?.client === undefined || (cur.versionsChecked ?? -1) >= expected;
-    if (cur && cur.state === 'starting' && cur.schedulerReady && cur.workersReady >= expected && checked) setState(cur, 'running');
+    if (cur && cur.state === 'starting' && cur.schedulerReady && cur.workersReady >= expected && checked) await setState(cur, 'running');
   };
 
   /** The start deadline has come: a cluster not running by now fails, saying what was missing. */
   const expire = async (id: string): Promise<void> => {
-    const c = o.store.cluster(id);
+    const c = await o.store.cluster(id);
     if (!c || (c.state !== 'pending' && c.state !== 'starting')) return;
-    const enrolled = o.store.enrolments(id);
+    const enrolled = await o.store.enrolments(id);
     const expected = c.workersLaunched ?? c.workers;
     const missing =
       c.state === 'pending' ? 'the machines were still being requested'
@@ -146,7 +146,7 @@ export function createLifecycle(o: ClusterServiceOptions & LifecycleOptions): Li
       if (!c.plan) throw new SkiffError('PRV_LAUNCH_FAILED', 'cluster has no plan');
       // No bound of its own: the start deadline fails the cluster, which aborts the apply through its signal.
       const machines = await b.apply(spec, c.plan, { progress: (m) => log.info({ clusterId: c.id }, m), signal: abort.signal });
-      const cur = o.store.cluster(c.id);
+      const cur = await o.store.cluster(c.id);
       if (!cur?.plan || cur.state !== 'pending') {
         // Stopped or failed while the apply ran: what it launched after that stop must not outlive it.
         await destroy(c, 'removing machines launched after a stop failed');
@@ -161,10 +161,10 @@ export function createLifecycle(o: ClusterServiceOptions & LifecycleOptions): Li
       };
       const launched = machines.filter((m) => m.role === 'worker').length;
       const short = launched < cur.workers ? `${launched} of ${cur.workers} workers could be launched; the cluster runs with those` : undefined;
-      setState({ ...cur, plan: { ...cur.plan, scheduler }, workersLaunched: launched }, 'starting', short);
-      maybeRunning(c.id);
+      await setState({ ...cur, plan: { ...cur.plan, scheduler }, workersLaunched: launched }, 'starting', short);
+      await maybeRunning(c.id);
     } catch (err) {
-      const cur = o.store.cluster(c.id);
+      const cur = await o.store.cluster(c.id);
       if (cur && cur.state !== 'pending') {
         await destroy(c, 'removing machines launched after a stop failed');
         return;

@@ -41,7 +41,7 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
         throw new SkiffError('BRK_FORBIDDEN', `enrol token is for cluster ${String(claims.cluster)}, not ${r.clusterId}`);
       }
       const role = claims.role;
-      const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
+      const c = claims.cluster !== undefined ? await o.store.cluster(claims.cluster) : undefined;
       if (!c || !c.plan || role === undefined) throw new SkiffError('BRK_FORBIDDEN', 'enrol token does not name a known cluster');
       if (!['pending', 'starting', 'running'].includes(c.state)) throw new SkiffError('BRK_FORBIDDEN', `cluster ${c.id} is ${c.state}; it takes no new machines`);
       // The machine proves it is the one it names (on AWS its signed instance identity document): a copied enrol
@@ -60,10 +60,10 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
       if (c.plan.scheduler.privateHost === '') {
         throw new SkiffError('BRK_NOT_READY', `cluster ${c.id} is still being launched; retry in a few seconds`, { retryable: true });
       }
-      if (o.store.enrolment(c.id, r.machineId)) {
+      if (await o.store.enrolment(c.id, r.machineId)) {
         throw new SkiffError('BRK_ALREADY_ENROLLED', `machine ${r.machineId} of cluster ${c.id} has already enrolled; an enrol token is good for one enrolment per machine`);
       }
-      const name = uniqueName(machine.name, r.machineId, o.store.enrolments(c.id));
+      const name = uniqueName(machine.name, r.machineId, await o.store.enrolments(c.id));
       const hosts = [machine.privateHost, machine.publicHost].filter((h): h is string => !!h);
       const ips = [...new Set(hosts.filter((h) => IP_RE.test(h)))];
       const dns = [...new Set(['localhost', ...hosts.filter((h) => !IP_RE.test(h))])];
@@ -73,10 +73,11 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
         validityMs: o.nodeCertValidityMs ?? 7 * 24 * 3600_000, now: o.now,
       });
       const at = nowIso();
-      o.store.putEnrolment({ clusterId: c.id, machineId: r.machineId, role, name, serialHex: cert.serialHex, enrolledAt: at });
-      const latest = o.store.cluster(c.id) ?? c;
-      o.store.putCluster({ ...latest, machinesEnrolled: o.store.enrolments(c.id).length, ...(role === 'scheduler' ? { schedulerEnrolled: true } : {}), updatedAt: at });
-      o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'node', subject: name, notAfter: cert.notAfter.toISOString(), issuedAt: at });
+      await o.store.putEnrolment({ clusterId: c.id, machineId: r.machineId, role, name, serialHex: cert.serialHex, enrolledAt: at });
+      const latest = (await o.store.cluster(c.id)) ?? c;
+      const machinesEnrolled = (await o.store.enrolments(c.id)).length;
+      await o.store.putCluster({ ...latest, machinesEnrolled, ...(role === 'scheduler' ? { schedulerEnrolled: true } : {}), updatedAt: at });
+      await o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'node', subject: name, notAfter: cert.notAfter.toISOString(), issuedAt: at });
       o.log.info({ clusterId: c.id, machineId: r.machineId, role }, 'machine enrolled');
       const { idleTimeoutMs, heartbeatTimeoutMs } = resolveWatchdogConfig({ ...o.workspaceWatchdog, ...c.watchdog });
       const nthreads = role === 'worker' ? (c.workerThreads ?? machine.vcpus) : undefined;
@@ -95,7 +96,7 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
 
     async bootFailed(token, report) {
       const claims = await o.tokens.verify('enrol', token);
-      const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
+      const c = claims.cluster !== undefined ? await o.store.cluster(claims.cluster) : undefined;
       if (!c?.plan || claims.role === undefined) throw new SkiffError('BRK_FORBIDDEN', 'enrol token does not name a known cluster');
       if (!['pending', 'starting', 'running'].includes(c.state)) return; // already over: nothing to fail
       let who = `a ${claims.role}`;
@@ -112,20 +113,20 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
 
     async agentEvent(token, raw) {
       const claims = await o.tokens.verify('agent', token);
-      const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
+      const c = claims.cluster !== undefined ? await o.store.cluster(claims.cluster) : undefined;
       if (!c) throw new SkiffError('BRK_FORBIDDEN', 'agent token does not name a known cluster');
       // An agent token speaks for the one machine it was minted for, in the role that machine enrolled with.
-      const self = claims.sub !== undefined ? o.store.enrolment(c.id, claims.sub) : undefined;
+      const self = claims.sub !== undefined ? await o.store.enrolment(c.id, claims.sub) : undefined;
       if (!self || self.role !== claims.role) throw new SkiffError('BRK_FORBIDDEN', `agent token does not name an enrolled machine of cluster ${c.id}`);
       const e = (raw ?? {}) as AgentEvent;
       switch (e.kind) {
         case 'ready':
           if (claims.role !== 'scheduler') throw new SkiffError('BRK_FORBIDDEN', 'only the scheduler reports readiness');
-          o.store.putCluster({ ...c, schedulerReady: true, updatedAt: nowIso() });
+          await o.store.putCluster({ ...c, schedulerReady: true, updatedAt: nowIso() });
           break;
         case 'workers': {
           if (claims.role !== 'scheduler' || typeof e.count !== 'number') throw new SkiffError('BRK_BAD_REQUEST', 'bad workers event');
-          o.store.putCluster({ ...c, workersReady: e.count, updatedAt: nowIso() });
+          await o.store.putCluster({ ...c, workersReady: e.count, updatedAt: nowIso() });
           break;
         }
         case 'failed': {
@@ -136,8 +137,8 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
           if (self.role !== 'scheduler' && c.state === 'running') {
             const alert = `${self.name} reported a failure and left the cluster: ${reason}`.slice(0, 600);
             if (!(c.warnings ?? []).some((w) => w.startsWith(`${self.name} reported a failure`))) {
-              o.store.putCluster({ ...c, warnings: [...(c.warnings ?? []), alert], updatedAt: nowIso() });
-              const n = o.store.notify({ at: nowIso(), clusterId: c.id, kind: 'alert', reason: alert });
+              await o.store.putCluster({ ...c, warnings: [...(c.warnings ?? []), alert], updatedAt: nowIso() });
+              const n = await o.store.notify({ at: nowIso(), clusterId: c.id, kind: 'alert', reason: alert });
               o.onNotification?.(n, c);
             }
             o.log.warn({ clusterId: c.id, machine: self.name }, 'a worker reported a failure; the cluster keeps running');
@@ -154,7 +155,7 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
           const name = self.name;
           if (!c.software || typeof e.detail !== 'string') throw new SkiffError('BRK_BAD_REQUEST', 'bad software event');
           const detail = stripControl(maskUrl(e.detail)).slice(0, 300);
-          o.store.putCluster({ ...c, software: { ...c.software, machines: { ...c.software.machines, [name]: detail } }, updatedAt: nowIso() });
+          await o.store.putCluster({ ...c, software: { ...c.software, machines: { ...c.software.machines, [name]: detail } }, updatedAt: nowIso() });
           o.log.info({ clusterId: c.id, machine: name, detail }, 'software environment');
           return;
         }
@@ -166,9 +167,9 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
           ];
           const known = new Set(c.warnings ?? []);
           const fresh = found.filter((w) => !known.has(w));
-          o.store.putCluster({ ...c, versionsChecked: Math.max(c.versionsChecked ?? -1, e.workers), ...(fresh.length > 0 ? { warnings: [...known, ...fresh] } : {}), updatedAt: nowIso() });
+          await o.store.putCluster({ ...c, versionsChecked: Math.max(c.versionsChecked ?? -1, e.workers), ...(fresh.length > 0 ? { warnings: [...known, ...fresh] } : {}), updatedAt: nowIso() });
           for (const reason of fresh) {
-            const n = o.store.notify({ at: nowIso(), clusterId: c.id, kind: 'alert', reason });
+            const n = await o.store.notify({ at: nowIso(), clusterId: c.id, kind: 'alert', reason });
             o.log.warn({ clusterId: c.id, reason }, 'cluster alert');
             o.onNotification?.(n, c);
           }
@@ -177,7 +178,7 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
         case 'data-access': {
           if (claims.role !== 'scheduler') throw new SkiffError('BRK_FORBIDDEN', 'only the scheduler\'s agent reports data access');
           const st = checkDataAccessState(e.state, c.dataAccess?.secretEnv ?? []);
-          o.store.putCluster({ ...c, dataAccessState: st, updatedAt: nowIso() });
+          await o.store.putCluster({ ...c, dataAccessState: st, updatedAt: nowIso() });
           o.log.info({ clusterId: c.id, identity: st.identity, expiresAt: st.expiresAt, secretEnv: st.secretEnv }, 'the client\'s data access reached the cluster');
           return;
         }
@@ -190,7 +191,7 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
         default:
           throw new SkiffError('BRK_BAD_REQUEST', 'unknown agent event');
       }
-      life.maybeRunning(c.id);
+      await life.maybeRunning(c.id);
     },
   };
 }

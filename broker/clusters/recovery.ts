@@ -8,7 +8,7 @@ import { LAST_LINES, type Lifecycle } from './lifecycle.js';
 import type { ClusterService, ClusterServiceOptions } from './types.js';
 
 export async function recoverClusters(o: ClusterServiceOptions & { store: Store }, life: Lifecycle, down: ClusterService['down']): Promise<void> {
-  for (const c of o.store.clusters()) {
+  for (const c of await o.store.clusters()) {
     if (c.state === 'running' || c.state === 'starting') {
       // Machines may have stopped themselves (the fail-safe) while the broker was away.
       const b = o.backends[c.backend];
@@ -18,7 +18,7 @@ export async function recoverClusters(o: ClusterServiceOptions & { store: Store 
         const lines = c.plan && b ? await bounded('reading log lines', life.timeouts.queryMs, b.lastLogLines(c.plan, 2000)).catch(() => []) : [];
         // The scheduler's own reason first (its machines are listed first), else a worker's.
         const why = lines.map(failSafeReason).find((x) => x !== undefined);
-        life.setState({ ...c, lastLogLines: lines.slice(-LAST_LINES) }, 'stopped', `stopped itself while the broker was unreachable${why ? `: ${why}` : ''}`);
+        await life.setState({ ...c, lastLogLines: lines.slice(-LAST_LINES) }, 'stopped', `stopped itself while the broker was unreachable${why ? `: ${why}` : ''}`);
         // What the machines left (a local machine's tokens, a cloud's launch template) goes as after a stop.
         if (b && c.plan) await bounded('removing what the machines left', life.timeouts.destroyMs, b.destroy(c.plan)).catch((err: unknown) => o.log.error({ clusterId: c.id, err }, 'cleanup after a self-stop failed; run skiff gc'));
         continue;

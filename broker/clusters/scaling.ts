@@ -38,8 +38,8 @@ export interface ScalingOptions {
 }
 
 export interface Scaling {
-  scale(c: ClusterRecord, raw: unknown): ClusterView;
-  adapt(c: ClusterRecord, raw: unknown): ClusterView;
+  scale(c: ClusterRecord, raw: unknown): Promise<ClusterView>;
+  adapt(c: ClusterRecord, raw: unknown): Promise<ClusterView>;
   agentState(c: ClusterRecord): AgentScaleState;
   event(c: ClusterRecord, claims: VerifiedToken, e: Extract<AgentEvent, { kind: 'retired' | 'adapt' | 'interrupted' }>): Promise<void>;
   /** Makes the machines follow the requested count once more; settles when that pass is over. */
@@ -68,15 +68,13 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
   let timer: NodeJS.Timeout | undefined;
 
   /** Re-reads the record right before writing it: agent events update it meanwhile. */
-  const update = (id: string, fn: (c: ClusterRecord) => ClusterRecord): ClusterRecord | undefined => {
-    const cur = o.store.cluster(id);
+  const update = async (id: string, fn: (c: ClusterRecord) => ClusterRecord): Promise<ClusterRecord | undefined> => {
+    const cur = await o.store.cluster(id);
     if (!cur) return undefined;
-    const next = fn(cur);
-    o.store.putCluster(next);
-    return next;
+    return o.store.putCluster(fn(cur));
   };
-  const notify = (c: ClusterRecord, reason: string): void => {
-    const n = o.store.notify({ at: nowIso(), clusterId: c.id, kind: 'scale', reason });
+  const notify = async (c: ClusterRecord, reason: string): Promise<void> => {
+    const n = await o.store.notify({ at: nowIso(), clusterId: c.id, kind: 'scale', reason });
     log.info({ clusterId: c.id, reason }, 'cluster scaling');
     o.onNotification?.(n, c);
   };
@@ -87,19 +85,19 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
   };
   const maxFor = (c: ClusterRecord): number => Math.min(MAX_WORKERS, life.backendFor(c.backend).maxWorkers ?? MAX_WORKERS);
   /** The name each machine enrolled as (what Dask calls the worker), by machine id. */
-  const namesOf = (clusterId: string): Map<string, string> => new Map(o.store.enrolments(clusterId).map((e) => [e.machineId, e.name]));
+  const namesOf = async (clusterId: string): Promise<Map<string, string>> => new Map((await o.store.enrolments(clusterId)).map((e) => [e.machineId, e.name]));
 
   /** `adaptive`: new bounds, null to turn adaptive scaling off, 'keep' to leave it as it is. */
-  const setWorkers = (c: ClusterRecord, workers: number, adaptive: AdaptiveBounds | null | 'keep', reason: string): ClusterRecord => {
-    const next = update(c.id, (cur) => {
+  const setWorkers = async (c: ClusterRecord, workers: number, adaptive: AdaptiveBounds | null | 'keep', reason: string): Promise<ClusterRecord> => {
+    const next = (await update(c.id, (cur) => {
       const r: ClusterRecord = { ...cur, workers, workersChangedAt: nowIso(), updatedAt: nowIso() };
       // The count the cluster was started with no longer limits what "connected" is compared with.
       delete r.workersLaunched;
       if (adaptive === null) delete r.adaptive;
       else if (adaptive !== 'keep') r.adaptive = adaptive;
       return r;
-    }) ?? c;
-    notify(next, reason);
+    })) ?? c;
+    await notify(next, reason);
     void reconcile(c.id);
     return next;
   };
@@ -107,23 +105,23 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
   const removeMachines = async (c: ClusterRecord, ids: string[], why: string): Promise<ClusterRecord> => {
     if (ids.length === 0 || !c.plan) return c;
     // Marked before they are stopped: a pass listing the machines meanwhile must not take them for lost.
-    const marked = update(c.id, (cur) => ({ ...cur, removedMachines: [...(cur.removedMachines ?? []), ...ids].slice(-REMOVED_KEPT) })) ?? c;
+    const marked = (await update(c.id, (cur) => ({ ...cur, removedMachines: [...(cur.removedMachines ?? []), ...ids].slice(-REMOVED_KEPT) }))) ?? c;
     const b = life.backendFor(c.backend);
     const plan = await bounded(`stopping ${plural(ids.length, 'machine')} of ${c.name}`, life.timeouts.destroyMs, b.shrink(marked.plan ?? c.plan, ids, { progress: (m) => log.info({ clusterId: c.id }, m) }));
     log.info({ clusterId: c.id, machines: ids, why }, 'machines removed');
     const gone = new Set(ids);
     // Only the machines removed leave the plan: others may have been added while these stopped.
-    return update(c.id, (cur) => (cur.plan ? { ...cur, plan: { ...cur.plan, machines: cur.plan.machines.filter((m) => !gone.has(m.id) || plan.machines.some((x) => x.id === m.id)) }, updatedAt: nowIso() } : cur)) ?? c;
+    return (await update(c.id, (cur) => (cur.plan ? { ...cur, plan: { ...cur.plan, machines: cur.plan.machines.filter((m) => !gone.has(m.id) || plan.machines.some((x) => x.id === m.id)) }, updatedAt: nowIso() } : cur))) ?? c;
   };
 
   const pass = async (id: string): Promise<void> => {
-    let c = o.store.cluster(id);
+    let c = await o.store.cluster(id);
     if (!c?.plan || c.state !== 'running') return;
     const b = life.backendFor(c.backend);
     const machines: Machine[] = await bounded(`listing the machines of ${c.name}`, life.timeouts.queryMs, b.machines(c.plan));
-    c = o.store.cluster(id);
+    c = await o.store.cluster(id);
     if (!c?.plan || c.state !== 'running') return;
-    const names = namesOf(id);
+    const names = await namesOf(id);
     const nameOf = (m: Machine) => names.get(m.id) ?? m.name;
     const removed = new Set(c.removedMachines ?? []);
     const workers = machines.filter((m) => m.role === 'worker' && !removed.has(m.id));
@@ -135,10 +133,10 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
       c = await removeMachines(c, lost.map((m) => m.id), 'lost');
       const live = workers.length - lost.length;
       for (const m of lost) {
-        notify(c, `${nameOf(m)} (${m.id}) lost: its machine stopped without being asked to${live < c.workers ? '; launching a replacement' : ''}`);
+        await notify(c, `${nameOf(m)} (${m.id}) lost: its machine stopped without being asked to${live < c.workers ? '; launching a replacement' : ''}`);
       }
       const lostNames = new Set(lost.map(nameOf));
-      c = update(id, (cur) => ({ ...cur, ...(cur.interrupted ? { interrupted: cur.interrupted.filter((n) => !lostNames.has(n)) } : {}) })) ?? c;
+      c = (await update(id, (cur) => ({ ...cur, ...(cur.interrupted ? { interrupted: cur.interrupted.filter((n) => !lostNames.has(n)) } : {}) }))) ?? c;
     }
     const live = workers.filter((m) => m.state !== 'stopped');
     const interrupted = new Set(c.interrupted ?? []);
@@ -150,26 +148,27 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
       const out = await bounded(`launching ${plural(missing, 'worker')} for ${c.name}`, life.timeouts.destroyMs, b.grow(spec, c.plan as NonNullable<ClusterRecord['plan']>, missing, { progress: (m) => log.info({ clusterId: id }, m) }));
       const known = new Set((c.plan?.machines ?? []).map((m) => m.id));
       const added = out.plan.machines.filter((m) => !known.has(m.id));
-      const cur = update(id, (r) => (r.plan ? { ...r, plan: { ...r.plan, machines: [...r.plan.machines, ...added], detail: out.plan.detail }, updatedAt: nowIso() } : r)) ?? c;
+      const cur = (await update(id, (r) => (r.plan ? { ...r, plan: { ...r.plan, machines: [...r.plan.machines, ...added], detail: out.plan.detail }, updatedAt: nowIso() } : r))) ?? c;
       if (cur.state !== 'running') {
         // Stopped while the machines were being launched: they must not outlive the cluster.
         await b.shrink(out.plan, out.machines.map((m) => m.id)).catch((err: unknown) => log.error({ clusterId: id, err }, 'removing workers launched after a stop failed; run skiff gc'));
         return;
       }
       c = cur;
-      notify(c, `launched ${plural(out.machines.length, 'worker')} (${out.machines.map((m) => m.name).join(', ')}) towards ${c.workers}` +
+      await notify(c, `launched ${plural(out.machines.length, 'worker')} (${out.machines.map((m) => m.name).join(', ')}) towards ${c.workers}` +
         (out.machines.length < missing ? `; only ${out.machines.length} of ${missing} could be launched now, retrying` : ''));
     } else if (missing < 0) {
       // Machines that never enrolled hold no data: they go first, without asking Dask.
       const excess = -missing;
-      const fresh = counting.filter((m) => !o.store.enrolment(id, m.id)).slice(-excess);
+      const enrolled = new Set((await o.store.enrolments(id)).map((e) => e.machineId));
+      const fresh = counting.filter((m) => !enrolled.has(m.id)).slice(-excess);
       if (fresh.length > 0) {
         c = await removeMachines(c, fresh.map((m) => m.id), 'not enrolled yet');
-        notify(c, `stopped ${plural(fresh.length, 'worker')} still booting (${fresh.map(nameOf).join(', ')}) towards ${c.workers}`);
+        await notify(c, `stopped ${plural(fresh.length, 'worker')} still booting (${fresh.map(nameOf).join(', ')}) towards ${c.workers}`);
       }
       const rest = excess - fresh.length;
       if (rest > 0 && !c.retire) {
-        c = update(id, (cur) => ({ ...cur, retire: { id: randomBytes(6).toString('hex'), count: rest, at: nowIso() } })) ?? c;
+        c = (await update(id, (cur) => ({ ...cur, retire: { id: randomBytes(6).toString('hex'), count: rest, at: nowIso() } }))) ?? c;
         log.info({ clusterId: id, count: rest }, 'asked the scheduler to retire workers');
       }
     }
@@ -177,7 +176,7 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
     // Workers with a notice are retired by name, ahead of any count.
     const noticed = live.filter((m) => interrupted.has(nameOf(m))).map(nameOf);
     if (noticed.length > 0 && !c.retire) {
-      c = update(id, (cur) => ({ ...cur, retire: { id: randomBytes(6).toString('hex'), names: noticed, at: nowIso() } })) ?? c;
+      c = (await update(id, (cur) => ({ ...cur, retire: { id: randomBytes(6).toString('hex'), names: noticed, at: nowIso() } }))) ?? c;
     }
 
     // A retire request nobody answered: carried out without Dask's choice, so the cluster still follows.
@@ -185,13 +184,13 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
       const r = c.retire;
       const byName = new Map(live.map((m) => [nameOf(m), m]));
       const chosen = r.names ? r.names.flatMap((n) => byName.get(n) ?? []) : counting.slice(-(r.count ?? 0));
-      c = update(id, (cur) => {
+      c = (await update(id, (cur) => {
         const next = { ...cur };
         delete next.retire;
         return next;
-      }) ?? c;
+      })) ?? c;
       c = await removeMachines(c, chosen.map((m) => m.id), 'retire timed out');
-      notify(c, `the scheduler did not retire ${plural(chosen.length, 'worker')} within ${Math.round(retireTimeoutMs / 1000)} s; stopped ${chosen.map(nameOf).join(', ') || 'none'} without moving their data`);
+      await notify(c, `the scheduler did not retire ${plural(chosen.length, 'worker')} within ${Math.round(retireTimeoutMs / 1000)} s; stopped ${chosen.map(nameOf).join(', ') || 'none'} without moving their data`);
     }
   };
 
@@ -217,27 +216,27 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
   };
 
   return {
-    scale(c, raw) {
+    async scale(c, raw) {
       const workers = wholeCount((raw as { workers?: unknown } | undefined)?.workers, 'the worker count');
       mustRun(c, 'be scaled');
       const max = maxFor(c);
       if (workers > max) throw new SkiffError('BRK_BAD_REQUEST', `the ${c.backend} backend runs 0 to ${max} workers; ${workers} was asked for`);
       const off = c.adaptive ? '; adaptive scaling is off' : '';
       if (workers === c.workers && !c.adaptive) return clusterView(c);
-      return clusterView(setWorkers(c, workers, null, `scaled from ${c.workers} to ${plural(workers, 'worker')} by the user${off}`));
+      return clusterView(await setWorkers(c, workers, null, `scaled from ${c.workers} to ${plural(workers, 'worker')} by the user${off}`));
     },
 
-    adapt(c, raw) {
+    async adapt(c, raw) {
       const r = (raw ?? {}) as { minimum?: unknown; maximum?: unknown; off?: unknown };
       if (r.off === true) {
         mustRun(c, 'change adaptive scaling');
         if (!c.adaptive) return clusterView(c);
-        const next = update(c.id, (cur) => {
+        const next = (await update(c.id, (cur) => {
           const n = { ...cur, updatedAt: nowIso() };
           delete n.adaptive;
           return n;
-        }) ?? c;
-        notify(next, `adaptive scaling off; the cluster keeps ${plural(next.workers, 'worker')}`);
+        })) ?? c;
+        await notify(next, `adaptive scaling off; the cluster keeps ${plural(next.workers, 'worker')}`);
         return clusterView(next);
       }
       const minimum = wholeCount(r.minimum, '--minimum');
@@ -247,7 +246,7 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
       const max = maxFor(c);
       if (maximum > max) throw new SkiffError('BRK_BAD_REQUEST', `the ${c.backend} backend runs 0 to ${max} workers; --maximum ${maximum} was asked for`);
       const workers = Math.min(maximum, Math.max(minimum, c.workers));
-      return clusterView(setWorkers(c, workers, { minimum, maximum }, `adaptive scaling on: ${minimum} to ${plural(maximum, 'worker')}${workers !== c.workers ? `; ${c.workers} → ${workers} to fit` : ''}`));
+      return clusterView(await setWorkers(c, workers, { minimum, maximum }, `adaptive scaling on: ${minimum} to ${plural(maximum, 'worker')}${workers !== c.workers ? `; ${c.workers} → ${workers} to fit` : ''}`));
     },
 
     agentState(c) {
@@ -267,17 +266,17 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
           if (c.retire?.id !== e.id) return; // answered already, or replaced by a newer request
           const asked = c.retire;
           const names = e.names.map(String);
-          const byName = new Map(o.store.enrolments(c.id).map((x) => [x.name, x.machineId]));
+          const byName = new Map((await o.store.enrolments(c.id)).map((x) => [x.name, x.machineId]));
           const ids = names.flatMap((n) => byName.get(n) ?? []);
-          let cur = update(c.id, (r) => {
+          let cur = (await update(c.id, (r) => {
             const next = { ...r, ...(r.interrupted ? { interrupted: r.interrupted.filter((n) => !names.includes(n)) } : {}) };
             delete next.retire;
             return next;
-          }) ?? c;
+          })) ?? c;
           cur = await removeMachines(cur, ids, 'retired by Dask');
           const wanted = asked.names?.length ?? asked.count ?? 0;
           if (names.length > 0) {
-            notify(cur, `Dask retired ${names.join(', ')} (${asked.names ? 'after a notice from the cloud' : 'its choice'}; data moved to the other workers) and ${names.length === 1 ? 'its machine was' : 'their machines were'} stopped`);
+            await notify(cur, `Dask retired ${names.join(', ')} (${asked.names ? 'after a notice from the cloud' : 'its choice'}; data moved to the other workers) and ${names.length === 1 ? 'its machine was' : 'their machines were'} stopped`);
           }
           if (names.length < wanted) log.info({ clusterId: c.id, wanted, retired: names.length }, 'Dask retired fewer workers than asked (they hold data no other worker can take); asking again');
           void reconcile(c.id);
@@ -288,16 +287,16 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
           if (!c.adaptive || c.state !== 'running') return; // turned off meanwhile
           const workers = Math.min(c.adaptive.maximum, Math.max(c.adaptive.minimum, e.workers));
           if (workers === c.workers) return;
-          setWorkers(c, workers, 'keep', `adaptive: Dask's target is ${plural(Number(e.target), 'worker')}; ${c.workers} → ${workers}`);
+          await setWorkers(c, workers, 'keep', `adaptive: Dask's target is ${plural(Number(e.target), 'worker')}; ${c.workers} → ${workers}`);
           return;
         }
         case 'interrupted': {
           if (claims.role !== 'worker' || claims.sub === undefined) throw new SkiffError('BRK_FORBIDDEN', 'only a worker reports its own notice');
-          const name = o.store.enrolment(c.id, claims.sub)?.name;
+          const name = (await o.store.enrolment(c.id, claims.sub))?.name;
           if (!name || (c.interrupted ?? []).includes(name) || c.state !== 'running') return;
           const what = e.notice === 'rebalance' ? 'a rebalance recommendation' : 'a spot interruption notice';
-          const cur = update(c.id, (r) => ({ ...r, interrupted: [...(r.interrupted ?? []), name], updatedAt: nowIso() })) ?? c;
-          notify(cur, `${name} (${claims.sub}) got ${what} (${String(e.detail).slice(0, 200)}); retiring it through Dask and launching a replacement`);
+          const cur = (await update(c.id, (r) => ({ ...r, interrupted: [...(r.interrupted ?? []), name], updatedAt: nowIso() }))) ?? c;
+          await notify(cur, `${name} (${claims.sub}) got ${what} (${String(e.detail).slice(0, 200)}); retiring it through Dask and launching a replacement`);
           void reconcile(c.id);
           return;
         }
@@ -308,7 +307,12 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
     start() {
       if (timer) return;
       timer = setInterval(() => {
-        for (const c of o.store.clusters()) if (c.state === 'running') void reconcile(c.id);
+        o.store.clusters().then(
+          (all) => {
+            for (const c of all) if (c.state === 'running') void reconcile(c.id);
+          },
+          (err: unknown) => log.warn({ err: (err as Error).message }, 'listing clusters to reconcile failed; retrying at the next interval'),
+        );
       }, intervalMs);
       timer.unref();
     },

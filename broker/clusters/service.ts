@@ -29,8 +29,8 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
   const nowIso = () => o.now().toISOString();
   const cas = createCaStore({ dir: o.caDir, now: o.now });
   const life = createLifecycle({ ...o, onOver: (id) => cas.retire(id) });
-  const find = (ref: string): ClusterRecord => {
-    const c = o.store.findCluster(ref);
+  const find = async (ref: string): Promise<ClusterRecord> => {
+    const c = await o.store.findCluster(ref);
     if (!c) throw clusterNotFound(ref);
     return c;
   };
@@ -54,11 +54,11 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
   const service: ClusterService = {
     ...createMachinesApi(o, life, cas, (c, claims, e) => scaling.event(c, claims, e)),
 
-    scale: (ref, body) => Promise.resolve().then(() => scaling.scale(find(ref), body)),
-    adapt: (ref, body) => Promise.resolve().then(() => scaling.adapt(find(ref), body)),
+    scale: async (ref, body) => scaling.scale(await find(ref), body),
+    adapt: async (ref, body) => scaling.adapt(await find(ref), body),
     async agentScale(token) {
       const claims = await o.tokens.verify('agent', token);
-      const c = claims.cluster !== undefined ? o.store.cluster(claims.cluster) : undefined;
+      const c = claims.cluster !== undefined ? await o.store.cluster(claims.cluster) : undefined;
       if (!c || claims.role !== 'scheduler') throw new SkiffError('BRK_FORBIDDEN', 'only the scheduler\'s agent of a known cluster reads its scaling');
       return scaling.agentState(c);
     },
@@ -81,7 +81,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       const id = `c${randomBytes(5).toString('hex')}`;
       const name = req.name ?? `cluster-${id.slice(1, 7)}`;
       // Names are each owner's: another's cluster of the same name is none of this caller's business.
-      const clash = o.store.clusters().find((c) => c.name === name && ACTIVE_STATES.includes(c.state) && (c.owner ?? 'local') === (by.owner ?? 'local'));
+      const clash = (await o.store.clusters()).find((c) => c.name === name && ACTIVE_STATES.includes(c.state) && (c.owner ?? 'local') === (by.owner ?? 'local'));
       if (clash) throw new SkiffError('BRK_CONFLICT', `a cluster named "${name}" is already ${clash.state}; pick another name or \`skiff down ${name}\` first`);
       const at = nowIso();
       const startTimeoutMs = req.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS[req.backend];
@@ -107,8 +107,8 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
         : { sink: 'local', dir: o.logsDir, group: logGroupFor(workspace) };
       await cas.create(id);
       c = { ...c, workspace, plan, logs };
-      o.store.putCluster(c);
-      const created = o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' });
+      c = await o.store.putCluster(c);
+      const created = await o.store.notify({ at, clusterId: id, kind: 'state', state: 'pending' });
       o.onNotification?.(created, c);
       log.info({ clusterId: id, name, workers: req.workers, backend: req.backend, startDeadline: c.startDeadline, software: req.software?.hash, owner: by.owner }, 'cluster created');
       life.armDeadline(c);
@@ -116,29 +116,29 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       return clusterView(c);
     },
 
-    list: () => o.store.clusters().map(clusterView),
-    get: (ref) => clusterView(find(ref)),
+    list: async () => (await o.store.clusters()).map(clusterView),
+    get: async (ref) => clusterView(await find(ref)),
 
     async down(ref, opts = {}) {
-      let c = find(ref);
+      let c = await find(ref);
       if (opts.failed) {
         await life.fail(c.id, opts.reason ?? 'failed');
-        return clusterView(find(c.id));
+        return clusterView(await find(c.id));
       }
       const reason = opts.reason ?? 'stopped by user';
       if (c.state === 'stopped') return clusterView(c);
       const wasFailed = c.state === 'failed';
-      if (!wasFailed) c = life.setState(c, 'stopping', reason);
+      if (!wasFailed) c = await life.setState(c, 'stopping', reason);
       const b = o.backends[c.backend];
       // Bounded: a cloud that does not answer leaves the cluster stopping; `down` again, or the next broker, finishes it.
       if (b && c.plan) await bounded(`stopping the machines of ${c.name}`, life.timeouts.destroyMs, b.destroy(c.plan));
       if (wasFailed) return clusterView(c);
-      c = life.setState(o.store.cluster(c.id) ?? c, 'stopped', reason);
+      c = await life.setState((await o.store.cluster(c.id)) ?? c, 'stopped', reason);
       return clusterView(c);
     },
 
-    userCredentials(ref, raw) {
-      const c = find(ref);
+    async userCredentials(ref, raw) {
+      const c = await find(ref);
       if (!ACTIVE_STATES.includes(c.state)) throw new SkiffError('BRK_CONFLICT', `cluster ${c.name} is ${c.state}; credentials are issued for live clusters only`);
       const csrPem = (raw as { csrPem?: unknown } | undefined)?.csrPem;
       if (typeof csrPem !== 'string') throw new SkiffError('BRK_BAD_REQUEST', 'credentials need a csrPem');
@@ -146,12 +146,12 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       const cert = signCsr(signer, {
         csrPem, profile: 'user', commonName: `user.${c.id}`, holder: { cluster: c.id, role: 'user' }, sans: { ips: [], dns: [] }, validityMs: o.userCertValidityMs ?? 24 * 3600_000, now: o.now,
       });
-      o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'user', subject: 'user', notAfter: cert.notAfter.toISOString(), issuedAt: nowIso() });
-      return Promise.resolve({ caPem: signer.certPem, certPem: cert.certPem, notAfter: cert.notAfter.toISOString() });
+      await o.store.putCertificate({ clusterId: c.id, serialHex: cert.serialHex, profile: 'user', subject: 'user', notAfter: cert.notAfter.toISOString(), issuedAt: nowIso() });
+      return { caPem: signer.certPem, certPem: cert.certPem, notAfter: cert.notAfter.toISOString() };
     },
 
     async dashboardToken(ref) {
-      const c = find(ref);
+      const c = await find(ref);
       if (!c.plan || !ACTIVE_STATES.includes(c.state)) throw new SkiffError('BRK_CONFLICT', `cluster ${c.name} is ${c.state}; it has no dashboard`);
       const ttl = o.dashboardTokenTtlS ?? 900; // a ticket: exchanged once at the gateway for a session
       const token = await o.tokens.mint('dashboard', { sub: 'user', cluster: c.id }, ttl);
@@ -159,20 +159,18 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
       return { token, url: `https://${s.publicHost}:${s.gatewayPort}/?token=${token}`, expiresAt: new Date(o.now().getTime() + ttl * 1000).toISOString() };
     },
 
-    alert(clusterId, reason) {
-      const c = o.store.cluster(clusterId);
+    async alert(clusterId, reason) {
+      const c = await o.store.cluster(clusterId);
       if (!c) return;
-      const n = o.store.notify({ at: nowIso(), clusterId, kind: 'alert', reason });
+      const n = await o.store.notify({ at: nowIso(), clusterId, kind: 'alert', reason });
       log.warn({ clusterId, reason }, 'cluster alert');
       o.onNotification?.(n, c);
     },
 
-    notifications(ref, afterSeq = 0) {
-      const id = ref !== undefined ? find(ref).id : undefined;
-      const names = new Map(o.store.clusters().map((c) => [c.id, c.name]));
-      return o.store
-        .notifications(id)
-        .filter((n) => n.seq > afterSeq)
+    async notifications(ref, afterSeq = 0) {
+      const id = ref !== undefined ? (await find(ref)).id : undefined;
+      const names = new Map((await o.store.clusters()).map((c) => [c.id, c.name]));
+      return (await o.store.notifications(id, afterSeq))
         .map((n) => ({ ...n, clusterName: names.get(n.clusterId) ?? n.clusterId }));
     },
 

@@ -55,8 +55,8 @@ export interface BackendTimeouts {
 export interface ClusterService {
   /** `owner`: the principal id the cluster records as its owner (broker/auth/cluster-access.ts decides who may act on it). */
   create(req: unknown, by?: { owner?: string }): Promise<ClusterView>;
-  list(): ClusterView[];
-  get(ref: string): ClusterView;
+  list(): Promise<ClusterView[]>;
+  get(ref: string): Promise<ClusterView>;
   /** Stop every machine; the cluster ends `stopped`, or `failed` when `failed` is set (e.g. never became ready). */
   down(ref: string, opts?: { reason?: string; failed?: boolean }): Promise<ClusterView>;
   enrol(req: unknown): Promise<EnrolResponse>;
@@ -74,8 +74,8 @@ export interface ClusterService {
   /** After a broker restart: finish what a previous run left half-done. */
   recover(): Promise<void>;
   /** A watchdog alert (the cluster keeps running). */
-  alert(clusterId: string, reason: string): void;
-  notifications(ref?: string, afterSeq?: number): NotificationView[];
+  alert(clusterId: string, reason: string): Promise<void>;
+  notifications(ref?: string, afterSeq?: number): Promise<NotificationView[]>;
   /** Settles when the cluster's launch (the backend's apply and what follows) has ended: for tests, instead of sleeping. */
   launched(clusterId: string): Promise<void>;
   /** Stop the start-deadline timers and abort running launches (the broker is closing). */

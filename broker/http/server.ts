@@ -169,7 +169,7 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       // The one owner check of every route below: `ref` is the id of a cluster this principal may act on.
       const ref = await access.resolve(p, decodeSegment(match[1] ?? ''));
       const sub = match[2];
-      if (sub === undefined && m === 'GET') return send(req, res, 200, o.clusters.get(ref));
+      if (sub === undefined && m === 'GET') return send(req, res, 200, await o.clusters.get(ref));
       if (sub === undefined && m === 'DELETE') {
         const failed = url.searchParams.get('failed');
         return send(req, res, 200, await o.clusters.down(ref, failed !== null ? { reason: failed.slice(0, 500), failed: true } : {}));

@@ -31,7 +31,17 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
 const MOTO_PYTHON = process.env['SKIFF_MOTO_PYTHON'] ?? 'python3';
 
-export async function startMoto(opts: { region?: string; port?: number } = {}): Promise<Moto> {
+// moto's server answers requests on threads and checks a DynamoDB condition apart from the write it guards, so two
+// racing conditional writes can both land; DynamoDB makes each item write atomic. `serial` runs moto on one thread
+// (one request at a time, HTTP/1.0), which restores that guarantee for tests that race writers on purpose.
+const SERIAL_MOTO = [
+  'import sys',
+  'from werkzeug.serving import run_simple',
+  'from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app',
+  'run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)',
+].join('\n');
+
+export async function startMoto(opts: { region?: string; port?: number; serial?: boolean } = {}): Promise<Moto> {
   const region = opts.region ?? 'us-east-1';
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
@@ -41,7 +51,8 @@ export async function startMoto(opts: { region?: string; port?: number } = {}): 
   async function up(): Promise<void> {
     // In a directory of its own: moto writes a moto_recording file into its working directory.
     workDir = mkdtempSync(join(tmpdir(), 'skiff-moto-'));
-    const proc = spawn(MOTO_PYTHON, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+    const args = opts.serial ? ['-c', SERIAL_MOTO, '127.0.0.1', String(port)] : ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)];
+    const proc = spawn(MOTO_PYTHON, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
       cwd: workDir,
       // The public images skiff looks up (Debian 12, the GPU AMIs): stock moto has none of them.

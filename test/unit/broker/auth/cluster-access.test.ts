@@ -17,8 +17,8 @@ const clusters = [
 ];
 const notes: NotificationView[] = clusters.map((c, i) => ({ seq: i + 1, at: c.createdAt, clusterId: c.id, clusterName: c.name, kind: 'state', state: 'running' }));
 const access = createClusterAccess({
-  list: () => clusters,
-  notifications: (ref, after = 0) => notes.filter((n) => (ref === undefined || n.clusterId === ref) && n.seq > after),
+  list: async () => clusters,
+  notifications: async (ref, after = 0) => notes.filter((n) => (ref === undefined || n.clusterId === ref) && n.seq > after),
 });
 const alice: Principal = { id: A, person: 'alice', admin: false };
 const bob: Principal = { id: B, person: 'bob', admin: false };

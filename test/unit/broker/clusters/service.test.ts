@@ -69,7 +69,7 @@ t.test('a plan the backend refuses creates nothing: no record, no CA, no machine
   const { backend, calls } = fakeBackend({ failPlan: true });
   const { clusters, store, dir } = service(t, backend);
   await t.rejects(clusters.create({ workers: 2, backend: 'local' }), { code: 'PRV_INVALID_REQUEST', message: /us-east-1z/ });
-  t.same(store.clusters(), []);
+  t.same(await store.clusters(), []);
   t.notOk(existsSync(join(dir, 'ca')) && readdirSync(join(dir, 'ca')).length > 0, 'no CA was made');
   t.same(calls, ['plan']);
 });
@@ -90,9 +90,9 @@ t.test('a launch failure ends failed, with the reason and log lines, and cleans 
   const { clusters, store } = service(t, backend);
   const c = await clusters.create({ workers: 1, backend: 'local', name: 'a' });
   await clusters.launched(c.id);
-  t.match(clusters.get(c.id), { state: 'failed', reason: 'launch failed: quota exceeded', lastLogLines: ['scheduler: boom'] });
+  t.match((await clusters.get(c.id)), { state: 'failed', reason: 'launch failed: quota exceeded', lastLogLines: ['scheduler: boom'] });
   t.same(calls, ['plan', 'apply', 'apply done', 'destroy']);
-  t.same(store.notifications(c.id).map((n) => n.state), ['pending', 'failed'], 'every transition is a notification');
+  t.same((await store.notifications(c.id)).map((n) => n.state), ['pending', 'failed'], 'every transition is a notification');
 });
 
 t.test('running once the scheduler is ready and every worker connected; names unique while alive', async (t) => {
@@ -104,9 +104,9 @@ t.test('running once the scheduler is ready and every worker connected; names un
   const agent = await enrolAs(clusters, tokens, c.id, 'scheduler');
   await clusters.agentEvent(agent, { kind: 'ready' });
   await clusters.agentEvent(agent, { kind: 'workers', count: 1 });
-  t.equal(clusters.get('b').state, 'starting');
+  t.equal((await clusters.get('b')).state, 'starting');
   await clusters.agentEvent(agent, { kind: 'workers', count: 2 });
-  t.equal(clusters.get('b').state, 'running');
+  t.equal((await clusters.get('b')).state, 'running');
   const worker = await enrolAs(clusters, tokens, c.id, 'worker-1');
   await t.rejects(clusters.agentEvent(worker, { kind: 'ready' }), { code: 'BRK_FORBIDDEN' }, 'a worker cannot speak for the scheduler');
   const unenrolled = await tokens.mint('agent', { sub: 'worker-2', cluster: c.id, role: 'worker' }, 60);
@@ -115,9 +115,9 @@ t.test('running once the scheduler is ready and every worker connected; names un
   await t.rejects(clusters.agentEvent(posing, { kind: 'ready' }), { code: 'BRK_FORBIDDEN' }, 'a token whose role is not the role the machine enrolled with speaks for nobody');
   await t.rejects(clusters.agentEvent(worker, { kind: 'failed', reason: 'worker-1: gave up', lastLogLines: [] }), { code: 'BRK_FORBIDDEN', message: /cannot fail running cluster/ });
   await t.rejects(clusters.agentEvent(worker, { kind: 'failed', reason: 'worker-1: gave up', lastLogLines: [] }), { code: 'BRK_FORBIDDEN' });
-  t.match(clusters.get('b'), { state: 'running', warnings: ['worker-1 reported a failure and left the cluster: worker-1: gave up'] }, "a running cluster outlives a worker's failure, recorded once");
+  t.match((await clusters.get('b')), { state: 'running', warnings: ['worker-1 reported a failure and left the cluster: worker-1: gave up'] }, "a running cluster outlives a worker's failure, recorded once");
   await clusters.agentEvent(agent, { kind: 'failed', reason: 'scheduler: gave up', lastLogLines: [] });
-  t.match(clusters.get('b'), { state: 'failed', reason: 'scheduler: gave up' }, 'the scheduler still fails its cluster');
+  t.match((await clusters.get('b')), { state: 'failed', reason: 'scheduler: gave up' }, 'the scheduler still fails its cluster');
 });
 
 t.test('a worker that fails while its cluster starts fails the cluster (it could only miss its deadline)', async (t) => {
@@ -127,7 +127,7 @@ t.test('a worker that fails while its cluster starts fails the cluster (it could
   await clusters.launched(c.id);
   const worker = await enrolAs(clusters, tokens, c.id, 'worker-1');
   await clusters.agentEvent(worker, { kind: 'failed', reason: 'worker-1: could not install x', lastLogLines: ['no x'] });
-  t.match(clusters.get(c.id), { state: 'failed', reason: 'worker-1: could not install x', lastLogLines: ['no x'] });
+  t.match((await clusters.get(c.id)), { state: 'failed', reason: 'worker-1: could not install x', lastLogLines: ['no x'] });
   t.match(await clusters.down('early'), { state: 'failed' }, 'down after a failure is harmless');
 });
 
@@ -137,7 +137,7 @@ t.test('down stops a running cluster, and twice is harmless', async (t) => {
   const c = await clusters.create({ workers: 0, backend: 'local', name: 'b' });
   await clusters.launched(c.id);
   await clusters.agentEvent(await enrolAs(clusters, tokens, c.id, 'scheduler'), { kind: 'ready' });
-  t.equal(clusters.get('b').state, 'running');
+  t.equal((await clusters.get('b')).state, 'running');
   t.match(await clusters.down('b'), { state: 'stopped', reason: 'stopped by user' });
   t.match(await clusters.down('b'), { state: 'stopped' }, 'down twice is harmless');
 });
@@ -161,7 +161,7 @@ t.test('the API view of a cluster keeps the plan, settings and webhook URL to th
   const { backend } = fakeBackend();
   const { clusters } = service(t, backend);
   const c = await clusters.create({ workers: 1, backend: 'local', name: 'quiet', webhookUrl: 'https://hooks.example/secret', watchdog: { idleTimeoutMs: 60_000 } });
-  const view = clusters.get(c.id) as unknown as Record<string, unknown>;
+  const view = (await clusters.get(c.id)) as unknown as Record<string, unknown>;
   for (const key of ['plan', 'webhookUrl', 'watchdog', 'workspace', 'schedulerReady']) t.notOk(key in view, `no ${key}`);
   t.match(view, { id: c.id, name: 'quiet', state: /pending|starting/, workers: 1, scheduler: 'tls://127.0.0.1:2' });
 });
@@ -197,8 +197,8 @@ t.test('the broker fails a cluster that is not running at its start deadline, sa
   await clusters.agentEvent(agent, { kind: 'ready' });
   await clusters.agentEvent(agent, { kind: 'workers', count: 1 });
   // Waits for the deadline (3 s: enough for the enrolment above on a loaded machine).
-  await until(() => clusters.get(c.id).state === 'failed', 10_000);
-  t.match(clusters.get(c.id), { state: 'failed', reason: 'not running within 3s: 1/2 workers connected (1/3 machines enrolled)', lastLogLines: ['scheduler: boom'] });
+  await until(async () => (await clusters.get(c.id)).state === 'failed', 10_000);
+  t.match((await clusters.get(c.id)), { state: 'failed', reason: 'not running within 3s: 1/2 workers connected (1/3 machines enrolled)', lastLogLines: ['scheduler: boom'] });
   t.equal(calls.at(-1), 'destroy');
 });
 
@@ -209,9 +209,9 @@ t.test('a cluster running before its deadline is left alone', async (t) => {
   const c = await clusters.create({ workers: 0, backend: 'local', startTimeoutMs: 3000 });
   await clusters.launched(c.id);
   await clusters.agentEvent(await enrolAs(clusters, tokens, c.id, 'scheduler'), { kind: 'ready' });
-  t.equal(clusters.get(c.id).state, 'running');
+  t.equal((await clusters.get(c.id)).state, 'running');
   await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(c.startDeadline ?? '') - Date.now()) + 300));
-  t.equal(clusters.get(c.id).state, 'running');
+  t.equal((await clusters.get(c.id)).state, 'running');
 });
 
 t.test('down while the backend is still applying: what the apply launched afterwards is removed too', async (t) => {
@@ -224,7 +224,7 @@ t.test('down while the backend is still applying: what the apply launched afterw
   release();
   await clusters.launched(c.id);
   t.same(calls, ['plan', 'apply', 'destroy', 'apply done', 'destroy'], 'a second destroy after the apply returned');
-  t.equal(clusters.get(c.id).state, 'stopped', 'the late apply does not revive it');
+  t.equal((await clusters.get(c.id)).state, 'stopped', 'the late apply does not revive it');
 });
 
 t.test('a boot failure report with the enrol token fails the cluster with the step and the boot log lines', async (t) => {
@@ -237,14 +237,14 @@ t.test('a boot failure report with the enrol token fails the cluster with the st
   const agent = await tokens.mint('agent', { sub: 'worker-1', cluster: c.id, role: 'worker' }, 60);
   await t.rejects(clusters.bootFailed(agent, { machineId: 'worker-1', step: 'node', text: '' }), { code: 'BRK_TOKEN_INVALID' }, 'only an enrol token');
   await clusters.bootFailed(token, { machineId: 'worker-1', step: 'bundle', text: 'skiff bootstrap: step bundle\n/tmp/skiff-agent.tgz: FAILED\u001b[0m\nsha256sum: WARNING: 1 computed checksum did NOT match\n' });
-  t.match(clusters.get(c.id), {
+  t.match((await clusters.get(c.id)), {
     state: 'failed',
     reason: 'worker-1 (worker-1) failed to boot at step "bundle"',
     lastLogLines: ['skiff bootstrap: step bundle', '/tmp/skiff-agent.tgz: FAILED[0m', 'sha256sum: WARNING: 1 computed checksum did NOT match'],
   });
   t.equal(calls.at(-1), 'destroy');
   await clusters.bootFailed(token, { machineId: 'worker-1', step: 'bundle', text: 'again' });
-  t.equal(clusters.get(c.id).reason, 'worker-1 (worker-1) failed to boot at step "bundle"', 'a cluster already over keeps its first reason');
+  t.equal((await clusters.get(c.id)).reason, 'worker-1 (worker-1) failed to boot at step "bundle"', 'a cluster already over keeps its first reason');
 });
 
 t.test('workers get the threads the user chose, else their vCPUs; running needs only the workers launched', async (t) => {
@@ -253,7 +253,7 @@ t.test('workers get the threads the user chose, else their vCPUs; running needs 
   const { csrPem } = await createKeyAndCsr({ commonName: 'x' });
   const a = await clusters.create({ workers: 2, backend: 'local', name: 'vcpus' });
   await clusters.launched(a.id);
-  t.match(clusters.get(a.id), { state: 'starting', workersLaunched: 1, reason: '1 of 2 workers could be launched; the cluster runs with those' });
+  t.match((await clusters.get(a.id)), { state: 'starting', workersLaunched: 1, reason: '1 of 2 workers could be launched; the cluster runs with those' });
   const wa = await tokens.mint('enrol', { sub: `${a.id}/worker`, cluster: a.id, role: 'worker' }, 60);
   t.equal((await clusters.enrol({ token: wa, clusterId: a.id, machineId: 'worker-1', csrPem })).nthreads, 4);
   const sa = await tokens.mint('enrol', { sub: `${a.id}/scheduler`, cluster: a.id, role: 'scheduler' }, 60);
@@ -261,7 +261,7 @@ t.test('workers get the threads the user chose, else their vCPUs; running needs 
   const agent = await tokens.mint('agent', { sub: 'scheduler', cluster: a.id, role: 'scheduler' }, 60);
   await clusters.agentEvent(agent, { kind: 'ready' });
   await clusters.agentEvent(agent, { kind: 'workers', count: 1 });
-  t.equal(clusters.get(a.id).state, 'running');
+  t.equal((await clusters.get(a.id)).state, 'running');
   const b = await clusters.create({ workers: 1, backend: 'local', name: 'chosen', workerThreads: 3 });
   await clusters.launched(b.id);
   const wb = await tokens.mint('enrol', { sub: `${b.id}/worker`, cluster: b.id, role: 'worker' }, 60);
