@@ -20,6 +20,8 @@ export interface SkiffPaths {
   logsDir: string;
   /** The workspace's settings (watchdog thresholds, webhook), optional. */
   config: string;
+  /** The CLI's own settings: which deployed broker to use (written by `skiff setup aws`), optional. */
+  cliFile: string;
 }
 
 export function skiffPaths(home: string): SkiffPaths {
@@ -39,6 +41,7 @@ export function skiffPaths(home: string): SkiffPaths {
     clustersDir: join(h, 'clusters'),
     logsDir: join(h, 'logs'),
     config: join(h, 'config.json'),
+    cliFile: join(h, 'cli.json'),
   };
 }
 
