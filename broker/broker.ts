@@ -3,11 +3,11 @@
 
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { SkiffError } from './api/errors.js';
 import { cleartextRefusal, isEmulatorEndpoint, isLoopbackHost } from './api/endpoints.js';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createApiHandler } from './http/server.js';
 import { guardConnections } from './http/connection-guard.js';
@@ -19,7 +19,9 @@ import { TELEMETRY_PATH } from './api/routes.js';
 import { createWebhookNotifier, type NotificationEvent, type WebhookNotifier } from './watchdog/notify.js';
 import { makeHomePrivate, skiffPaths, type BrokerInfo } from './home.js';
 import { loadWorkspaceConfig } from './config.js';
-import { openStore } from './store/store.js';
+import { openStore, type Store } from './store/store.js';
+import type { CaStore } from './clusters/ca-store.js';
+import type { Jwk } from './api/tokens.js';
 import { createTokenIssuer } from './tokens/issuer.js';
 import { createLocalBackend } from '../provisioner/local/local-backend.js';
 import type { Backend } from '../provisioner/backend.js';
@@ -62,6 +64,14 @@ export interface BrokerOptions {
   awsIdentityCertPath?: string;
   /** People are their IAM identity (`--auth aws-iam`); default: the API key of $SKIFF_HOME, one person's. */
   auth?: AwsIamSettings;
+  /** The store to use instead of the journal under home (the broker closes it). */
+  store?: Store;
+  /** The cluster CA store instead of the key files under home (the deployed broker's, sealed with KMS). */
+  caStore?: CaStore;
+  /** The token signing key (a private JWK) instead of the one under home (the deployed broker's, unsealed). */
+  tokenPrivateJwk?: Jwk;
+  /** Log every request (method, path, status, time) and every failed TLS handshake: a deployed broker's log. */
+  logRequests?: boolean;
 }
 
 export interface RunningBroker {
@@ -135,8 +145,8 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     } catch {
       // first start
     }
-    const store = openStore(p.store);
-    const tokens = createTokenIssuer({ keyDir: p.tokenKeyDir });
+    const store = o.store ?? openStore(p.store);
+    const tokens = createTokenIssuer(o.tokenPrivateJwk ? { privateJwk: o.tokenPrivateJwk } : { keyDir: p.tokenKeyDir });
     // Before binding: a broker that cannot say who may use it does not start.
     const auth = await createBrokerAuth(o.auth ?? { mode: 'api-key', apiKey: loadOrCreateApiKey(p.apiKey) }, { store, tokens, log: o.log.child({ component: 'auth' }) });
 
@@ -149,6 +159,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     const server = o.tls
       ? createHttpsServer({ cert: o.tls.certPem, key: o.tls.keyPem, handshakeTimeout: BROKER_HANDSHAKE_TIMEOUT_MS, ...bounds })
       : createServer(bounds);
+    if (o.logRequests) logTraffic(server, o.log.child({ component: 'http' }));
     guardConnections(server, { maxConnections: BROKER_MAX_CONNECTIONS, maxPerAddress: BROKER_MAX_CONNECTIONS_PER_ADDRESS });
     const listen = (port: number) =>
       new Promise<void>((resolve, reject) => {
@@ -197,7 +208,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       },
     });
     const clusters = createClusterService({
-      store, tokens, backends, caDir: p.caDir, brokerUrl: publicUrl, ...(o.tls ? pinnedCa(o.tls) : {}), awsEmulated: isEmulatorEndpoint(o.awsEndpointUrl), log: o.log.child({ component: 'clusters' }),
+      store, tokens, backends, caDir: p.caDir, ...(o.caStore ? { caStore: o.caStore } : {}), brokerUrl: publicUrl, ...(o.tls ? pinnedCa(o.tls) : {}), awsEmulated: isEmulatorEndpoint(o.awsEndpointUrl), log: o.log.child({ component: 'clusters' }),
       watchdog, logsDir: p.logsDir, ...(o.scaleIntervalMs !== undefined ? { scaleIntervalMs: o.scaleIntervalMs } : {}), ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
       ...(workspace.watchdog ? { workspaceWatchdog: workspace.watchdog } : {}),
       onNotification: (n, c) => {
@@ -260,6 +271,19 @@ function pinnedCa(tls: { certPem: string; caPem?: string }): { brokerCaPem?: str
   if (!first) return {};
   const cert = new X509Certificate(first);
   return cert.checkIssued(cert) && cert.verify(cert.publicKey) ? { brokerCaPem: first + '\n' } : {};
+}
+
+/** One line per request once answered (the path without its query), and one per TLS handshake that failed. */
+function logTraffic(server: Server, log: Logger): void {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const t0 = performance.now();
+    res.once('finish', () => {
+      log.info({ method: req.method, path: (req.url ?? '').split('?')[0]?.slice(0, 120), status: res.statusCode, ms: Math.round(performance.now() - t0), remote: req.socket.remoteAddress }, 'request');
+    });
+  });
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    log.warn({ remote: socket.remoteAddress, code: err.code, message: err.message }, 'TLS handshake failed');
+  });
 }
 
 /** One notifier per webhook URL, made on first use. */

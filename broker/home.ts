@@ -22,6 +22,8 @@ export interface SkiffPaths {
   config: string;
   /** The CLI's user tokens from aws-iam brokers (0600 files, one per broker id and credential source). */
   authDir: string;
+  /** The CLI's own settings: which deployed broker to use (written by `skiff setup aws`), optional. */
+  cliFile: string;
 }
 
 export function skiffPaths(home: string): SkiffPaths {
@@ -42,6 +44,7 @@ export function skiffPaths(home: string): SkiffPaths {
     logsDir: join(h, 'logs'),
     config: join(h, 'config.json'),
     authDir: join(h, 'auth'),
+    cliFile: join(h, 'cli.json'),
   };
 }
 

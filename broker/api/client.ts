@@ -47,6 +47,8 @@ export async function callBroker<T>(baseUrl: string, method: 'GET' | 'POST' | 'D
     });
     text = await res.text();
   } catch (cause) {
+    // A transport that knows what went wrong (a pinned connection refusing the broker's certificate) says so itself.
+    if (cause instanceof SkiffError) throw cause;
     throw new SkiffError(unreachable, `broker ${baseUrl} unreachable: ${(cause as Error).message}`, { cause, retryable: true });
   }
   if (!res.ok) {

@@ -5,6 +5,7 @@
 export const ERROR_CODES = {
   CLI_USAGE: 'CLI_USAGE',
   CLI_BROKER_UNREACHABLE: 'CLI_BROKER_UNREACHABLE',
+  CLI_BROKER_UNTRUSTED: 'CLI_BROKER_UNTRUSTED',
   CLI_TIMEOUT: 'CLI_TIMEOUT',
   CLI_NO_AWS_CREDENTIALS: 'CLI_NO_AWS_CREDENTIALS',
   CLI_DATA_ACCESS: 'CLI_DATA_ACCESS',
@@ -42,6 +43,8 @@ export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 export const ERROR_TABLE: Readonly<Record<ErrorCode, { status: number; retryable: boolean }>> = {
   CLI_USAGE: { status: 400, retryable: false },
   CLI_BROKER_UNREACHABLE: { status: 503, retryable: true },
+  /** The broker's certificate is not from the CA the CLI pins (its workspace's published one): nothing was sent. */
+  CLI_BROKER_UNTRUSTED: { status: 502, retryable: false },
   CLI_TIMEOUT: { status: 504, retryable: true },
   CLI_NO_AWS_CREDENTIALS: { status: 400, retryable: false },
   CLI_DATA_ACCESS: { status: 502, retryable: true },

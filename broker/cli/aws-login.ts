@@ -4,7 +4,7 @@
 // signed request (not the credentials) to POST /v1/auth/aws. The broker forwards it to STS, which says who
 // signed. The user token it answers is kept 0600 under $SKIFF_HOME/auth (one per broker id and credential
 // source) and renewed before it expires.
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes, type Hash, type Hmac } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SkiffError } from '../api/errors.js';
@@ -53,7 +53,10 @@ export async function signIdentityRequest(keys: AwsKeys, o: { brokerId: string; 
   const signed = await signer.sign(
     {
       method: 'POST', protocol: o.stsUrl.protocol, hostname: o.stsUrl.hostname, ...(o.stsUrl.port ? { port: Number(o.stsUrl.port) } : {}), path: '/', query: {},
-      headers: { host: o.stsUrl.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', [BROKER_ID_HEADER]: o.brokerId },
+      headers: { host: o.stsUrl.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', [BROKER_ID_HEADER]: o.brokerId,
+        // Signatures carry the time to the second: two sign-ins in one second (two commands at once) would be one
+        // signature, and the broker takes each once. A random signed header makes every sign-in its own.
+        'x-skiff-nonce': randomBytes(16).toString('hex') },
       body: GET_CALLER_IDENTITY_BODY,
     },
     o.signingDate ? { signingDate: o.signingDate } : {},
@@ -84,6 +87,8 @@ export interface AwsLoginOptions {
   endpointUrl?: string;
   keys?: () => Promise<AwsKeys>;
   now?: () => number;
+  /** The transport to the broker (a deployed broker's: pinned to its published CA). */
+  fetch?: typeof fetch;
 }
 
 interface Cached {
@@ -130,7 +135,7 @@ export function createAwsTokenSource(o: AwsLoginOptions): AwsTokenSource {
     const stsUrl = stsUrlFor(region, { ...(o.stsEndpointUrl ? { stsEndpointUrl: o.stsEndpointUrl } : {}), ...(o.endpointUrl ? { endpointUrl: o.endpointUrl } : {}) });
     const signed = await signIdentityRequest(keys, { brokerId, region, stsUrl });
     const issuedAtMs = now();
-    const res = await callBroker<AwsAuthResponse>(o.brokerUrl, 'POST', AUTH_AWS_PATH, signed, { code: 'CLI_BROKER_UNREACHABLE', timeoutMs: 30_000 });
+    const res = await callBroker<AwsAuthResponse>(o.brokerUrl, 'POST', AUTH_AWS_PATH, signed, { code: 'CLI_BROKER_UNREACHABLE', timeoutMs: 30_000, ...(o.fetch ? { fetch: o.fetch } : {}) });
     const c: Cached = { token: res.token, expiresAt: res.expiresAt, issuedAtMs, principal: res.principal, brokerUrl: o.brokerUrl };
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(`${file}.tmp`, JSON.stringify(c), { mode: 0o600 });

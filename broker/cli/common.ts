@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { CliConfig } from './config.js';
 import { SkiffError } from '../api/errors.js';
 import { DEFAULT_WORKSPACE, WORKSPACE_NAME, WORKSPACE_NAME_RULE } from '../api/limits.js';
+import { DEFAULT_REGION } from '../../provisioner/plan/regions.js';
 
 export interface CliContext {
   home: string;
@@ -45,6 +46,9 @@ export function workspaceFlag(flags: Record<string, unknown>): string {
 export async function api(ctx: CliContext, flags: Record<string, unknown>, autoStart: boolean, withoutEnv: readonly string[] = []): Promise<BrokerApi> {
   const brokerUrl = (flags['broker-url'] as string | undefined) ?? ctx.config.brokerUrl;
   const apiKey = ctx.config.apiKey;
+  // `up --backend aws` looks for its workspace's deployed broker; `up` on this machine uses the local one.
+  const backend = flags['backend'] as string | undefined;
+  const region = (flags['region'] as string | undefined) ?? ctx.config.awsRegion ?? DEFAULT_REGION;
   return connectBroker({
     home: ctx.home,
     autoStart,
@@ -57,6 +61,7 @@ export async function api(ctx: CliContext, flags: Record<string, unknown>, autoS
     },
     ...(brokerUrl ? { brokerUrl } : {}),
     ...(apiKey ? { apiKey } : {}),
+    ...(backend === 'aws' ? { deployed: { workspace: workspaceFlag(flags), region } } : backend !== undefined ? { localOnly: true } : {}),
   });
 }
 

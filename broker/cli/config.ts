@@ -45,6 +45,10 @@ export interface CliConfig {
    * AWS_ACCESS_KEY_ID, the config files, web identity, container credentials): the CLI keeps one aws-iam sign-in per source.
    */
   awsCredentialSource: string;
+  /** $SKIFF_IMDS_URL: instance metadata for `skiff broker --deployed` (a stand-in in tests; default IMDS itself). */
+  imdsUrl?: string;
+  /** $AWS_EC2_METADATA_DISABLED=true: no instance metadata is asked for (off EC2). */
+  ec2MetadataDisabled: boolean;
   /** A variable of the client's environment, for --secret-env (its value goes to the machines only). */
   lookupEnv: (name: string) => string | undefined;
 }
@@ -76,7 +80,13 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
     home: defaultHome(env), python: get('SKIFF_PYTHON') ?? '/usr/bin/python3', logLevel: level as CliConfig['logLevel'], path: env['PATH'] ?? '',
     lookupEnv: (name) => env[name],
     awsCredentialSource: createHash('sha256').update(JSON.stringify(CREDENTIAL_SOURCE_VARS.map((k) => env[k] ?? null))).digest('hex').slice(0, 16),
+    ec2MetadataDisabled: get('AWS_EC2_METADATA_DISABLED')?.toLowerCase() === 'true',
   };
+  const imdsUrl = get('SKIFF_IMDS_URL');
+  if (imdsUrl !== undefined) {
+    if (!/^http:\/\/[^/?#\s]+\/?$/.test(imdsUrl)) throw new SkiffError('CLI_USAGE', `SKIFF_IMDS_URL ${JSON.stringify(imdsUrl)} must be http://HOST[:PORT]; unset it for http://169.254.169.254`);
+    cfg.imdsUrl = imdsUrl.replace(/\/+$/, '');
+  }
   if (refresh !== undefined) cfg.credentialsRefreshMs = Number(refresh);
   const brokerUrl = get('SKIFF_BROKER_URL');
   if (brokerUrl !== undefined) cfg.brokerUrl = brokerUrl;

@@ -11,6 +11,9 @@ import { loadCliConfig, type CliConfig } from './config.js';
 import { parseArgs, helpFor, type FlagSpec } from './args.js';
 import { COMMANDS, runCommand, type CliContext } from './commands.js';
 import type { AwsIamSettings } from '../auth/broker-auth.js';
+import { workspaceFlag } from './common.js';
+import { DEFAULT_WORKSPACE } from '../api/limits.js';
+import { DEFAULT_REGION } from '../../provisioner/plan/regions.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -39,13 +42,16 @@ State lives under $SKIFF_HOME (default ~/.skiff). \`skiff <command> --help\` tel
 `;
 
 const BROKER_FLAGS: Record<string, FlagSpec> = {
-  host: { kind: 'string', help: 'interface to listen on', default: '127.0.0.1' },
-  port: { kind: 'int', help: 'port (0: the last one used, else any free port)', default: 0 },
+  host: { kind: 'string', help: 'interface to listen on (default 127.0.0.1; --deployed: 0.0.0.0)' },
+  port: { kind: 'int', help: 'port (default 0: the last one used, else any free port; --deployed: 443)' },
   'public-url': { kind: 'string', help: 'URL machines use to reach this broker (default: the one it listens on)' },
   'webhook-url': { kind: 'string', help: 'POST every cluster\'s notifications here (Slack-compatible JSON)' },
   'tls-cert': { kind: 'string', help: 'serve HTTPS with this certificate (PEM file; with --tls-key)' },
   'tls-key': { kind: 'string', help: 'private key of --tls-cert (PEM file)' },
   'tls-ca': { kind: 'string', help: 'CA certificate --tls-cert chains to, pinned on the machines (PEM; default: --tls-cert itself when self-signed, else the system\'s CAs)' },
+  deployed: { kind: 'boolean', help: 'run as the workspace\'s deployed broker: its record (SSM /skiff/W/broker), CA (Secrets Manager) and keys sealed with KMS, as `skiff setup aws` made them' },
+  workspace: { kind: 'string', help: 'with --deployed: the workspace', default: DEFAULT_WORKSPACE },
+  region: { kind: 'string', help: 'with --deployed: its region (default $AWS_REGION, else us-east-1)' },
   background: { kind: 'boolean', help: 'started by the CLI on demand (logs go to $SKIFF_HOME/broker/broker.log)' },
   auth: { kind: 'string', help: 'api-key: one API key under $SKIFF_HOME, one person\'s; aws-iam: each person signs in as their IAM identity (with --broker-id, --admin)', default: 'api-key' },
   'broker-id': { kind: 'string', help: 'with --auth aws-iam: this broker\'s name, covered by every sign-in\'s signature (a sign-in for one broker is refused by another)' },
@@ -55,12 +61,14 @@ const BROKER_FLAGS: Record<string, FlagSpec> = {
 
 async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    ctx.out(helpFor('broker', '[stop] [--host H] [--port N]', 'Run the skiff control plane in the foreground until SIGTERM/SIGINT; `skiff broker stop` stops the local one.', BROKER_FLAGS));
+    ctx.out(helpFor('broker', '[stop] [--host H] [--port N] | --deployed --workspace W --region R', 'Run the skiff control plane in the foreground until SIGTERM/SIGINT; `skiff broker stop` stops the local one.', BROKER_FLAGS));
     return 0;
   }
   const { positionals, flags } = parseArgs(argv, BROKER_FLAGS, 'broker');
   if (positionals[0] === 'stop') return stopBroker(ctx);
   if (positionals.length > 0) throw new SkiffError('CLI_USAGE', `unknown broker subcommand "${positionals[0]}"; try \`skiff broker stop\``);
+  if (flags['deployed']) return deployedBrokerCommand(ctx, flags);
+  if (argv.some((a) => /^--(workspace|region)(=|$)/.test(a))) throw new SkiffError('CLI_USAGE', '--workspace and --region go with --deployed');
   const certFile = flags['tls-cert'] as string | undefined;
   const keyFile = flags['tls-key'] as string | undefined;
   if ((certFile === undefined) !== (keyFile === undefined)) throw new SkiffError('CLI_USAGE', '--tls-cert and --tls-key go together');
@@ -73,37 +81,47 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
     throw new SkiffError('CLI_USAGE', `cannot read the broker's TLS files: ${(err as Error).message}`);
   }
   const auth = brokerAuthFlags(flags, ctx.config);
-  const host = flags['host'] as string;
+  const host = (flags['host'] as string | undefined) ?? '127.0.0.1';
   if (auth && !tls && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
     throw new SkiffError('CLI_USAGE', `--auth aws-iam on ${host} needs HTTPS (--tls-cert and --tls-key): sign-ins and user tokens would cross the network in clear`);
   }
-  const log = ctx.log;
   // The broker loads every backend (and the AWS SDK): only `skiff broker` pays for that.
   const { startBroker } = await import('../broker.js');
   const broker = await startBroker({
     home: ctx.home,
-    host: flags['host'] as string,
-    port: flags['port'] as number,
-    python: ctx.config.python,
-    log,
-    version: VERSION,
+    host,
+    port: (flags['port'] as number | undefined) ?? 0,
+    ...commonBrokerOptions(ctx),
     ...(typeof flags['public-url'] === 'string' ? { publicUrl: flags['public-url'] } : {}),
     ...(tls ? { tls } : {}),
+    ...(auth ? { auth } : {}),
     ...(typeof flags['webhook-url'] === 'string' ? { webhookUrl: flags['webhook-url'] } : ctx.config.webhookUrl ? { webhookUrl: ctx.config.webhookUrl } : {}),
+  });
+  if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);
+  return runUntilSignal(ctx, broker);
+}
+
+/** What every broker takes from the CLI's environment. */
+function commonBrokerOptions(ctx: CliContext) {
+  return {
+    python: ctx.config.python,
+    log: ctx.log,
+    version: VERSION,
     ...(ctx.config.watchdogIntervalMs !== undefined ? { watchdogIntervalMs: ctx.config.watchdogIntervalMs } : {}),
     ...(ctx.config.scaleIntervalMs !== undefined ? { scaleIntervalMs: ctx.config.scaleIntervalMs } : {}),
     ...(ctx.config.awsEndpointUrl ? { awsEndpointUrl: ctx.config.awsEndpointUrl } : {}),
     ...(ctx.config.awsIdentityCert ? { awsIdentityCertPath: ctx.config.awsIdentityCert } : {}),
     ...(ctx.config.awsRegion ? { awsRegion: ctx.config.awsRegion } : {}),
-    ...(auth ? { auth } : {}),
-  });
-  if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);
+  };
+}
+
+async function runUntilSignal(ctx: CliContext, broker: { close(): Promise<void> }): Promise<number> {
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
   await broker.close();
-  log.info({}, 'broker stopped');
+  ctx.log.info({}, 'broker stopped');
   return 0;
 }
 
@@ -127,6 +145,33 @@ function brokerAuthFlags(flags: Record<string, unknown>, config: Readonly<CliCon
     ...(config.awsStsEndpointUrl ? { stsEndpointUrl: config.awsStsEndpointUrl } : {}),
     ...(config.awsEndpointUrl ? { endpointUrl: config.awsEndpointUrl } : {}),
   };
+}
+
+/** `skiff broker --deployed`: the workspace's broker on its instance (broker/deployed/deployed.ts). */
+async function deployedBrokerCommand(ctx: CliContext, flags: Record<string, unknown>): Promise<number> {
+  for (const f of ['tls-cert', 'tls-key', 'tls-ca', 'public-url', 'background']) {
+    if (flags[f] !== undefined) throw new SkiffError('CLI_USAGE', `--${f} does not go with --deployed: the deployed broker's URL and certificate come from its workspace's record`);
+  }
+  const workspace = workspaceFlag(flags);
+  const region = (flags['region'] as string | undefined) ?? ctx.config.awsRegion ?? DEFAULT_REGION;
+  const { startDeployedBroker } = await import('../deployed/deployed.js');
+  const broker = await startDeployedBroker({
+    workspace, region,
+    ...(typeof flags['host'] === 'string' ? { host: flags['host'] } : {}),
+    ...(typeof flags['port'] === 'number' ? { port: flags['port'] } : {}),
+    ...(ctx.config.imdsUrl !== undefined ? { imdsUrl: ctx.config.imdsUrl } : {}),
+    metadataDisabled: ctx.config.ec2MetadataDisabled,
+    sts: {
+      ...(ctx.config.awsStsEndpointUrl ? { stsEndpointUrl: ctx.config.awsStsEndpointUrl } : {}),
+      ...(ctx.config.awsEndpointUrl ? { endpointUrl: ctx.config.awsEndpointUrl } : {}),
+    },
+    broker: {
+      home: ctx.home, ...commonBrokerOptions(ctx),
+      ...(typeof flags['webhook-url'] === 'string' ? { webhookUrl: flags['webhook-url'] } : ctx.config.webhookUrl ? { webhookUrl: ctx.config.webhookUrl } : {}),
+    },
+  });
+  ctx.err(`skiff: deployed broker of workspace ${workspace} (${region}) listening on ${broker.url}\n`);
+  return runUntilSignal(ctx, broker);
 }
 
 async function stopBroker(ctx: CliContext): Promise<number> {

@@ -1,14 +1,16 @@
-// Each cluster's CA on disk: the key (0600) never leaves this directory, the broker is its only reader, and it
-// is deleted when the cluster is over.
-// Signers are loaded once and kept.
+// Each cluster's CA on disk (the local broker's CA store): the key (0600) never leaves this directory, the broker
+// is its only reader, and it is deleted when the cluster is over. Signers are loaded once and kept.
+// The deployed broker keeps its CAs sealed with KMS in its store instead (sealed-ca-store.ts): one CaStore
+// interface, two implementations.
 
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCa, loadCaSigner, type CaSigner } from '../pki/ca.js';
 
 /** Cluster CAs live 30 days: longer than any cluster's certificates, which the CA signs for a week at most. */
-const CA_VALIDITY_MS = 30 * 24 * 3600_000;
+export const CA_VALIDITY_MS = 30 * 24 * 3600_000;
 
+/** signer() is synchronous: an implementation loads keys ahead (or throws a retryable BRK_NOT_READY). */
 export interface CaStore {
   create(clusterId: string): Promise<void>;
   signer(clusterId: string): CaSigner;

@@ -27,7 +27,7 @@ export function createClusterService(opts: ClusterServiceOptions): ClusterServic
   const o = { ...opts, now: opts.now ?? (() => new Date()) };
   const log = o.log;
   const nowIso = () => o.now().toISOString();
-  const cas = createCaStore({ dir: o.caDir, now: o.now });
+  const cas = o.caStore ?? createCaStore({ dir: o.caDir, now: o.now });
   const life = createLifecycle({ ...o, onOver: (id) => cas.retire(id) });
   const find = async (ref: string): Promise<ClusterRecord> => {
     const c = await o.store.findCluster(ref);

@@ -7,6 +7,7 @@ import type {
 } from '../api/wire.js';
 import type { Backend } from '../../provisioner/backend.js';
 import type { TokenIssuer } from '../tokens/types.js';
+import type { CaStore } from './ca-store.js';
 import type { ClusterRecord, NotificationRecord, Store } from '../store/store.js';
 
 export interface ClusterServiceOptions {
@@ -14,6 +15,8 @@ export interface ClusterServiceOptions {
   tokens: TokenIssuer;
   backends: Partial<Record<BackendName, Backend>>;
   caDir: string;
+  /** Where the cluster CAs are kept (default: key files in caDir; the deployed broker's are sealed with KMS). */
+  caStore?: CaStore;
   /** URL the machines use to reach this broker. */
   brokerUrl: string;
   /** The CA certificate the broker's HTTPS certificate chains to (public), pinned on the machines. */

@@ -29,6 +29,8 @@ export interface CreateCaOptions {
   clusterId: string;
   validityMs: number;
   now?: () => Date;
+  /** Default `skiff cluster <id> CA`; the deployed broker's CA names its workspace instead. */
+  commonName?: string;
 }
 
 /** A parsed CA, ready to sign many CSRs without re-parsing its certificate or key each time. */
@@ -64,7 +66,7 @@ export async function createCa(options: CreateCaOptions): Promise<CaMaterial> {
   const t = now().getTime();
   cert.validity.notBefore = wholeSeconds(t - CLOCK_SKEW_MS);
   cert.validity.notAfter = wholeSeconds(t + options.validityMs);
-  const name = [{ name: 'commonName', value: caCommonName(options.clusterId) }, { name: 'organizationName', value: 'skiff' }];
+  const name = [{ name: 'commonName', value: options.commonName ?? caCommonName(options.clusterId) }, { name: 'organizationName', value: 'skiff' }];
   cert.setSubject(name);
   cert.setIssuer(name);
   const keyId = keyIdentifier(forgePublic);

@@ -109,6 +109,14 @@ t.test('each signature is accepted once', async (t) => {
   t.equal(b.sts.received.length, 1, 'the replay never reached STS');
 });
 
+t.test('two sign-ins in the same second (two commands at once) are two signatures, both accepted', async (t) => {
+  const b = broker('broker-x');
+  const [one, two] = [await sign(alice, 'broker-x'), await sign(alice, 'broker-x')];
+  t.not(one.headers['authorization'], two.headers['authorization'], 'a random signed header makes each its own');
+  t.ok((await b.auth.exchangeAwsIdentity(one)).token, 'first');
+  t.ok((await b.auth.exchangeAwsIdentity(two)).token, 'second, signed at the same second');
+});
+
 t.test('a host that is not the broker\'s STS endpoint is refused, whatever URL the client names', async (t) => {
   const b = broker('broker-x');
   const elsewhere = new URL('https://attacker.example.com/');
@@ -193,5 +201,5 @@ t.test('the checks name the signed date and scope: a scope of another region or 
   const ok = checkSignedRequest(await sign(alice, 'broker-x'), { brokerId: 'broker-x', stsUrl: STS, stsRegion: REGION, nowMs: NOW.getTime() });
   t.equal(ok.accessKeyId, alice.accessKeyId);
   t.equal(ok.signedAtMs, NOW.getTime());
-  t.same(Object.keys(ok.headers).sort(), ['authorization', 'content-type', 'host', 'x-amz-content-sha256', 'x-amz-date', 'x-skiff-broker-id'], 'only the signed headers and the signature are forwarded');
+  t.same(Object.keys(ok.headers).sort(), ['authorization', 'content-type', 'host', 'x-amz-content-sha256', 'x-amz-date', 'x-skiff-broker-id', 'x-skiff-nonce'], 'only the signed headers and the signature are forwarded');
 });
