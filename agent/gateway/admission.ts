@@ -91,7 +91,7 @@ export function createAdmission(o: AdmissionOptions): Admission {
     evicted++;
     s.destroy();
   };
-  const oldest = (set: Set<Socket> | undefined): Socket | undefined => set?.values().next().value as Socket | undefined;
+  const oldest = (set: Set<Socket> | undefined): Socket | undefined => set?.values().next().value;
 
   return {
     admit(socket) {

@@ -49,11 +49,9 @@ t.test('idle post-handshake HTTP connections from 8 addresses × 128 are closed 
   const lab = await makeNetnsLab(ADDRESSES);
   const h = makeHome('skiff-lockout-', { launcher: lab.launcher });
   const jar = mkdtempSync(join(tmpdir(), 'skiff-lockout-curl-'));
-  let attack: HelperProcess<{ ready: AttackRecord }, AttackRecord> | undefined;
-  let quiet: HelperProcess<{ ready: AttackRecord }, AttackRecord> | undefined;
+  const helpers: Array<HelperProcess<{ ready: AttackRecord }, AttackRecord>> = [];
   t.teardown(async () => {
-    await attack?.stop();
-    await quiet?.stop();
+    for (const p of helpers) await p.stop();
     await h.cleanup();
     lab.remove();
     rmSync(jar, { recursive: true, force: true });
@@ -64,7 +62,8 @@ t.test('idle post-handshake HTTP connections from 8 addresses × 128 are closed 
   const c = JSON.parse(up.stdout) as UpJson;
   const port = Number(c.scheduler.split(':').at(-1));
 
-  attack = await spawnSimHelper<{ ready: AttackRecord }, AttackRecord>(lab, 'idle-tls-clients-main.ts', [String(port), String(PER_ADDRESS), '100', ...ADDRESSES], 180_000);
+  const attack = await spawnSimHelper<{ ready: AttackRecord }, AttackRecord>(lab, 'idle-tls-clients-main.ts', [String(port), String(PER_ADDRESS), '100', ...ADDRESSES], 180_000);
+  helpers.push(attack);
   const startedAt = Date.now();
   t.ok(attack.ready.ready.handshaken >= ADDRESSES.length * PER_ADDRESS, `all ${ADDRESSES.length * PER_ADDRESS} finished the dashboard's TLS handshake (${attack.ready.ready.handshaken})`);
 
@@ -73,7 +72,7 @@ t.test('idle post-handshake HTTP connections from 8 addresses × 128 are closed 
   const cookies = join(jar, 'cookies');
   const page = await curl(lab.launcher, ['--cacert', c.credentials.ca, '-c', cookies, '-b', cookies, '-L', '-o', join(jar, 'status.html'), '-w', '%{http_code} %{num_redirects}', c.dashboard]);
   t.match(page.stdout, /^200 [1-9]$/, `the dashboard link is exchanged for a session and the page opens during the attack: ${page.stderr}`);
-  t.match(readOr(join(jar, 'status.html')), /Bokeh|bokeh/, 'it is the Dask dashboard');
+  t.match(readOr(join(jar, 'status.html')), /[Dd]ask|[Bb]okeh/, 'it is the scheduler\'s dashboard page');
   const json = await curl(lab.launcher, ['--cacert', c.credentials.ca, '-b', cookies, '-w', '\n%{http_code}', `https://127.0.0.1:${port}/json/identity.json`]);
   const [body = '', status] = json.stdout.split('\n');
   t.equal(status, '200', `the session's next request is answered: ${json.stderr}`);
@@ -99,7 +98,8 @@ t.test('idle post-handshake HTTP connections from 8 addresses × 128 are closed 
 
   // Fewer than the gateway keeps of them, and not reopened: nothing pushes these out, so it is the deadline
   // that closes them.
-  quiet = await spawnSimHelper<{ ready: AttackRecord }, AttackRecord>(lab, 'idle-tls-clients-main.ts', [String(port), '16', '0', ...ADDRESSES], 120_000);
+  const quiet = await spawnSimHelper<{ ready: AttackRecord }, AttackRecord>(lab, 'idle-tls-clients-main.ts', [String(port), '16', '0', ...ADDRESSES], 120_000);
+  helpers.push(quiet);
   t.equal(quiet.ready.ready.handshaken, ADDRESSES.length * 16, `${ADDRESSES.length * 16} more finish their handshake and wait`);
   await new Promise((r) => setTimeout(r, deadline + 1_000));
   const q = quiet.records().at(-1);
