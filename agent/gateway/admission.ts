@@ -1,70 +1,147 @@
-// Who gets a connection on the public port. Three bounds:
-//   - open connections in all (maxConnections) and from one address (maxPerAddress): past either, a new
-//     connection is closed at once;
-//   - connections that have not yet proven themselves (no completed TLS handshake: still sending their
-//     ClientHello, or handshaking) are at most maxPending; when one more arrives the OLDEST unproven one is
-//     closed. Sockets opened and left silent by an attacker are then the ones that go, and a real client,
-//     whose handshake takes milliseconds, is proven long before 'maxPending' newer arrivals push it out.
-// Proven connections (a Dask client, a dashboard) are never pushed out by unproven ones.
+// Who holds a connection on the public port. Each connection is in one stage:
+//
+//   pending ──(routed to the gateway's own TLS)──▶ anonymous ──(valid ticket / session / CA certificate)──▶ trusted
+//      └──────────(pass-through: mutual-TLS handshake with the scheduler over)─────────────────────────────▲
+//
+// Bounds (defaults and their reasons in limits.ts):
+//   - pending ≤ maxPending and anonymous ≤ maxAnonymous, each a pool of its own: one more closes that pool's
+//     OLDEST. Silent sockets are then the ones that go, and a real client, proven within milliseconds, is gone
+//     from the pool long before that many newer arrivals push it out. Browsers without a session cannot push
+//     out a Dask handshake, and the slots beyond both pools are left to trusted connections.
+//   - untrusted (pending + anonymous) per address ≤ maxUntrustedPerAddress, per network (IPv4 /24, IPv6 /64)
+//     ≤ maxUntrustedPerNetwork: one more closes that source's oldest untrusted connection.
+//   - open ≤ maxConnections: one more closes the oldest untrusted connection; when all are trusted it is refused.
+// Trusted connections are never pushed out.
 import type { Socket } from 'node:net';
 
 export type AdmissionOptions = {
   maxConnections: number;
-  maxPerAddress: number;
+  maxUntrustedPerAddress: number;
+  maxUntrustedPerNetwork: number;
   maxPending: number;
+  maxAnonymous: number;
 };
 
 export type AdmissionStats = {
   open: number;
   pending: number;
-  refused: number; // closed at once: a cap on open connections was reached
-  evicted: number; // unproven connections closed to make room for a newer one
+  anonymous: number;
+  trusted: number;
+  refused: number; // closed at once: every open connection is trusted and the cap is reached
+  evicted: number; // untrusted connections closed to make room for a newer one
 };
 
 export type Admission = {
-  /** Counts the socket in (false: it was closed, a cap is reached). It starts unproven. */
+  /** Counts the socket in, pending (false: it was closed, every slot is held by a trusted connection). */
   admit(socket: Socket): boolean;
-  /** The socket completed its TLS handshake: it no longer counts against maxPending. */
-  proven(socket: Socket): void;
+  /** The socket goes to the gateway's own TLS: no longer pending, anonymous until trusted. */
+  handedOver(socket: Socket): void;
+  /** The socket showed who it is: it no longer counts against any pool or source cap. */
+  trusted(socket: Socket): void;
   stats(): AdmissionStats;
 };
 
+type Stage = 'pending' | 'anonymous' | 'trusted';
+type Entry = { stage: Stage; address: string; network: string };
+
+/** The network a source address counts against: its /24 (IPv4, also IPv4-mapped IPv6) or its /64 (IPv6). */
+export function networkOf(address: string): string {
+  const bare = address.replace(/%.*$/, '').toLowerCase();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
+  const v4 = mapped ? mapped[1] ?? '' : bare;
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(v4)) return `${v4.split('.').slice(0, 3).join('.')}.0/24`;
+  const [head = '', tail] = bare.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
+}
+
 export function createAdmission(o: AdmissionOptions): Admission {
-  const perAddress = new Map<string, number>();
-  const pending = new Set<Socket>(); // insertion order: the first is the oldest
-  let open = 0;
+  const entries = new Map<Socket, Entry>();
+  const pools: Record<'pending' | 'anonymous', Set<Socket>> = { pending: new Set(), anonymous: new Set() }; // oldest first
+  const byAddress = new Map<string, Set<Socket>>(); // untrusted only, oldest first
+  const byNetwork = new Map<string, Set<Socket>>();
   let refused = 0;
   let evicted = 0;
+
+  const addTo = (m: Map<string, Set<Socket>>, key: string, s: Socket): void => {
+    const set = m.get(key) ?? new Set<Socket>();
+    set.add(s);
+    m.set(key, set);
+  };
+  const removeFrom = (m: Map<string, Set<Socket>>, key: string, s: Socket): void => {
+    const set = m.get(key);
+    if (!set) return;
+    set.delete(s);
+    if (set.size === 0) m.delete(key);
+  };
+  /** Takes the socket out of every untrusted count (it is trusted now, closed or about to be). */
+  const untrack = (s: Socket, e: Entry): void => {
+    if (e.stage === 'trusted') return;
+    pools[e.stage].delete(s);
+    removeFrom(byAddress, e.address, s);
+    removeFrom(byNetwork, e.network, s);
+  };
+  const evict = (s: Socket | undefined): void => {
+    const e = s && entries.get(s);
+    if (!s || !e) return;
+    untrack(s, e);
+    entries.delete(s);
+    evicted++;
+    s.destroy();
+  };
+  const oldest = (set: Set<Socket> | undefined): Socket | undefined => set?.values().next().value;
+
   return {
     admit(socket) {
       const address = socket.remoteAddress ?? '';
-      const mine = perAddress.get(address) ?? 0;
-      if (open >= o.maxConnections || mine >= o.maxPerAddress) {
-        refused++;
-        socket.destroy();
-        return false;
+      const network = networkOf(address);
+      if (entries.size >= o.maxConnections) {
+        const victim = oldest(pools.pending) ?? oldest(pools.anonymous);
+        if (!victim) {
+          refused++;
+          socket.destroy();
+          return false;
+        }
+        evict(victim);
       }
-      open++;
-      perAddress.set(address, mine + 1);
+      if ((byAddress.get(address)?.size ?? 0) >= o.maxUntrustedPerAddress) evict(oldest(byAddress.get(address)));
+      if ((byNetwork.get(network)?.size ?? 0) >= o.maxUntrustedPerNetwork) evict(oldest(byNetwork.get(network)));
+      if (pools.pending.size >= o.maxPending) evict(oldest(pools.pending));
+      const entry: Entry = { stage: 'pending', address, network };
+      entries.set(socket, entry);
+      pools.pending.add(socket);
+      addTo(byAddress, address, socket);
+      addTo(byNetwork, network, socket);
       socket.once('close', () => {
-        open--;
-        pending.delete(socket);
-        const left = (perAddress.get(address) ?? 1) - 1;
-        if (left <= 0) perAddress.delete(address);
-        else perAddress.set(address, left);
+        if (entries.get(socket) !== entry) return; // evicted: counted out already
+        untrack(socket, entry);
+        entries.delete(socket);
       });
-      pending.add(socket);
-      while (pending.size > o.maxPending) {
-        const oldest = pending.values().next().value as Socket;
-        pending.delete(oldest);
-        evicted++;
-        oldest.destroy();
-      }
       return true;
     },
-    proven(socket) {
-      pending.delete(socket);
+    handedOver(socket) {
+      const e = entries.get(socket);
+      if (!e || e.stage !== 'pending') return;
+      pools.pending.delete(socket);
+      if (pools.anonymous.size >= o.maxAnonymous) evict(oldest(pools.anonymous));
+      e.stage = 'anonymous';
+      pools.anonymous.add(socket);
     },
-    stats: () => ({ open, pending: pending.size, refused, evicted }),
+    trusted(socket) {
+      const e = entries.get(socket);
+      if (!e) return;
+      untrack(socket, e);
+      e.stage = 'trusted';
+    },
+    stats: () => ({
+      open: entries.size,
+      pending: pools.pending.size,
+      anonymous: pools.anonymous.size,
+      trusted: entries.size - pools.pending.size - pools.anonymous.size,
+      refused,
+      evicted,
+    }),
   };
 }

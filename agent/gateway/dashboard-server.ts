@@ -2,6 +2,8 @@
 // whose ClientHello asked for HTTP) that terminates TLS with the gateway certificate and reverse-proxies to
 // the scheduler's HTTP endpoints, only for a valid dashboard token (a single-use ticket in the query,
 // exchanged for a session cookie) and only what dashboard-policy.ts allows, with security headers on all.
+// A connection is trusted (onTrusted) by its first request with a valid ticket or session; a request without
+// one is answered 401 and its connection closed.
 import { request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { connect, type Socket } from 'node:net';
@@ -12,6 +14,7 @@ import { SECURITY_HEADERS, checkDashboardRequest } from './dashboard-policy.js';
 import { INTERMEDIATE_TLS } from './tls-policy.js';
 import { createDashboardSessions, type DashboardSessions } from './dashboard-sessions.js';
 import { pipeSockets } from './pipe-sockets.js';
+import { enforceRequestDeadlines } from './request-deadlines.js';
 
 export type DashboardServerOptions = {
   /** The scheduler's HTTP server; `headers` (its guard's token) replace any of the same name a browser sent. */
@@ -22,11 +25,16 @@ export type DashboardServerOptions = {
   cookieName?: string;
   sessions?: DashboardSessions;
   handshakeTimeoutMs: number;
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
+  keepAliveTimeoutMs: number;
   verifyTimeoutMs: number;
   upstreamTimeoutMs: number;
   log: Logger;
   // Every upstream socket opened for a websocket, so the gateway can destroy it on close().
   track: (socket: Socket) => void;
+  /** This TLS socket's request showed a valid ticket or session. */
+  onTrusted?: (socket: Socket) => void;
 };
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded; Node sets its own framing.
@@ -52,10 +60,16 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
     key: opts.tls.keyPem,
     ALPNProtocols: ['http/1.1'],
     handshakeTimeout: opts.handshakeTimeoutMs,
-    headersTimeout: 30_000,
-    requestTimeout: 120_000,
-    keepAliveTimeout: 5_000,
+    keepAliveTimeout: opts.keepAliveTimeoutMs,
   });
+  enforceRequestDeadlines(server, { headersTimeoutMs: opts.headersTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs, onTimeout: () => log.debug({}, 'dashboard request headers too slow; closed') });
+  const trust = (socket: Socket): void => {
+    try {
+      opts.onTrusted?.(socket);
+    } catch (err) {
+      log.warn({ err: String(err) }, 'trust listener threw');
+    }
+  };
 
   const verify = async (token: string): Promise<boolean> => {
     let timer: NodeJS.Timeout | undefined;
@@ -90,8 +104,9 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
       if (!(await verify(target.token))) return unauthorized(res, target.path);
       if (!sessions.spendTicket(target.token)) {
         log.debug({ path: target.path }, 'dashboard ticket used again');
-        return sendText(res, 401, `skiff: this dashboard link was used already (a link opens the dashboard once).\n${UNAUTHORIZED_BODY}`);
+        return sendText(res, 401, `skiff: this dashboard link was used already (a link opens the dashboard once).\n${UNAUTHORIZED_BODY}`, true);
       }
+      trust(req.socket);
       res.writeHead(302, {
         ...SECURITY_HEADERS,
         location: target.path + target.query,
@@ -104,6 +119,7 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
     }
     const cookie = takeDashboardCookie(req.headers.cookie, cookieName);
     if (cookie.token === undefined || !sessions.valid(cookie.token)) return unauthorized(res, target.path);
+    trust(req.socket);
     const allowed = checkDashboardRequest({ method: req.method ?? 'GET', path: target.path, query: target.query, upgrade: false, host: req.headers.host, origin: req.headers.origin });
     if (!allowed.ok) return forbidden(res, allowed.reason);
     proxy(req, res, target.path + target.query, cookie.rest);
@@ -116,7 +132,7 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
 
   function unauthorized(res: ServerResponse, path: string): void {
     log.debug({ path }, 'dashboard request without a valid token');
-    sendText(res, 401, UNAUTHORIZED_BODY);
+    sendText(res, 401, UNAUTHORIZED_BODY, true);
   }
 
   function proxy(req: IncomingMessage, res: ServerResponse, path: string, cookieRest: string | undefined): void {
@@ -168,6 +184,10 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
       socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${UNAUTHORIZED_BODY}`);
       return;
     }
+    trust(req.socket);
+    // A session's WebSocket: the dashboard's updates may pause for longer than the idle deadline, and it is the
+    // user's. Its upstream is bounded by the scheduler closing it.
+    req.socket.setTimeout(0);
     const allowed = checkDashboardRequest({ method: req.method ?? 'GET', path: target.path, query: target.query, upgrade: true, host: req.headers.host, origin: req.headers.origin });
     if (!allowed.ok) {
       log.debug({ reason: allowed.reason }, 'dashboard WebSocket refused');
@@ -219,9 +239,11 @@ export function createDashboardServer(opts: DashboardServerOptions): Server {
   return server;
 }
 
-function sendText(res: ServerResponse, status: number, body: string): void {
+/** `close`: the connection showed nothing valid, so it ends with this answer. */
+function sendText(res: ServerResponse, status: number, body: string, close = false): void {
   res.writeHead(status, {
     ...SECURITY_HEADERS,
+    ...(close ? { connection: 'close' } : {}),
     'content-type': 'text/plain; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',

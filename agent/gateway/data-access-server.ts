@@ -10,6 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { DATA_ACCESS_ALPN, DATA_ACCESS_PATH, MAX_DATA_PAYLOAD_BYTES } from '../../broker/api/data-access.js';
 import { INTERMEDIATE_TLS } from './tls-policy.js';
+import { enforceRequestDeadlines } from './request-deadlines.js';
 
 export interface DataAccessRoute {
   /** The cluster CA (the user's certificate chains to it). */
@@ -19,7 +20,7 @@ export interface DataAccessRoute {
   onPayload: (raw: unknown) => Promise<void> | void;
 }
 
-export function createDataAccessServer(o: DataAccessRoute & { tls: { certPem: string; keyPem: string; chainPem?: string }; handshakeTimeoutMs: number; log: Logger }): Server {
+export function createDataAccessServer(o: DataAccessRoute & { tls: { certPem: string; keyPem: string; chainPem?: string }; handshakeTimeoutMs: number; headersTimeoutMs: number; idleTimeoutMs: number; log: Logger }): Server {
   const server = createServer({
     ...INTERMEDIATE_TLS,
     cert: o.tls.chainPem !== undefined ? `${o.tls.certPem.trim()}\n${o.tls.chainPem.trim()}\n` : o.tls.certPem,
@@ -29,10 +30,9 @@ export function createDataAccessServer(o: DataAccessRoute & { tls: { certPem: st
     rejectUnauthorized: true,
     ALPNProtocols: [DATA_ACCESS_ALPN],
     handshakeTimeout: o.handshakeTimeoutMs,
-    headersTimeout: 10_000,
-    requestTimeout: 30_000,
     keepAliveTimeout: 1_000,
   });
+  enforceRequestDeadlines(server, { headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs });
   server.on('request', (req, res) => {
     const reply = (code: number, message?: string): void => {
       res.writeHead(code, { 'content-type': 'application/json', connection: 'close' }).end(message !== undefined ? JSON.stringify({ error: { message } }) : undefined);

@@ -4,9 +4,11 @@
 //                             ├─ ALPN skiff-data/1 ───────▶ in-process mTLS server ─▶ the agent's data access (user cert)
 //                             └─ anything else (Dask) ─────▶ scheduler TLS port, byte for byte (mTLS end to end)
 //
-// Bytes are buffered only until the parser decides, bounded by maxHelloBytes and helloTimeoutMs. Every
-// connection must complete its TLS handshake within handshakeTimeoutMs of arriving (Dask sets no handshake
-// timeout of its own); until then it is unproven, and admission.ts bounds those, per address and in all.
+// Bytes are buffered only until the parser decides, bounded by maxHelloBytes and helloTimeoutMs. A connection
+// is nobody until it has shown who it is (limits.ts): a Dask client by completing its mutual-TLS handshake with
+// the scheduler within handshakeTimeoutMs of arriving (Dask sets no handshake timeout of its own), a browser by a
+// valid ticket or session within trustTimeoutMs of its handshake. admission.ts bounds the nobodies (per
+// address, per /24 or /64, per stage) so that they can never take the slots of trusted connections.
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { SkiffError } from '../../broker/api/errors.js';
@@ -16,7 +18,9 @@ import { pipeSockets } from './pipe-sockets.js';
 import { createAdmission, type AdmissionStats } from './admission.js';
 import { watchHandshake } from './handshake-watch.js';
 import { createDataAccessServer, type DataAccessRoute } from './data-access-server.js';
+import { createHandOff } from './hand-off.js';
 import { DATA_ACCESS_ALPN } from '../../broker/api/data-access.js';
+import * as L from './limits.js';
 
 export type Endpoint = { host: string; port: number };
 
@@ -29,15 +33,21 @@ export type GatewayOptions = {
   tls: { certPem: string; keyPem: string; chainPem?: string }; // chainPem: the issuer(s), sent after the certificate
   verifyDashboardToken: (token: string) => Promise<boolean>;
   dashboardCookieName?: string; // default skiff_dashboard; the agent names it per cluster
-  helloTimeoutMs?: number; // default 10_000; also the dashboard's TLS handshake timeout
-  maxHelloBytes?: number; // default 16_384
-  maxConnections?: number; // default 1_024 open client connections; more are closed at once
-  maxConnectionsPerAddress?: number; // default 128 (a team behind one NAT, each with a client and a browser)
-  maxPendingHandshakes?: number; // default 256 connections without a completed handshake; the oldest goes first
-  handshakeTimeoutMs?: number; // default 10_000 from arrival to a completed TLS handshake, on either path
-  connectTimeoutMs?: number; // default 10_000, to reach a target
-  verifyTimeoutMs?: number; // default 5_000; a verification that takes longer counts as invalid
-  upstreamTimeoutMs?: number; // default 60_000 idle on a proxied HTTP request
+  // Defaults and their reasons: limits.ts.
+  helloTimeoutMs?: number; // also the bound on the gateway's own TLS handshakes
+  maxHelloBytes?: number;
+  maxConnections?: number;
+  maxUntrustedPerAddress?: number;
+  maxUntrustedPerNetwork?: number; // per IPv4 /24 or IPv6 /64
+  maxPending?: number;
+  maxAnonymous?: number;
+  handshakeTimeoutMs?: number;
+  trustTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  verifyTimeoutMs?: number;
+  upstreamTimeoutMs?: number;
   log: Logger;
   /** Where the user's CLI delivers data access (absent: the route is closed and such connections go to Dask). */
   dataAccess?: DataAccessRoute;
@@ -53,6 +63,7 @@ export type GatewayStats = {
   helloTimeouts: number; // of `rejected`, those dropped for taking longer than helloTimeoutMs
   targetFailures: number; // Dask target unreachable
   handshakeTimeouts: number; // passed-through connections closed for not completing the TLS handshake in time
+  trustTimeouts: number; // dashboard connections closed for showing no valid ticket or session in time
   admission: AdmissionStats;
 };
 
@@ -64,19 +75,28 @@ export type Gateway = {
 
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const log = opts.log.child({ component: 'gateway' });
-  const helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
-  const maxHelloBytes = opts.maxHelloBytes ?? 16_384;
-  const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
-  const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
-  const stats = { dask: 0, daskOpen: 0, http: 0, dataAccess: 0, rejected: 0, helloTimeouts: 0, targetFailures: 0, handshakeTimeouts: 0 };
+  const helloTimeoutMs = opts.helloTimeoutMs ?? L.GATEWAY_HELLO_TIMEOUT_MS;
+  const maxHelloBytes = opts.maxHelloBytes ?? L.GATEWAY_MAX_HELLO_BYTES;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? L.GATEWAY_CONNECT_TIMEOUT_MS;
+  const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? L.GATEWAY_HANDSHAKE_TIMEOUT_MS;
+  const headersTimeoutMs = opts.headersTimeoutMs ?? L.GATEWAY_HEADERS_TIMEOUT_MS;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? L.GATEWAY_IDLE_TIMEOUT_MS;
+  const stats = { dask: 0, daskOpen: 0, http: 0, dataAccess: 0, rejected: 0, helloTimeouts: 0, targetFailures: 0, handshakeTimeouts: 0, trustTimeouts: 0 };
   const admission = createAdmission({
-    maxConnections: opts.maxConnections ?? 1_024,
-    maxPerAddress: opts.maxConnectionsPerAddress ?? 128,
-    maxPending: opts.maxPendingHandshakes ?? 256,
+    maxConnections: opts.maxConnections ?? L.GATEWAY_MAX_CONNECTIONS,
+    maxUntrustedPerAddress: opts.maxUntrustedPerAddress ?? L.GATEWAY_MAX_UNTRUSTED_PER_ADDRESS,
+    maxUntrustedPerNetwork: opts.maxUntrustedPerNetwork ?? L.GATEWAY_MAX_UNTRUSTED_PER_NETWORK,
+    maxPending: opts.maxPending ?? L.GATEWAY_MAX_PENDING,
+    maxAnonymous: opts.maxAnonymous ?? L.GATEWAY_MAX_ANONYMOUS,
   });
-  // Connections handed to an in-process TLS server and still in their handshake, by remote address and port (how
-  // the TLS socket that server makes is matched to the raw one).
-  const handedOff = new Map<string, Socket>();
+  const handOff = createHandOff({
+    admission,
+    trustTimeoutMs: opts.trustTimeoutMs ?? L.GATEWAY_TRUST_TIMEOUT_MS,
+    onTrustTimeout: () => {
+      stats.trustTimeouts++;
+      log.debug({}, 'dashboard connection showed no valid ticket or session in time; closed');
+    },
+  });
   const sockets = new Set<Socket>();
   const track = (s: Socket): void => {
     sockets.add(s);
@@ -90,45 +110,31 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }
   };
 
+  const tlsHandshakeMs = Math.min(helloTimeoutMs, handshakeTimeoutMs);
   const dashboard = createDashboardServer({
     httpTarget: opts.httpTarget,
     tls: opts.tls,
     verifyDashboardToken: (token) => opts.verifyDashboardToken(token),
     ...(opts.dashboardCookieName !== undefined ? { cookieName: opts.dashboardCookieName } : {}),
-    handshakeTimeoutMs: Math.min(helloTimeoutMs, handshakeTimeoutMs),
-    verifyTimeoutMs: opts.verifyTimeoutMs ?? 5_000,
-    upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 60_000,
+    handshakeTimeoutMs: tlsHandshakeMs,
+    headersTimeoutMs,
+    idleTimeoutMs,
+    keepAliveTimeoutMs: L.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+    verifyTimeoutMs: opts.verifyTimeoutMs ?? L.GATEWAY_VERIFY_TIMEOUT_MS,
+    upstreamTimeoutMs: opts.upstreamTimeoutMs ?? L.GATEWAY_UPSTREAM_TIMEOUT_MS,
     log,
     track,
+    onTrusted: (tls) => handOff.trusted(tls),
   });
   dashboard.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'dashboard TLS handshake failed'));
-  // A socket handed to an in-process TLS server (dashboard, data access) is proven once its handshake completes there.
-  const provenThere = (tlsSocket: Socket): void => {
-    const key = `${tlsSocket.remoteAddress ?? ''}:${tlsSocket.remotePort ?? ''}`;
-    const raw = handedOff.get(key);
-    if (raw) {
-      handedOff.delete(key);
-      admission.proven(raw);
-    }
-  };
-  dashboard.on('secureConnection', provenThere);
+  dashboard.on('secureConnection', (tls: Socket) => handOff.handshaken(tls, false));
 
   const dataServer = opts.dataAccess
-    ? createDataAccessServer({ ...opts.dataAccess, tls: opts.tls, handshakeTimeoutMs: Math.min(helloTimeoutMs, handshakeTimeoutMs), log })
+    ? createDataAccessServer({ ...opts.dataAccess, tls: opts.tls, handshakeTimeoutMs: tlsHandshakeMs, headersTimeoutMs, idleTimeoutMs, log })
     : undefined;
   dataServer?.on('tlsClientError', (err: Error) => log.info({ err: err.message }, 'data-access TLS handshake failed'));
-  dataServer?.on('secureConnection', provenThere);
-  const handOff = (target: { emit(event: 'connection', s: Socket): boolean }, client: Socket, buffered: Buffer): void => {
-    const key = `${client.remoteAddress ?? ''}:${client.remotePort ?? ''}`;
-    handedOff.set(key, client);
-    client.once('close', () => {
-      if (handedOff.get(key) === client) handedOff.delete(key);
-    });
-    // The TLS server reads what is already buffered on the socket before reading from its handle.
-    client.unshift(buffered);
-    client.on('error', () => client.destroy());
-    target.emit('connection', client);
-  };
+  // Its handshake verified a certificate of the cluster's CA.
+  dataServer?.on('secureConnection', (tls: Socket) => handOff.handshaken(tls, true));
 
   const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
     if (!admission.admit(client)) return;
@@ -165,11 +171,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       if (hello.kind === 'reject') return drop(hello.reason);
       if (dataServer && hello.alpn.includes(DATA_ACCESS_ALPN)) {
         stats.dataAccess++;
-        return handOff(dataServer, client, buffered);
+        return handOff.give(dataServer, client, buffered);
       }
       if (hello.alpn.includes('http/1.1') || hello.alpn.includes('h2')) {
         stats.http++;
-        return handOff(dashboard, client, buffered);
+        return handOff.give(dashboard, client, buffered);
       }
       passThrough(client, buffered, remote, arrivedAt);
     };
@@ -221,7 +227,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       pipeSockets(client, upstream);
       watchHandshake(client, upstream, first, () => {
         clearTimeout(handshakeTimer);
-        admission.proven(client);
+        admission.trusted(client);
       });
     });
   }

@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   CLI_TIMEOUT: 'CLI_TIMEOUT',
   CLI_NO_AWS_CREDENTIALS: 'CLI_NO_AWS_CREDENTIALS',
   CLI_DATA_ACCESS: 'CLI_DATA_ACCESS',
+  CLI_DASHBOARD: 'CLI_DASHBOARD',
   BRK_BAD_REQUEST: 'BRK_BAD_REQUEST',
   BRK_UNAUTHORIZED: 'BRK_UNAUTHORIZED',
   BRK_FORBIDDEN: 'BRK_FORBIDDEN',
@@ -48,6 +49,8 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { status: number; retryable
   CLI_TIMEOUT: { status: 504, retryable: true },
   CLI_NO_AWS_CREDENTIALS: { status: 400, retryable: false },
   CLI_DATA_ACCESS: { status: 502, retryable: true },
+  /** `skiff dashboard` cannot reach the gateway, or the gateway is not the cluster's (its certificate is refused). */
+  CLI_DASHBOARD: { status: 502, retryable: true },
   BRK_BAD_REQUEST: { status: 400, retryable: false },
   BRK_UNAUTHORIZED: { status: 401, retryable: false },
   BRK_FORBIDDEN: { status: 403, retryable: false },

@@ -18,6 +18,7 @@ import { dataAccessLine, type DataPayload, type ForwardedAwsCredentials } from '
 import type { CredentialFiles } from './credentials.js';
 import { adaptCommand, scaleCommand } from './scale-commands.js';
 import { accessCommand } from './access-command.js';
+import { dashboardCommand } from './dashboard-command.js';
 
 const BACKENDS = ['local', 'aws'] as const;
 
@@ -202,8 +203,9 @@ const up: Command = {
           '',
           `  scheduler    ${c.scheduler}`,
           `  credentials  ${creds.ca}, ${creds.cert}, ${creds.key}`,
-          `  dashboard    ${dash.url}`,
-          `               (valid until ${dash.expiresAt}; \`skiff status ${c.name}\` prints a fresh one)`,
+          `  dashboard    skiff dashboard ${c.name}   (a local proxy that verifies the cluster's CA)`,
+          `               or directly ${dash.url}`,
+          `               (a certificate warning; the link opens once, until ${dash.expiresAt}; \`skiff status ${c.name}\` prints a fresh one)`,
           ...(aws ? [`  data access  AWS credentials of ${aws.identity ?? '?'}${aws.expiration ? ` until ${aws.expiration}` : ''}; \`skiff credentials ${c.name} --forward\` keeps them fresh`] : []),
           '',
           'Connect from Python:',
@@ -249,7 +251,7 @@ const status: Command = {
     if (flags['json']) ctx.out(JSON.stringify({ ...c, ...(dashboard ? { dashboard } : {}) }) + '\n');
     else {
       ctx.out(describe(c) + '\n');
-      if (dashboard) ctx.out(`dashboard: ${dashboard}\n`);
+      if (dashboard) ctx.out(`dashboard: skiff dashboard ${c.name}   (a local proxy that verifies the cluster's CA)\n           or directly ${dashboard}\n`);
       ctx.out(`workers: ${c.workers} requested, ${c.workersReady} connected${c.workersRetiring ? `, ${c.workersRetiring} retiring` : ''}; adaptive: ${c.adaptive ? `${c.adaptive.minimum} to ${c.adaptive.maximum}` : 'off'}\n`);
       const sw = c.software;
       if (sw) {
@@ -373,7 +375,7 @@ const credentials: Command = {
 };
 
 export const COMMANDS: Record<string, Command> = {
-  up, list, status, down, scale: scaleCommand, adapt: adaptCommand, credentials, notifications, logs: logsCommand, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand, access: accessCommand,
+  up, list, status, down, scale: scaleCommand, adapt: adaptCommand, credentials, notifications, logs: logsCommand, dashboard: dashboardCommand, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand, access: accessCommand,
 };
 
 export async function runCommand(ctx: CliContext, name: string, argv: string[]): Promise<number> {

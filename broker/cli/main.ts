@@ -27,6 +27,7 @@ commands:
   status        show one cluster (and a fresh dashboard URL)
   down          stop a cluster
   credentials   get a client certificate for a cluster (key made locally)
+  dashboard     open a cluster's dashboard through a local proxy that verifies its CA
   notifications state changes, watchdog stops and alerts (--follow to keep watching)
   logs          a cluster's log lines (Dask, agents, boot), also after it stopped
   broker        run the control plane in the foreground (\`skiff broker stop\` stops the local one)

@@ -15,7 +15,7 @@ export interface HelperProcess<Ready, Rec> {
   stop(): Promise<void>;
 }
 
-export async function spawnSimHelper<Ready, Rec>(sim: Ec2Sim, script: string, args: string[], startTimeoutMs = 30_000): Promise<HelperProcess<Ready, Rec>> {
+export async function spawnSimHelper<Ready, Rec>(sim: Pick<Ec2Sim, 'spawn'>, script: string, args: string[], startTimeoutMs = 30_000): Promise<HelperProcess<Ready, Rec>> {
   // tsx is resolved from the repository (node_modules), so the process runs there.
   // NODE_OPTIONS emptied: tap's loaders stay out (its stdout is the channel).
   const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', AWS_EC2_METADATA_DISABLED: 'true', NODE_OPTIONS: '' };

@@ -36,7 +36,10 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: num
   });
 }
 
-export function makeHome(prefix = 'skiff-test-'): SkiffHome {
+/** `launcher`: an argv prefix every CLI run goes through (`ip netns exec NS`: the broker and the cluster live there). */
+export function makeHome(prefix = 'skiff-test-', o: { launcher?: string[] } = {}): SkiffHome {
+  const [launch, ...launchArgs] = o.launcher ?? [process.execPath];
+  const cli = (args: string[]): [string, string[]] => [launch ?? process.execPath, o.launcher ? [...launchArgs, process.execPath, SKIFF, ...args] : [SKIFF, ...args]];
   const home = mkdtempSync(join(tmpdir(), prefix));
   const env: NodeJS.ProcessEnv = {
     ...process.env, SKIFF_HOME: home, SKIFF_PYTHON: DASK_PYTHON,
@@ -78,19 +81,19 @@ export function makeHome(prefix = 'skiff-test-'): SkiffHome {
   return {
     home,
     env,
-    run: (args, opts = {}) => run(process.execPath, [SKIFF, ...args], env, opts.timeoutMs ?? 120_000),
+    run: (args, opts = {}) => run(...cli(args), env, opts.timeoutMs ?? 120_000),
     processes,
     brokerPid,
     cleanup: async () => {
-      const list = await run(process.execPath, [SKIFF, 'list', '--json'], env, 30_000);
+      const list = await run(...cli(['list', '--json']), env, 30_000);
       try {
         for (const c of JSON.parse(list.stdout) as Array<{ id: string; state: string }>) {
-          if (c.state !== 'stopped') await run(process.execPath, [SKIFF, 'down', c.id], env, 60_000);
+          if (c.state !== 'stopped') await run(...cli(['down', c.id]), env, 60_000);
         }
       } catch {
         // no broker or no clusters
       }
-      await run(process.execPath, [SKIFF, 'broker', 'stop'], env, 30_000);
+      await run(...cli(['broker', 'stop']), env, 30_000);
       for (const p of processes()) {
         try {
           process.kill(p.pid, 'SIGKILL');
@@ -104,8 +107,9 @@ export function makeHome(prefix = 'skiff-test-'): SkiffHome {
 }
 
 /** Runs the real Dask client fixture: sum(range(100)) on the cluster at `address`. */
-export async function daskSum(address: string, ca: string, cert: string, key: string, timeoutS = 15): Promise<{ ok: boolean; result?: number; error?: string }> {
-  const r = await run(DASK_PYTHON, [DASK_CLIENT, address, ca, cert, key, String(timeoutS)], process.env, (timeoutS + 30) * 1000);
+export async function daskSum(address: string, ca: string, cert: string, key: string, timeoutS = 15, launcher: string[] = []): Promise<{ ok: boolean; result?: number; error?: string }> {
+  const [cmd, ...args] = [...launcher, DASK_PYTHON, DASK_CLIENT, address, ca, cert, key, String(timeoutS)];
+  const r = await run(cmd ?? DASK_PYTHON, args, process.env, (timeoutS + 30) * 1000);
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   try {
     return JSON.parse(line) as { ok: boolean; result?: number; error?: string };
