@@ -4,13 +4,17 @@
 //      └──────────(pass-through: mutual-TLS handshake with the scheduler over)─────────────────────────────▲
 //
 // Bounds (defaults and their reasons in limits.ts):
-//   - pending ≤ maxPending and anonymous ≤ maxAnonymous, each a pool of its own: one more closes that pool's
-//     OLDEST. Silent sockets are then the ones that go, and a real client, proven within milliseconds, is gone
-//     from the pool long before that many newer arrivals push it out. Browsers without a session cannot push
-//     out a Dask handshake, and the slots beyond both pools are left to trusted connections.
-//   - untrusted (pending + anonymous) per address ≤ maxUntrustedPerAddress, per network (IPv4 /24, IPv6 /64)
-//     ≤ maxUntrustedPerNetwork: one more closes that source's oldest untrusted connection.
-//   - open ≤ maxConnections: one more closes the oldest untrusted connection; when all are trusted it is refused.
+//   - pending ≤ maxPending and anonymous ≤ maxAnonymous, each a pool of its own: one more closes a connection of
+//     that pool, the OLDEST of the address holding the most untrusted connections. A flood then pushes out its own
+//     sockets first: a real client, one or two handshakes in flight from its address, is not churned out of the
+//     pool however fast an attacker on other addresses opens connections, and among equals (many addresses with
+//     one each) the oldest, the silent one, goes. Browsers without a session cannot push out a Dask handshake,
+//     and the slots beyond both pools are left to trusted connections.
+//   - untrusted (pending + anonymous) per address ≤ maxUntrustedPerAddress: one more closes that address's oldest;
+//     per network (IPv4 /24, IPv6 /64) ≤ maxUntrustedPerNetwork: one more closes that network's heaviest address's
+//     oldest, so a neighbour in the same /24 is not pushed out by the address flooding it.
+//   - open ≤ maxConnections: one more closes an untrusted connection as the pools choose (pending first); when all
+//     are trusted it is refused.
 // Trusted connections are never pushed out.
 import type { Socket } from 'node:net';
 
@@ -92,13 +96,27 @@ export function createAdmission(o: AdmissionOptions): Admission {
     s.destroy();
   };
   const oldest = (set: Set<Socket> | undefined): Socket | undefined => set?.values().next().value;
+  /** The oldest connection in `set` of the address with the most untrusted connections (ties: the oldest). */
+  const heaviest = (set: Set<Socket> | undefined): Socket | undefined => {
+    let best: Socket | undefined;
+    let most = 0;
+    for (const s of set ?? []) {
+      const e = entries.get(s);
+      const n = e ? (byAddress.get(e.address)?.size ?? 0) : 0;
+      if (n > most) {
+        best = s;
+        most = n;
+      }
+    }
+    return best;
+  };
 
   return {
     admit(socket) {
       const address = socket.remoteAddress ?? '';
       const network = networkOf(address);
       if (entries.size >= o.maxConnections) {
-        const victim = oldest(pools.pending) ?? oldest(pools.anonymous);
+        const victim = heaviest(pools.pending) ?? heaviest(pools.anonymous);
         if (!victim) {
           refused++;
           socket.destroy();
@@ -107,8 +125,8 @@ export function createAdmission(o: AdmissionOptions): Admission {
         evict(victim);
       }
       if ((byAddress.get(address)?.size ?? 0) >= o.maxUntrustedPerAddress) evict(oldest(byAddress.get(address)));
-      if ((byNetwork.get(network)?.size ?? 0) >= o.maxUntrustedPerNetwork) evict(oldest(byNetwork.get(network)));
-      if (pools.pending.size >= o.maxPending) evict(oldest(pools.pending));
+      if ((byNetwork.get(network)?.size ?? 0) >= o.maxUntrustedPerNetwork) evict(heaviest(byNetwork.get(network)));
+      if (pools.pending.size >= o.maxPending) evict(heaviest(pools.pending));
       const entry: Entry = { stage: 'pending', address, network };
       entries.set(socket, entry);
       pools.pending.add(socket);
@@ -125,7 +143,7 @@ export function createAdmission(o: AdmissionOptions): Admission {
       const e = entries.get(socket);
       if (!e || e.stage !== 'pending') return;
       pools.pending.delete(socket);
-      if (pools.anonymous.size >= o.maxAnonymous) evict(oldest(pools.anonymous));
+      if (pools.anonymous.size >= o.maxAnonymous) evict(heaviest(pools.anonymous));
       e.stage = 'anonymous';
       pools.anonymous.add(socket);
     },

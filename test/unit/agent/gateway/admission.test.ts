@@ -109,3 +109,20 @@ t.test('a closed connection is counted out once, evicted or not', async (t) => {
   await tick();
   t.same({ ...a.stats() }, { open: 0, pending: 0, anonymous: 0, trusted: 0, refused: 0, evicted: 1 });
 });
+
+t.test('a flood pushes out its own handshakes first: a client with one in flight keeps it, even in the same /24', async (t) => {
+  const a = createAdmission({ ...big, maxPending: 8, maxUntrustedPerNetwork: 16 });
+  const client = sock('203.0.113.1');
+  a.admit(client);
+  // Far more than the pool holds, from three addresses of the client's own /24 and from another network.
+  const flood = Array.from({ length: 400 }, (_, i) => sock(i % 4 === 3 ? '198.51.100.9' : `203.0.113.${10 + (i % 3)}`));
+  for (const s of flood) a.admit(s);
+  t.notOk(client.destroyed, "the client's handshake is still open after 400 newer arrivals");
+  t.equal(a.stats().pending, 8, 'the pool stays at its bound');
+  t.equal(flood.filter((s) => !s.destroyed).length, 7, 'the flood keeps the rest of it');
+  // Among equals the oldest goes: eight addresses with one handshake each, then a ninth.
+  const b = createAdmission({ ...big, maxPending: 8 });
+  const one = Array.from({ length: 9 }, (_, i) => sock(`192.0.2.${i + 1}`));
+  for (const s of one) b.admit(s);
+  t.same(one.map((s) => s.destroyed), [true, false, false, false, false, false, false, false, false], 'the oldest of equals is closed');
+});
