@@ -22,8 +22,9 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { startEc2Sim, type Ec2Sim } from '../sim/ec2-sim.js';
 import { startSimSkiff, type SimSkiff } from '../helpers/sim-skiff.js';
 import { makeHome, type SkiffHome } from '../helpers/skiff.js';
+import { sized } from './mode.js';
 
-const RUNS = Number(process.env['BENCH_BOOT_RUNS'] ?? 3);
+const RUNS = Number(process.env['BENCH_BOOT_RUNS'] ?? sized(3, 1));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 // ── what real AWS would take, per phase, and where the figures come from ───────────────────────────────────

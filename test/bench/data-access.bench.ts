@@ -7,9 +7,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { makeHome } from '../helpers/skiff.js';
 import { startMoto } from '../helpers/moto.js';
 import { deliverDataAccess } from '../../broker/cli/data-access.js';
+import { sized } from './mode.js';
 
-const RUNS = 3;
-const REFRESHES = 20;
+const RUNS = sized(3, 1);
+const REFRESHES = sized(20, 5);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 interface Up { id: string; scheduler: string; credentials: { ca: string; cert: string; key: string } }
 

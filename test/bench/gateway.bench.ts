@@ -8,14 +8,15 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { createGateway } from '../../agent/gateway/gateway.js';
 import { tlsFixtures } from '../helpers/tls-fixtures.js';
+import { sized } from './mode.js';
 
 const f = tlsFixtures();
-const TRANSFER_BYTES = 100 * 1024 * 1024;
+const TRANSFER_BYTES = sized(100, 16) * 1024 * 1024;
 const CHUNK_BYTES = 64 * 1024;
-const ROUND_TRIPS = 3_000;
+const ROUND_TRIPS = sized(3_000, 500);
 const MESSAGE_BYTES = 100;
-const HANDSHAKES = 100;
-const REPEATS = 3;
+const HANDSHAKES = sized(100, 20);
+const REPEATS = sized(3, 1);
 
 function target(onSocket: (s: TLSSocket) => void): Promise<Server> {
   const server = createServer(
@@ -123,7 +124,7 @@ async function compare(name: string, unit: string, run: (p: number) => Promise<n
   );
 }
 
-await compare('100 MB upload throughput', 'MB/s', transferMs, port(sink), gwSink.address().port, true, (ms) => TRANSFER_BYTES / 1024 / 1024 / (ms / 1000));
+await compare(`${TRANSFER_BYTES / 1024 / 1024} MB upload throughput`, 'MB/s', transferMs, port(sink), gwSink.address().port, true, (ms) => TRANSFER_BYTES / 1024 / 1024 / (ms / 1000));
 await compare(`${MESSAGE_BYTES}-byte round trip`, 'µs', roundTripUs, port(echo), gwEcho.address().port, false);
 await compare('mTLS connection setup', 'ms', handshakeMs, port(echo), gwEcho.address().port, false);
 

@@ -7,7 +7,7 @@
 // The endpoint and the line generator run in their own processes so their CPU is not counted.
 // This file is also the child processes: `--endpoint`, `--generate <rate> <seconds>`, `--agent <seconds>`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,12 +16,15 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createCloudWatchLogsClient, createCloudWatchSink, createLogShipper } from '../../agent/logs/index.js';
+import { sized } from './mode.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = join(dirname(SELF), '..', '..');
 const LINE_BYTES = 1024;
-const FILE_MB = 128;
-const BASELINE_SECONDS = 10;
+const FILE_MB = sized(128, 16);
+const BASELINE_SECONDS = sized(10, 3);
+const RATES = sized([100, 1000, 10000], [1000]);
+const RATE_SECONDS = sized(5, 2);
 const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 
@@ -176,29 +179,13 @@ async function runBaseline(endpoint: string, file: string): Promise<Run | undefi
 }
 
 /**
- * The agent runs compiled JavaScript, as it does on a VM (dist/), not under tsx, whose loader alone adds ~35 MB
- * of resident memory. The shipper's sources (and this file) are transpiled with the project's TypeScript into a
- * folder under node_modules/.cache, so bare imports still resolve to the project's node_modules.
+ * The agent runs compiled JavaScript, as it does on a VM, not under tsx, whose loader alone adds ~35 MB of resident
+ * memory: the same build as the tests (`npm run bench` builds first), this file's own compiled copy in dist/.
  */
-async function compileForAgent(): Promise<string> {
-  const ts = (await import('typescript')).default;
-  const out = join(ROOT, 'node_modules', '.cache', 'skiff-logs-bench');
-  rmSync(out, { recursive: true, force: true });
-  const files = [
-    ...readdirSync(join(ROOT, 'agent', 'logs')).filter((f) => f.endsWith('.ts')).map((f) => join(ROOT, 'agent', 'logs', f)),
-    join(ROOT, 'broker', 'api', 'errors.ts'),
-    SELF,
-  ];
-  for (const file of files) {
-    const js = ts.transpileModule(readFileSync(file, 'utf8'), {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-    }).outputText;
-    const dest = join(out, relative(ROOT, file)).replace(/\.ts$/, '.js');
-    mkdirSync(dirname(dest), { recursive: true });
-    writeFileSync(dest, js);
-  }
-  writeFileSync(join(out, 'package.json'), '{"type":"module"}');
-  return join(out, relative(ROOT, SELF)).replace(/\.ts$/, '.js');
+function compiledForAgent(): string {
+  const js = join(ROOT, 'dist', relative(ROOT, SELF)).replace(/\.ts$/, '.js');
+  if (!existsSync(js)) throw new Error(`${relative(ROOT, js)} is missing: \`npm run build\` first (\`npm run bench\` does)`);
+  return js;
 }
 
 /** RSS of a process that only loads the SDK and the shipper module and idles: the runtime's own share. */
@@ -211,7 +198,7 @@ async function runFloor(agentScript: string): Promise<number> {
 
 async function runRate(agentScript: string, endpoint: string, rate: number): Promise<{ vcpu: number; rssMb: number; shipped: number }> {
   const warmup = 2;
-  const seconds = 5;
+  const seconds = RATE_SECONDS;
   const gen = spawn(process.execPath, [agentScript, '--generate', String(rate), String(warmup + seconds + 2)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const agent = spawn(process.execPath, ['--no-deprecation', '--no-warnings', agentScript, '--agent', endpoint, String(warmup), String(seconds)], { stdio: ['pipe', 'pipe', 'inherit'] });
   gen.stdout.pipe(agent.stdin);
@@ -245,17 +232,16 @@ async function main(): Promise<void> {
     }
     process.stdout.write('\nshipper process capturing a child at a steady rate (1 KB lines), beside Fluent Bit (published):\n');
     const fluent: Record<number, string> = { 100: '   n/a', 1000: '0.03 vCPU / 44 MB', 10000: '0.19 vCPU / 65 MB' };
-    const agentScript = await compileForAgent();
+    const agentScript = compiledForAgent();
     const floor = await runFloor(agentScript);
     process.stdout.write(`  floor: an idle Node ${process.version} with @aws-sdk/client-cloudwatch-logs loaded: ${floor.toFixed(0)} MB RSS (bare Node: ~41 MB)\n`);
-    for (const rate of [100, 1000, 10000]) {
+    for (const rate of RATES) {
       const r = await runRate(agentScript, endpoint, rate);
       process.stdout.write(`${String(rate).padStart(6)} lines/s: ${r.vcpu.toFixed(3)} vCPU / ${r.rssMb.toFixed(0)} MB RSS   fluent-bit ${fluent[rate]}   (${r.shipped} lines shipped)\n`);
     }
   } finally {
     endpointProc.kill();
     rmSync(dir, { recursive: true, force: true });
-    rmSync(join(ROOT, 'node_modules', '.cache', 'skiff-logs-bench'), { recursive: true, force: true });
   }
 }
 

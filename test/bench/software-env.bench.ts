@@ -17,8 +17,9 @@ import { INSTALL_ENV } from '../../agent/software/installer.js';
 import { createExec } from '../../agent/prepare.js';
 import { buildWheel, startPackageIndex } from '../helpers/package-index.js';
 import { DASK_PYTHON } from '../helpers/skiff.js';
+import { sized } from './mode.js';
 
-const RUNS = 3;
+const RUNS = sized(3, 1);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 

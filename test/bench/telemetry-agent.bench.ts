@@ -15,9 +15,10 @@ import { queryGpus } from '../../agent/metrics/gpus.js';
 import { createLink } from '../../agent/telemetry/link.js';
 import { startWorkerReporter } from '../../agent/telemetry/reporter.js';
 import { createTelemetryServer } from '../../agent/telemetry/server.js';
+import { sized } from './mode.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const WINDOW_MS = 30_000;
+const WINDOW_MS = sized(30_000, 10_000);
 const WARMUP_MS = 6000;
 const INTERVAL_MS = 5000;
 

@@ -18,12 +18,13 @@ import { createTelemetryEndpoint } from '../../broker/watchdog/telemetry-endpoin
 import { TELEMETRY_PATH } from '../../broker/api/routes.js';
 import { createWatchdog } from '../../broker/watchdog/watchdog.js';
 import type { TelemetrySummary } from '../../broker/api/telemetry.js';
+import { sized } from './mode.js';
 
-const CLUSTERS = Number(process.env['BENCH_CLUSTERS'] ?? 10_000);
+const CLUSTERS = Number(process.env['BENCH_CLUSTERS'] ?? sized(10_000, 1000));
 const REPORT_MS = 5000;
 const CHECK_MS = 5000;
 const IDLE_MS = 10_000;
-const REPORT_PHASE_MS = 35_000;
+const REPORT_PHASE_MS = sized(35_000, 16_000);
 const SILENT_PHASE_MS = 8000;
 
 const summary = (processing: number): TelemetrySummary => ({
