@@ -24,12 +24,11 @@ import type { CaStore } from './clusters/ca-store.js';
 import type { Jwk } from './api/tokens.js';
 import { createTokenIssuer } from './tokens/issuer.js';
 import { createLocalBackend } from '../provisioner/local/local-backend.js';
-import type { Backend } from '../provisioner/backend.js';
+import { processAlive, type Backend } from '../provisioner/backend.js';
 import { createAwsBackend } from '../provisioner/aws/aws-backend.js';
 import { createPortCache } from '../provisioner/aws/sdk-clients.js';
 import { bundleSourceDir, packAgentBundle } from './bundle.js';
 import { join } from 'node:path';
-import { processAlive } from '../provisioner/local/processes.js';
 import type { BackendName } from './api/wire.js';
 import { createBrokerAuth, type AwsIamSettings } from './auth/broker-auth.js';
 

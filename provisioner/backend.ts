@@ -13,6 +13,11 @@
 
 import type { BackendName, InstanceIdentity, Role, SchedulerEndpoints } from '../broker/api/wire.js';
 
+// The broker reaches the provisioner through this file alone (broker/broker.ts, the composition root, also
+// constructs the backends): the few plain helpers its CLI needs are re-exported here, none of them loads an SDK.
+export { DEFAULT_REGION, isSupportedRegion } from './plan/regions.js';
+export { processAlive } from './local/processes.js';
+
 export interface ClusterSpec {
   clusterId: string;
   name: string;

@@ -6,7 +6,7 @@ import type { ClusterView } from '../api/wire.js';
 // The AWS SDK is large: these modules load only when an aws command runs, so `skiff up` stays quick.
 const awsBackend = () => import('../../provisioner/aws/aws-backend.js');
 const sdkClients = () => import('../../provisioner/aws/sdk-clients.js');
-import { DEFAULT_REGION } from '../../provisioner/plan/regions.js';
+import { DEFAULT_REGION } from '../../provisioner/backend.js';
 import { ACTIVE_STATES } from '../store/store.js';
 import type { FlagSpec } from './args.js';
 import { api, BROKER_FLAG, JSON_FLAG, WORKSPACE_FLAG, workspaceFlag, type CliContext, type Command } from './common.js';

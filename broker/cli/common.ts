@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { CliConfig } from './config.js';
 import { SkiffError } from '../api/errors.js';
 import { DEFAULT_WORKSPACE, WORKSPACE_NAME, WORKSPACE_NAME_RULE } from '../api/limits.js';
-import { DEFAULT_REGION } from '../../provisioner/plan/regions.js';
+import { DEFAULT_REGION } from '../../provisioner/backend.js';
 
 export interface CliContext {
   home: string;

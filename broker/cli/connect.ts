@@ -18,7 +18,7 @@ import { lookupDeployedBroker, rememberedBroker, waitForBroker, type DeployedBro
 import { createPinnedFetch } from './pinned-fetch.js';
 import type { HealthResponse } from '../api/auth.js';
 import { createAwsTokenSource, type AwsKeys } from './aws-login.js';
-import { isSupportedRegion } from '../../provisioner/plan/regions.js';
+import { isSupportedRegion } from '../../provisioner/backend.js';
 
 export { rememberDeployedBroker, forgetDeployedBroker, type DeployedBrokerRef } from './deployed-broker.js';
 

@@ -9,7 +9,7 @@ import { SkiffError } from '../api/errors.js';
 import { HEALTH_PATH } from '../api/routes.js';
 import { WORKSPACE_NAME } from '../api/limits.js';
 import { brokerParameterName, parseDeployedBrokerParameter, type DeployedBrokerParameter } from '../api/deployed-broker.js';
-import { isSupportedRegion } from '../../provisioner/plan/regions.js';
+import { isSupportedRegion } from '../../provisioner/backend.js';
 import { skiffPaths } from '../home.js';
 
 export interface DeployedBrokerRef {

@@ -5,7 +5,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { terminalSafe } from './terminal-text.js';
 import { pino } from 'pino';
 import { ERROR_TABLE, SkiffError, isSkiffError } from '../api/errors.js';
-import { processAlive } from '../../provisioner/local/processes.js';
 import { makeHomePrivate, privateUmask, skiffPaths, type BrokerInfo } from '../home.js';
 import { loadCliConfig, type CliConfig } from './config.js';
 import { parseArgs, helpFor, type FlagSpec } from './args.js';
@@ -13,7 +12,7 @@ import { COMMANDS, runCommand, type CliContext } from './commands.js';
 import type { AwsIamSettings } from '../auth/broker-auth.js';
 import { workspaceFlag } from './common.js';
 import { DEFAULT_WORKSPACE } from '../api/limits.js';
-import { DEFAULT_REGION } from '../../provisioner/plan/regions.js';
+import { DEFAULT_REGION, processAlive } from '../../provisioner/backend.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
