@@ -39,6 +39,8 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
     },
   },
+  // Build scripts in plain JavaScript (python/bundle-cli.mjs): outside the TypeScript project, linted untyped.
+  { files: ['**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   contractOnly(['agent/**/*.ts'],
     [BROKER_BEYOND_CONTRACT, 'the agent reaches the broker only through its contract, broker/api/'],
     [PROVISIONER, 'the agent knows nothing of the provisioner'],

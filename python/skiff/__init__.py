@@ -6,8 +6,9 @@
     with skiff.Cluster(n_workers=2) as cluster, Client(cluster) as client:
         print(client.submit(sum, range(100)).result())
 
-The package drives the ``skiff`` command-line tool ($SKIFF_CLI, else ``skiff`` on PATH), which holds every rule;
-errors come back as its own, with their code (``skiff.SkiffError.code``).
+The package drives the ``skiff`` command-line tool ($SKIFF_CLI, else the one a wheel carries, else ``skiff`` on
+PATH), which holds every rule; errors come back as its own, with their code (``skiff.SkiffError.code``). Options
+not passed to ``Cluster`` come from Dask's configuration under ``skiff.`` (see ``skiff.yaml`` beside this file).
 """
 
 from .cluster import Cluster, get_notifications, list_clusters

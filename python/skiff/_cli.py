@@ -4,8 +4,9 @@ Every call is ``skiff <command> ... --json`` as a child process: stdout is the a
 progress lines (``skiff: ...``, logged here) and, when the command is refused, one JSON line
 ``{"error": {"code", "message", "status", "retryable"}}`` that becomes a ``SkiffError`` with that code.
 
-Where the tool is: ``$SKIFF_CLI`` (a command line, e.g. ``node /src/skiff/dist/broker/cli/main.js``), else
-``skiff`` on PATH.
+Where the tool is, first found: ``$SKIFF_CLI`` (a command line, e.g. ``node /src/skiff/dist/broker/cli/main.js``);
+the CLI bundled in this package (a wheel built by ``npm run build:python``), run by ``node`` >= 20 from PATH; else
+``skiff`` on PATH. The wheel's ``skiff`` console script is ``main()`` here: the bundled CLI with its arguments.
 """
 
 from __future__ import annotations
@@ -13,22 +14,31 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import threading
-from typing import Any, Callable, List, Mapping, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import SkiffError, SkiffNotInstalled, error_from_json
 
 logger = logging.getLogger("skiff")
 
 INSTALL_HINT = (
-    "the skiff command-line tool was not found: the Python package drives it. Install it "
-    "(in a skiff checkout: `npm install && npm run build && npm link`, which puts `skiff` on PATH), "
-    "or set SKIFF_CLI to its command line, e.g. SKIFF_CLI='node /path/to/skiff/dist/broker/cli/main.js'"
+    "the skiff command-line tool was not found: the Python package drives it. Install the wheel, which carries it "
+    "(in a skiff checkout: `npm install && npm run build`, then `pip install dist/python/skiff-*.whl`), "
+    "or put `skiff` on PATH (`npm link`), or set SKIFF_CLI to its command line, "
+    "e.g. SKIFF_CLI='node /path/to/skiff/dist/broker/cli/main.js'"
 )
+# The CLI a wheel carries (see python/bundle-cli.mjs for why it sits where dist/broker/cli/main.js would).
+BUNDLED_CLI = Path(__file__).resolve().parent / "_bundled" / "dist" / "broker" / "cli" / "main.js"
+# The oldest Node.js the CLI runs on (package.json "engines").
+NODE_MAJOR_MIN = 20
+NODE_HINT = "install Node.js 20 or newer (https://nodejs.org, or your system's package) and put `node` on PATH"
 
 # How long a command may take before it is stopped (seconds). `up` follows the broker's own start deadline and
 # `down` waits for cloud machines to terminate, so theirs are long; the rest answer from the broker's store.
@@ -62,6 +72,8 @@ class SkiffCLI:
                 if arg.endswith(".js") and not os.path.isfile(arg):
                     raise SkiffNotInstalled(f"SKIFF_CLI is {given!r}, but {arg} does not exist (was it built?); {INSTALL_HINT}")
             return cls(argv0)
+        if BUNDLED_CLI.is_file():
+            return cls([find_node(env.get("PATH")), str(BUNDLED_CLI)])
         found = shutil.which("skiff", path=env.get("PATH"))
         if found is None:
             raise SkiffNotInstalled(INSTALL_HINT)
@@ -146,6 +158,54 @@ class SkiffCLI:
 
     def json_lines(self, args: Sequence[str], **kwargs: Any) -> List[Any]:
         return [json.loads(l) for l in self.run(args, **kwargs).splitlines() if l.strip()]
+
+
+# {node path: (its file's mtime, its version)}: one `node --version` per node, not one per command.
+_node_versions: Dict[str, Tuple[float, str]] = {}
+
+
+def _node_version(node: str) -> str:
+    mtime = os.stat(node).st_mtime
+    known = _node_versions.get(node)
+    if known is not None and known[0] == mtime:
+        return known[1]
+    try:
+        r = subprocess.run([node, "--version"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SkiffNotInstalled(f"the skiff CLI in this package needs Node.js {NODE_MAJOR_MIN} or newer; "
+                                f"{node} --version failed: {e}; {NODE_HINT}") from e
+    version = r.stdout.strip() or r.stderr.strip()
+    _node_versions[node] = (mtime, version)
+    return version
+
+
+def find_node(path: Optional[str] = None) -> str:
+    """``node`` on PATH, checked to be version 20 or newer; SkiffNotInstalled naming what was found otherwise."""
+    node = shutil.which("node", path=path)
+    if node is None:
+        raise SkiffNotInstalled(f"the skiff CLI in this package needs Node.js {NODE_MAJOR_MIN} or newer, "
+                                f"and there is no `node` on PATH; {NODE_HINT}")
+    version = _node_version(node)
+    m = re.match(r"v?(\d+)\.", version)
+    if m is None or int(m.group(1)) < NODE_MAJOR_MIN:
+        raise SkiffNotInstalled(f"the skiff CLI in this package needs Node.js {NODE_MAJOR_MIN} or newer, but {node} is "
+                                f"{version or '(no version printed)'}; {NODE_HINT}")
+    return node
+
+
+def main() -> None:
+    """The ``skiff`` console script: the CLI this package carries, run by ``node`` with this command's arguments."""
+    if not BUNDLED_CLI.is_file():
+        print(f"skiff: error: this installation of the skiff package has no bundled CLI ({BUNDLED_CLI} is missing); "
+              f"{INSTALL_HINT}", file=sys.stderr)
+        sys.exit(1)
+    try:
+        node = find_node()
+    except SkiffNotInstalled as e:
+        print(f"skiff: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    # The CLI takes this process's place: signals, exit code and terminal are its own.
+    os.execv(node, [node, str(BUNDLED_CLI), *sys.argv[1:]])
 
 
 def _stop(proc: "subprocess.Popen[str]") -> None:

@@ -12,6 +12,14 @@ from typing import Any, Dict, List
 
 # Python names that differ from the flag they stand for.
 RENAMED = {"n_workers": "workers", "scheduler_vm_type": "scheduler_vm_types", "worker_vm_type": "worker_vm_types"}
+# Other spellings of one option, as Python names: a keyword argument and a config key of one option are one.
+ALIASES = {"workers": "n_workers", "scheduler_vm_type": "scheduler_vm_types", "worker_vm_type": "worker_vm_types"}
+
+
+def canonical(key: str) -> str:
+    """The one Python name of an option, however given (``worker-vm-type`` → ``worker_vm_types``)."""
+    key = key.replace("-", "_")
+    return ALIASES.get(key, key)
 # Flags whose list is space-separated (pip's syntax); every other list is comma-separated.
 SPACE_SEPARATED = {"packages", "pip_extra_index_url"}
 

@@ -29,7 +29,8 @@ from distributed.security import Security
 from distributed.utils import Log, Logs
 
 from ._cli import SkiffCLI, is_unknown_command
-from ._flags import to_flags
+from ._flags import canonical, to_flags
+from .config import settings
 from .errors import SkiffError
 
 logger = logging.getLogger("skiff")
@@ -63,6 +64,22 @@ def _default_handler() -> None:
         logger.setLevel(logging.INFO)
 
 
+def resolve_options(given: Dict[str, Any]) -> Dict[str, Any]:
+    """Each option from the keyword arguments where given (not None), else from Dask's ``skiff.*`` config.
+
+    Keys come back in their one Python spelling (``scheduler_vm_type`` → ``scheduler_vm_types``), so a keyword and
+    a config key for the same option are one option.
+    """
+    out: Dict[str, Any] = {}
+    for key, value in settings().items():
+        if value is not None:
+            out[canonical(key)] = value
+    for key, value in given.items():
+        if value is not None:
+            out[canonical(key)] = value
+    return out
+
+
 class Cluster(DaskCluster):
     """A Dask cluster run by skiff, on this machine (``backend="local"``) or in your AWS account (``"aws"``).
 
@@ -78,6 +95,10 @@ class Cluster(DaskCluster):
     chain straight to the machines, and this object keeps them fresh while it lives.
     ``shutdown_on_close=False`` keeps the cluster running after ``close()`` and after this process exits;
     ``Cluster.from_name(name)`` attaches to it again.
+
+    Every option not given (or given as None) comes from Dask's configuration under ``skiff.`` (the package's
+    ``skiff.yaml`` holds the defaults: ``backend: local``), so a team shares one YAML file in
+    ``~/.config/dask/`` or sets ``DASK_SKIFF__BACKEND=aws``; a keyword argument wins.
     """
 
     _supports_scaling = True
@@ -86,7 +107,7 @@ class Cluster(DaskCluster):
         self,
         n_workers: Optional[int] = None,
         name: Optional[str] = None,
-        backend: str = "local",
+        backend: Optional[str] = None,
         worker_vm_types: Optional[Sequence[str]] = None,
         scheduler_vm_type: Optional[Any] = None,
         spot_policy: Optional[str] = None,
@@ -95,7 +116,7 @@ class Cluster(DaskCluster):
         idle_timeout: Optional[Any] = None,
         no_client_timeout: Optional[Any] = None,
         packages: Optional[Any] = None,
-        shutdown_on_close: bool = True,
+        shutdown_on_close: Optional[bool] = None,
         wait_timeout: Optional[Any] = None,
         *,
         env: Optional[Dict[str, str]] = None,
@@ -106,29 +127,39 @@ class Cluster(DaskCluster):
         quiet: bool = False,
         **backend_options: Any,
     ) -> None:
-        options: Dict[str, Any] = {
+        given: Dict[str, Any] = {
             "n_workers": n_workers, "name": name, "backend": backend, "worker_vm_types": worker_vm_types,
             "scheduler_vm_type": scheduler_vm_type, "spot_policy": spot_policy, "region": region, "zone": zone,
             "idle_timeout": idle_timeout, "no_client_timeout": no_client_timeout, "packages": packages,
-            "wait_timeout": wait_timeout, **backend_options,
+            "wait_timeout": wait_timeout, "shutdown_on_close": shutdown_on_close, "env": env,
+            "secret_env": secret_env, "forward_aws_credentials": forward_aws_credentials, **backend_options,
         }
+        options = resolve_options(given)
+        shutdown = options.pop("shutdown_on_close", None)
+        env = options.pop("env", None)
+        secret_env = options.pop("secret_env", None)
+        forward = options.pop("forward_aws_credentials", None)
         # The client's environment is this interpreter's: the machines match its Python and Dask.
-        options.setdefault("python", sys.executable)
+        if options.get("python") is None:
+            options["python"] = sys.executable
         # Repeated flags, one per variable; the CLI checks the names (and that each secret variable is set).
         data = [f"--env={k}={v}" for k, v in (env or {}).items()] + [f"--secret-env={n}" for n in (secret_env or [])]
-        if forward_aws_credentials is not None:
-            data.append("--forward-aws-credentials" if forward_aws_credentials else "--no-forward-aws-credentials")
-        self._setup(["up", "--json", *to_flags(options), *data], None, shutdown_on_close, name, asynchronous, loop, quiet)
+        if forward is not None:
+            data.append("--forward-aws-credentials" if forward else "--no-forward-aws-credentials")
+        self._setup(["up", "--json", *to_flags(options), *data], None, True if shutdown is None else bool(shutdown),
+                    options.get("name"), asynchronous, loop, quiet)
 
     @classmethod
-    def from_name(cls, name: str, shutdown_on_close: bool = True, *, asynchronous: bool = False, loop: Any = None,
-                  quiet: bool = False) -> "Cluster":
+    def from_name(cls, name: str, shutdown_on_close: Optional[bool] = None, *, asynchronous: bool = False,
+                  loop: Any = None, quiet: bool = False) -> "Cluster":
         """Attach to a running cluster by name or id (from another process, notebook or `skiff up`).
 
         A client certificate is made for this process (its key made here); ``close()`` stops the cluster unless
-        ``shutdown_on_close=False``.
+        ``shutdown_on_close=False`` (default: Dask's ``skiff.shutdown-on-close``).
         """
         self = cls.__new__(cls)
+        if shutdown_on_close is None:
+            shutdown_on_close = resolve_options({}).get("shutdown_on_close") is not False
         self._setup(None, name, shutdown_on_close, name, asynchronous, loop, quiet)
         return self
 

@@ -25,4 +25,4 @@ def test_pip_install_of_the_folder_gives_an_importable_skiff(tmp_path):
     assert where.startswith(str(venv)), where
     assert version == "0.1.0"
     r = subprocess.run([str(venv / "bin/python"), "-m", "pip", "show", "skiff"], capture_output=True, text=True, timeout=60)
-    assert "Requires: distributed\n" in r.stdout, r.stdout
+    assert "Requires: distributed, pyyaml\n" in r.stdout, r.stdout

@@ -1,5 +1,5 @@
 // The Python package (python/) as Dask users drive it: its pytest suite, run with Debian's Python against the
-// built CLI (dist/). Each pytest test has a $SKIFF_HOME of its own and stops what it started; this runner
+// built CLI (dist/), and the wheel `npm run build` makes (dist/python/), installed in a fresh venv. Each pytest test has a $SKIFF_HOME of its own and stops what it started; this runner
 // gives the suite a temporary directory of its own and checks that every test ran and passed and that no home
 // or key directory is left in it.
 import t from 'tap';
@@ -13,12 +13,14 @@ import { startDataAccount } from '../helpers/data-account.js';
 // The suite's tests, by file (parametrized ones count once per case). A test added or lost changes this.
 const EXPECTED = {
   'test_cluster.py': 2,
+  'test_config.py': 3,
   'test_data_access.py': 2,
   'test_errors.py': 9,
   'test_install.py': 1,
   'test_reattach.py': 1,
   'test_scaling.py': 1,
   'test_units.py': 2,
+  'test_wheel.py': 3,
 };
 const SUITE_TIMEOUT_MS = 12 * 60_000;
 
