@@ -41,7 +41,7 @@ export const setupCommand: Command = {
       ctx.out(`region ${report.region}, zones ${report.zones.join(', ')}\n`);
       for (const p of report.permissions) ctx.out(`  ${p.result === 'allowed' ? 'ok  ' : 'FAIL'} ${p.action}${p.result === 'allowed' ? '' : ` (${p.result})`}\n`);
       ctx.out(`network: ${typeof report.network === 'string' ? report.network : JSON.stringify(report.network)}\nlog group: ${report.logGroup}\n`);
-      if (report.agentProfile) ctx.out(`agent instance profile: ${report.agentProfile} (CloudWatch Logs of this workspace only)\n`);
+      if (report.agentBoundary) ctx.out(`agents' permissions boundary: ${report.agentBoundary} (each cluster's agents get a role of their own, bounded by it: CloudWatch Logs of this workspace only, writing to their own cluster's streams)\n`);
       for (const w of report.warnings) ctx.err(`skiff: warning: ${w}\n`);
     }
     return report.permissions.every((p) => p.result === 'allowed') ? 0 : 1;

@@ -60,7 +60,11 @@ export interface AwsPort {
   createLogGroup: Op<logs.CreateLogGroupCommandInput, logs.CreateLogGroupCommandOutput>;
   putRetentionPolicy: Op<logs.PutRetentionPolicyCommandInput, logs.PutRetentionPolicyCommandOutput>;
   getLogEvents: Op<logs.GetLogEventsCommandInput, logs.GetLogEventsCommandOutput>;
-  // IAM (global): the agents' role and instance profile, one per workspace
+  // IAM (global): the agents' roles and instance profiles (one per cluster) and the workspace's boundary
+  listRoles: Op<iam.ListRolesCommandInput, iam.ListRolesCommandOutput>;
+  listPolicies: Op<iam.ListPoliciesCommandInput, iam.ListPoliciesCommandOutput>;
+  createPolicy: Op<iam.CreatePolicyCommandInput, iam.CreatePolicyCommandOutput>;
+  deletePolicy: Op<iam.DeletePolicyCommandInput, iam.DeletePolicyCommandOutput>;
   getRole: Op<iam.GetRoleCommandInput, iam.GetRoleCommandOutput>;
   createRole: Op<iam.CreateRoleCommandInput, iam.CreateRoleCommandOutput>;
   putRolePolicy: Op<iam.PutRolePolicyCommandInput, iam.PutRolePolicyCommandOutput>;
@@ -134,6 +138,10 @@ const LOGS_COMMANDS: Record<LogsAction, AnyCommand> = {
 };
 
 type IamAction =
+  | 'listRoles'
+  | 'listPolicies'
+  | 'createPolicy'
+  | 'deletePolicy'
   | 'getRole'
   | 'createRole'
   | 'putRolePolicy'
@@ -145,6 +153,10 @@ type IamAction =
   | 'removeRoleFromInstanceProfile'
   | 'deleteInstanceProfile';
 const IAM_COMMANDS: Record<IamAction, AnyCommand> = {
+  listRoles: iam.ListRolesCommand,
+  listPolicies: iam.ListPoliciesCommand,
+  createPolicy: iam.CreatePolicyCommand,
+  deletePolicy: iam.DeletePolicyCommand,
   getRole: iam.GetRoleCommand,
   createRole: iam.CreateRoleCommand,
   putRolePolicy: iam.PutRolePolicyCommand,

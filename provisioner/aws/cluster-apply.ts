@@ -73,7 +73,7 @@ export async function applyCluster(ctx: AwsContext, plan: AwsClusterPlan, secret
   try {
     const placement = await place(ctx, plan);
     await ensureLogGroup(ctx, plan.logGroup);
-    const instanceProfile = plan.launchTemplate.instanceProfile ?? (await agentProfileForLaunch(ctx, plan.workspace, plan.logGroup.tags));
+    const instanceProfile = plan.launchTemplate.instanceProfile ?? (await agentProfileForLaunch(ctx, plan.workspace, plan.clusterId, plan.logGroup.tags));
     const groups =
       placement.groups ??
       (plan.securityGroups.kind === 'managed'

@@ -1,13 +1,14 @@
-// `skiff gc`: every skiff-tagged cluster resource (instance, launch template, security group) whose cluster
-// is not live. Lists by default; removes with confirm. The shared network belongs to the workspace, not to a
+// `skiff gc`: every skiff-tagged cluster resource (instance, launch template, security group, the cluster's agent
+// role and instance profile) whose cluster is not live. Lists by default; removes with confirm. The shared network belongs to the workspace, not to a
 // cluster, and is left to `skiff network delete`.
 
 import { CLUSTER_TAG, OWNER_TAG, OWNER_VALUE, WORKSPACE_TAG } from '../plan/tags.js';
 import { fromAwsTags, tagFilters, type AwsContext } from './context.js';
 import { LIVE_STATES, listInstances, terminateAndWait } from './instances.js';
+import { deleteAgentRoleNamed, listClusterAgentRoles } from './agent-role.js';
 import { deleteLaunchTemplatesAndGroups } from './teardown.js';
 
-export type GcKind = 'instance' | 'launch-template' | 'security-group';
+export type GcKind = 'instance' | 'launch-template' | 'security-group' | 'agent-role';
 
 export interface GcItem {
   kind: GcKind;
@@ -48,10 +49,15 @@ export async function collectGarbage(ctx: AwsContext, opts: GcOptions): Promise<
     const c = dead(g.Tags);
     if (c !== undefined && g.GroupId) items.push({ kind: 'security-group', id: g.GroupId, clusterId: c });
   }
+  // IAM is global: a role's cluster may be of another region, which the broker's live list covers too.
+  for (const r of await listClusterAgentRoles(ctx, opts.workspace)) {
+    if (!live.has(r.clusterId)) items.push({ kind: 'agent-role', id: r.name, clusterId: r.clusterId });
+  }
   if (!opts.confirm || items.length === 0) return items;
   const instanceIds = items.filter((i) => i.kind === 'instance').map((i) => i.id);
   await terminateAndWait(ctx, instanceIds, [...filters, { Name: 'instance-id', Values: instanceIds }]);
   await deleteLaunchTemplatesAndGroups(ctx, filters, (c) => !live.has(c));
+  for (const r of items.filter((i) => i.kind === 'agent-role')) await deleteAgentRoleNamed(ctx, r.id);
   ctx.progress(`removed ${items.length} resource(s) of ${new Set(items.map((i) => i.clusterId)).size} dead cluster(s)`);
   return items;
 }

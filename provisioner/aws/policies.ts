@@ -1,7 +1,11 @@
 // The two IAM policy documents skiff needs, shaped like Coiled's: "setup" (create and remove the shared
-// network and the agents' role; may be detached afterwards) and "ongoing" (run clusters). Destructive actions
-// only on resources tagged owner=skiff; IAM actions only on `skiff-agent-*` roles and instance profiles. A test runs every code path against moto with the port recording each action and
-// fails on one these documents do not allow.
+// network and the agents' permissions boundary; may be detached afterwards) and "ongoing" (run clusters, each
+// with an agent role of its own). Destructive actions only on resources tagged owner=skiff; IAM actions only on
+// `skiff-agent-*` roles and instance profiles and skiff's boundary policies; a role can be created, or given an
+// inline policy, only with the workspace's boundary on it, so these permissions never make a role that does more
+// than write a workspace's logs (AWS's pattern for delegating role creation: IAM User Guide, "Permissions
+// boundaries for IAM entities"). A test runs every code path against moto with the port recording each action
+// and fails on one these documents do not allow.
 
 export interface PolicyStatement {
   Sid: string;
@@ -21,6 +25,8 @@ const OWNED_BY_SKIFF = { StringEquals: { 'ec2:ResourceTag/owner': 'skiff' } };
 const IAM_OWNED_BY_SKIFF = { StringEquals: { 'aws:ResourceTag/owner': 'skiff' } };
 const AGENT_ROLES = 'arn:aws:iam::*:role/skiff-agent-*';
 const AGENT_PROFILES = 'arn:aws:iam::*:instance-profile/skiff-agent-*';
+const AGENT_BOUNDARIES = 'arn:aws:iam::*:policy/skiff/skiff-agent-boundary-*';
+const WITH_BOUNDARY = { StringLike: { 'iam:PermissionsBoundary': AGENT_BOUNDARIES } };
 
 const DESCRIBE = [
   'ec2:DescribeAddresses',
@@ -95,26 +101,32 @@ export function setupPolicy(): PolicyDocument {
         Condition: { StringEquals: { 'iam:AWSServiceName': ['ec2fleet.amazonaws.com', 'spot.amazonaws.com'] } },
       },
       {
+        // The workspace's permissions boundary for its clusters' agent roles (a managed policy under /skiff/).
+        Sid: 'SetupAgentBoundary',
+        Effect: 'Allow',
+        Resource: AGENT_BOUNDARIES,
+        Action: ['iam:CreatePolicy', 'iam:TagPolicy'],
+        Condition: { StringEquals: { 'aws:RequestTag/owner': 'skiff' } },
+      },
+      {
+        Sid: 'SetupAgentBoundaryDelete',
+        Effect: 'Allow',
+        Resource: AGENT_BOUNDARIES,
+        Action: ['iam:DeletePolicy'],
+        Condition: IAM_OWNED_BY_SKIFF,
+      },
+      {
+        // network delete finds what is left of the workspace's agent roles.
         Sid: 'SetupAgentRoleRead',
         Effect: 'Allow',
         Resource: [AGENT_ROLES, AGENT_PROFILES],
         Action: ['iam:GetInstanceProfile', 'iam:GetRole'],
       },
       {
-        // Created only carrying owner=skiff, so the statements below can hold them to it.
-        Sid: 'SetupAgentRoleCreate',
+        Sid: 'SetupIamList',
         Effect: 'Allow',
-        Resource: [AGENT_ROLES, AGENT_PROFILES],
-        Action: ['iam:CreateInstanceProfile', 'iam:CreateRole', 'iam:TagInstanceProfile', 'iam:TagRole'],
-        Condition: { StringEquals: { 'aws:RequestTag/owner': 'skiff' } },
-      },
-      {
-        // AddRoleToInstanceProfile passes the role, hence PassRole here.
-        Sid: 'SetupAgentRoleModify',
-        Effect: 'Allow',
-        Resource: [AGENT_ROLES, AGENT_PROFILES],
-        Action: ['iam:AddRoleToInstanceProfile', 'iam:PassRole', 'iam:PutRolePolicy'],
-        Condition: IAM_OWNED_BY_SKIFF,
+        Resource: '*',
+        Action: ['iam:ListPolicies', 'iam:ListRoles'],
       },
       {
         Sid: 'SetupAgentRoleDestructive',
@@ -153,14 +165,60 @@ export function ongoingPolicy(): PolicyDocument {
       {
         Sid: 'OngoingInstanceProfile',
         Effect: 'Allow',
-        Resource: ['arn:aws:iam::*:instance-profile/skiff-*', 'arn:aws:iam::*:role/skiff-*'],
+        Resource: [AGENT_ROLES, AGENT_PROFILES],
         Action: ['iam:GetInstanceProfile', 'iam:GetRole'],
+      },
+      {
+        // up finds the workspace's boundary; gc lists the agent roles.
+        Sid: 'OngoingIamList',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: ['iam:ListPolicies', 'iam:ListRoles'],
+      },
+      {
+        // Each cluster's agent role: created only carrying owner=skiff and the workspace's boundary.
+        Sid: 'OngoingAgentRoleCreate',
+        Effect: 'Allow',
+        Resource: AGENT_ROLES,
+        Action: ['iam:CreateRole'],
+        Condition: { StringEquals: { 'aws:RequestTag/owner': 'skiff' }, ...WITH_BOUNDARY },
+      },
+      {
+        Sid: 'OngoingAgentProfileCreate',
+        Effect: 'Allow',
+        Resource: [AGENT_ROLES, AGENT_PROFILES],
+        Action: ['iam:CreateInstanceProfile', 'iam:TagInstanceProfile', 'iam:TagRole'],
+        Condition: { StringEquals: { 'aws:RequestTag/owner': 'skiff' } },
+      },
+      {
+        // Whatever inline policy is put on a role, its boundary caps it.
+        Sid: 'OngoingAgentRolePolicy',
+        Effect: 'Allow',
+        Resource: AGENT_ROLES,
+        Action: ['iam:PutRolePolicy'],
+        Condition: { ...IAM_OWNED_BY_SKIFF, ...WITH_BOUNDARY },
+      },
+      {
+        // AddRoleToInstanceProfile passes the role (PassRole below, to EC2 only).
+        Sid: 'OngoingAgentProfileModify',
+        Effect: 'Allow',
+        Resource: [AGENT_ROLES, AGENT_PROFILES],
+        Action: ['iam:AddRoleToInstanceProfile'],
+        Condition: IAM_OWNED_BY_SKIFF,
+      },
+      {
+        // down removes the cluster's role and profile.
+        Sid: 'OngoingAgentRoleDestructive',
+        Effect: 'Allow',
+        Resource: [AGENT_ROLES, AGENT_PROFILES],
+        Action: ['iam:DeleteInstanceProfile', 'iam:DeleteRole', 'iam:DeleteRolePolicy', 'iam:RemoveRoleFromInstanceProfile'],
+        Condition: IAM_OWNED_BY_SKIFF,
       },
       {
         // Launching with the agents' instance profile passes its role to EC2, and to EC2 only.
         Sid: 'OngoingPassRole',
         Effect: 'Allow',
-        Resource: 'arn:aws:iam::*:role/skiff-*',
+        Resource: AGENT_ROLES,
         Action: ['iam:PassRole'],
         Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
       },

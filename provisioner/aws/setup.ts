@@ -10,7 +10,7 @@ import { VCPU_QUOTAS } from '../plan/quotas.js';
 import { chooseZone } from '../plan/zones.js';
 import { awsErrorCode, iamActionOf, type AwsAction } from './aws-port.js';
 import { tagSpec, type AwsContext } from './context.js';
-import { ensureAgentRole } from './agent-role.js';
+import { ensureAgentBoundary } from './agent-role.js';
 import { ensureLogGroup } from './log-group.js';
 import { ensureNetwork, type NetworkIds } from './network-apply.js';
 import { describeZones } from './preflight.js';
@@ -27,7 +27,8 @@ export interface SetupReport {
   network: NetworkIds | 'bring-your-own';
   logGroup: string;
   /** The agents' instance profile (and role) name, or undefined when permissions were missing. */
-  agentProfile?: string;
+  /** The ARN of the workspace's permissions boundary for its clusters' agent roles. */
+  agentBoundary?: string;
   /** The EC2 vCPU quotas that could be read (the others are named in warnings), with the vCPUs in use in each. */
   quotas: { code: string; name: string; vcpus: number; usedVcpus: number }[];
 }
@@ -78,6 +79,6 @@ export async function setupAws(ctx: AwsContext, rawOptions: Readonly<Record<stri
   const group = { name: logGroupFor(options.workspace), retentionDays: options.logRetentionDays, tags };
   if (denied.length === 0) await ensureLogGroup(ctx, group);
   const report: SetupReport = { region: options.region, zones, warnings, permissions, network: ids, logGroup: group.name, quotas };
-  if (denied.length === 0) report.agentProfile = await ensureAgentRole(ctx, options.workspace, tags);
+  if (denied.length === 0) report.agentBoundary = await ensureAgentBoundary(ctx, options.workspace, tags);
   return report;
 }

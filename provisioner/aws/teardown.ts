@@ -1,7 +1,8 @@
 // Removing a cluster's own resources (never the shared network): instances by tag, then its launch template
-// and security groups. Idempotent: a second call finds nothing and does nothing.
+// and security groups, then its agents' role and instance profile. Idempotent: a second call finds nothing and does nothing.
 
-import { CLUSTER_TAG } from '../plan/tags.js';
+import { CLUSTER_TAG, WORKSPACE_TAG } from '../plan/tags.js';
+import { deleteClusterAgentRole } from './agent-role.js';
 import { awsErrorCode } from './aws-port.js';
 import { fromAwsTags, tagFilters, type AwsContext } from './context.js';
 import { LIVE_STATES, listInstances, terminateAndWait } from './instances.js';
@@ -13,6 +14,8 @@ export async function destroyClusterResources(ctx: AwsContext, ownerTags: Record
   const instances = await listInstances(ctx, [...filters, { Name: 'instance-state-name', Values: LIVE_STATES }]);
   await terminateAndWait(ctx, instances.map((i) => i.InstanceId ?? '').filter(Boolean), filters);
   await deleteLaunchTemplatesAndGroups(ctx, filters, () => true);
+  const workspace = ownerTags[WORKSPACE_TAG];
+  if (workspace !== undefined) await deleteClusterAgentRole(ctx, workspace, clusterId);
 }
 
 /** Deletes the launch templates and security groups matching `filters` whose cluster tag passes `keep`=false. */

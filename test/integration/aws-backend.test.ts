@@ -13,7 +13,7 @@ import {
   DescribeSubnetsCommand,
   type CreateFleetCommandInput,
 } from '@aws-sdk/client-ec2';
-import { IAMClient, CreateInstanceProfileCommand, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam';
+import { IAMClient, CreateInstanceProfileCommand, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, ListPoliciesCommand, ListRolesCommand } from '@aws-sdk/client-iam';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { spawn } from 'node:child_process';
@@ -66,9 +66,9 @@ async function profileOfCluster(clusterId: string): Promise<string | undefined> 
   return out.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.IamInstanceProfile?.Name;
 }
 
-/** The workspace's agent role as IAM has it: trust, inline policy, profile, tags; undefined parts are missing. */
-async function agentRoleOf(workspace: string) {
-  const name = `skiff-agent-${workspace}`;
+/** A cluster's agent role as IAM has it: trust, inline policy, boundary, profile, tags; undefined parts are missing. */
+async function agentRoleOf(workspace: string, clusterId: string) {
+  const name = `skiff-agent-${workspace}-${clusterId}`;
   const missing = (e: unknown) => {
     if (e instanceof Error && /NoSuchEntity/.test(e.name)) return undefined;
     throw e;
@@ -80,9 +80,16 @@ async function agentRoleOf(workspace: string) {
   return {
     trust: json(role?.AssumeRolePolicyDocument),
     policy: json(policy),
+    boundary: role?.PermissionsBoundary?.PermissionsBoundaryArn,
     roleTags: Object.fromEntries((role?.Tags ?? []).map((x): [string, string] => [x.Key ?? '', x.Value ?? ''])),
     profileRoles: profile ? (profile.Roles ?? []).map((r) => r.RoleName) : undefined,
   };
+}
+
+/** The ARN of the workspace's permissions boundary, if IAM has it. */
+async function boundaryOf(workspace: string): Promise<string | undefined> {
+  const out = await iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: '/skiff/' }));
+  return out.Policies?.find((p) => p.PolicyName === `skiff-agent-boundary-${workspace}`)?.Arn;
 }
 
 async function defaultRouteOf(subnetId: string): Promise<string | undefined> {
@@ -167,10 +174,11 @@ t.test('down leaves no running instance; gc then finds nothing; network delete l
   t.same(await collectGarbage(ctx, { liveClusterIds: [], confirm: false }), [], 'gc finds nothing');
   const left = countByKind(await listSkiffResources(ctx));
   t.same(left, { vpc: 1, subnet: 12, 'internet-gateway': 1, 'route-table': 2, 'elastic-ip': 1, 'nat-gateway': 1 }, 'only the shared network is left');
-  t.same((await agentRoleOf('default')).profileRoles, ['skiff-agent-default'], 'down keeps the workspace\'s agent role, like the network');
+  t.same(await agentRoleOf('default', 'c-down'), { trust: undefined, policy: undefined, boundary: undefined, roleTags: {}, profileRoles: undefined }, "down removed the cluster's agent role and instance profile");
+  t.ok(await boundaryOf('default'), "and kept the workspace's boundary, like the network");
   await deleteNetwork(ctx, 'default');
   t.same(await listSkiffResources(ctx), [], 'network delete leaves nothing');
-  t.same(await agentRoleOf('default'), { trust: undefined, policy: undefined, roleTags: {}, profileRoles: undefined }, 'network delete removed the agent role and instance profile');
+  t.equal(await boundaryOf('default'), undefined, 'network delete removed the boundary');
   await deleteNetwork(ctx, 'default');
   t.pass('a second network delete is a no-op');
 });
@@ -183,11 +191,13 @@ t.test('gc removes the resources of a cluster the broker no longer knows and kee
   }
   const found = await collectGarbage(ctx, { liveClusterIds: ['c-live'], confirm: false });
   t.same([...new Set(found.map((f) => f.clusterId))], ['c-dead']);
-  t.same(found.map((f) => f.kind).sort(), ['instance', 'instance', 'launch-template', 'security-group', 'security-group']);
+  t.same(found.map((f) => f.kind).sort(), ['agent-role', 'instance', 'instance', 'launch-template', 'security-group', 'security-group']);
   t.equal((await instancesOf('c-dead')).length, 2, 'listing alone removes nothing');
   await collectGarbage(ctx, { liveClusterIds: ['c-live'], confirm: true });
   t.equal((await instancesOf('c-dead')).length, 0);
+  t.equal((await agentRoleOf('default', 'c-dead')).profileRoles, undefined, "the dead cluster's agent role and profile are gone");
   t.equal((await instancesOf('c-live')).length, 2, 'the live cluster is untouched');
+  t.same((await agentRoleOf('default', 'c-live')).profileRoles, ['skiff-agent-default-c-live'], 'its role too');
   t.same(await collectGarbage(ctx, { liveClusterIds: ['c-live'], confirm: false }), []);
   await t.rejects(deleteNetwork(ctx, 'default'), { code: 'PRV_INVALID_REQUEST', message: /live instance.*c-live/ }, 'network delete refuses while a cluster runs');
 });
@@ -211,61 +221,69 @@ t.test('setup checks permissions with DryRun and creates the network and log gro
   t.notOk(ins.actions.includes('ec2:CreateVpc'), 'up after setup reuses the network');
 });
 
-t.test('setup creates the agents\' role (EC2 trust, logs-only policy) and instance profile once; a cluster launches with it', async (t) => {
+t.test("setup creates the workspace's permissions boundary once; each cluster launches with a role of its own, bounded by it, that writes only to its own streams", async (t) => {
   await moto.reset();
   const report = await setupAws(ctx, { workspace: 'team', tags: { project: 'x' } });
-  t.equal(report.agentProfile, 'skiff-agent-team');
-  const role = await agentRoleOf('team');
-  t.match(role.trust, { Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
-  t.match(role.policy, {
-    Statement: [
-      {
-        Effect: 'Allow',
-        Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents', 'logs:PutRetentionPolicy'],
-        Resource: ['arn:aws:logs:*:*:log-group:/skiff/team', 'arn:aws:logs:*:*:log-group:/skiff/team:*', 'arn:aws:logs:*:*:log-group:/skiff/team:log-stream:*'],
-      },
-    ],
-  });
-  t.match(role.roleTags, { owner: 'skiff', 'skiff:workspace': 'team', project: 'x' });
-  t.same(role.profileRoles, ['skiff-agent-team'], 'the instance profile holds the role');
-
+  t.match(report.agentBoundary, /^arn:aws:iam::\d{12}:policy\/skiff\/skiff-agent-boundary-team$/);
+  t.equal(await boundaryOf('team'), report.agentBoundary);
   ins.reset();
   await setupAws(ctx, { workspace: 'team', tags: { project: 'x' } });
-  t.same(ins.actions.filter((a) => /^iam:(Create|AddRole)/.test(a)), [], 'a second setup creates no IAM resource');
-  t.same((await agentRoleOf('team')).profileRoles, ['skiff-agent-team']);
+  t.same(ins.actions.filter((a) => /^iam:(Create|AddRole|Put)/.test(a)), [], 'a second setup creates no IAM resource');
 
   ins.reset();
   const s = spec('c-role', 1, { workspace: 'team' });
   await backend.apply(s, await backend.plan(s));
-  t.equal(await profileOfCluster('c-role'), 'skiff-agent-team', 'the launch template names the workspace\'s profile');
-  t.same(ins.actions.filter((a) => a.startsWith('iam:')), ['iam:GetInstanceProfile'], 'up after setup only reads the profile');
+  const role = await agentRoleOf('team', 'c-role');
+  t.match(role.trust, { Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+  t.equal(role.boundary, report.agentBoundary, 'the role carries the workspace boundary');
+  t.match(role.policy, {
+    Statement: [
+      { Sid: 'OwnGroup', Resource: ['arn:aws:logs:*:*:log-group:/skiff/team', 'arn:aws:logs:*:*:log-group:/skiff/team:*'] },
+      { Sid: 'OwnStreams', Action: ['logs:PutLogEvents'], Resource: ['arn:aws:logs:*:*:log-group:/skiff/team:log-stream:c-role/*'] },
+    ],
+  });
+  t.notOk(JSON.stringify((role.policy as { Statement: { Sid: string; Action: string[] }[] }).Statement.find((x) => x.Sid === 'OwnGroup')?.Action).includes('PutLogEvents'), 'no write on the whole group');
+  t.match(role.roleTags, { owner: 'skiff', 'skiff:workspace': 'team', 'skiff:cluster': 'c-role' });
+  t.same(role.profileRoles, ['skiff-agent-team-c-role'], 'the instance profile holds the role');
+  t.equal(await profileOfCluster('c-role'), 'skiff-agent-team-c-role', "the launch template names the cluster's own profile");
+  t.same(ins.actions.filter((a) => /^iam:Create/.test(a)), ['iam:CreateRole', 'iam:CreateInstanceProfile'], 'up makes the role and the profile, not the boundary');
   // (moto does not copy a launch template's profile onto the instances, so the template is what is checked.)
   t.equal((await instancesOf('c-role')).length, 2);
+
+  const other = spec('c-other', 0, { workspace: 'team' });
+  await backend.apply(other, await backend.plan(other));
+  t.match((await agentRoleOf('team', 'c-other')).policy, { Statement: [{}, { Resource: ['arn:aws:logs:*:*:log-group:/skiff/team:log-stream:c-other/*'] }] }, 'another cluster writes to its own streams');
 
   await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: 'my-profile' }));
   const own = spec('c-own-profile', 0, { workspace: 'team', instance_profile: 'my-profile' });
   await backend.apply(own, await backend.plan(own));
   t.equal(await profileOfCluster('c-own-profile'), 'my-profile', 'a user-given instance_profile wins');
+  t.equal((await agentRoleOf('team', 'c-own-profile')).profileRoles, undefined, 'and no role is made for it');
 
   await backend.destroy(await backend.plan(s));
+  t.equal((await agentRoleOf('team', 'c-role')).profileRoles, undefined, "down removes the cluster's role and profile");
+  t.same((await agentRoleOf('team', 'c-other')).profileRoles, ['skiff-agent-team-c-other'], "and not another cluster's");
   await backend.destroy(await backend.plan(own));
+  await backend.destroy(await backend.plan(other));
   const deleted = (await deleteNetwork(ctx, 'team')).deleted;
-  t.ok(deleted.includes('role/skiff-agent-team') && deleted.includes('instance-profile/skiff-agent-team'), 'network delete reports the role and the profile');
-  t.equal((await agentRoleOf('team')).profileRoles, undefined, 'the profile is gone');
+  t.ok(deleted.includes('policy/skiff/skiff-agent-boundary-team'), 'network delete reports the boundary');
+  t.equal(await boundaryOf('team'), undefined, 'the boundary is gone');
+  const left = (await iam.send(new ListRolesCommand({}))).Roles?.filter((r) => r.RoleName?.startsWith('skiff-agent-team')) ?? [];
+  t.same(left, [], 'no agent role of the workspace is left');
 });
 
-t.test('up without setup creates the agents\' instance profile; network delete refuses while a cluster of the workspace runs', async (t) => {
+t.test('up without setup creates the boundary and the cluster\'s role; network delete refuses while a cluster of the workspace runs', async (t) => {
   await moto.reset();
   const s = spec('c-no-setup', 1, { workspace: 'fresh' });
   await backend.apply(s, await backend.plan(s));
-  t.equal(await profileOfCluster('c-no-setup'), 'skiff-agent-fresh');
-  t.same((await agentRoleOf('fresh')).profileRoles, ['skiff-agent-fresh']);
+  t.equal(await profileOfCluster('c-no-setup'), 'skiff-agent-fresh-c-no-setup');
+  t.ok(await boundaryOf('fresh'), 'the boundary was made on the way');
   await t.rejects(deleteNetwork(ctx, 'fresh'), { code: 'PRV_INVALID_REQUEST', message: /live instance.*c-no-setup/ });
-  t.same((await agentRoleOf('fresh')).profileRoles, ['skiff-agent-fresh'], 'the refused delete kept the role');
+  t.same((await agentRoleOf('fresh', 'c-no-setup')).profileRoles, ['skiff-agent-fresh-c-no-setup'], 'the refused delete kept the role');
   ins.reset();
   const s2 = spec('c-no-setup-2', 0, { workspace: 'fresh' });
   await backend.apply(s2, await backend.plan(s2));
-  t.same(ins.actions.filter((a) => a.startsWith('iam:')), ['iam:GetInstanceProfile'], 'the next up reuses it');
+  t.same(ins.actions.filter((a) => a === 'iam:CreatePolicy'), [], 'the next up reuses the boundary');
 });
 
 t.test('a bring-your-own network is checked and used; skiff creates no network resource in it', async (t) => {

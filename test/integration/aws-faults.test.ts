@@ -69,14 +69,15 @@ const mode = process.env['SKIFF_FAULT_MODE'] === 'after' ? 'after' : 'before';
       const next = spec(`c-next-${k}`);
       await backend.apply(next, await backend.plan(next));
       allCalls.push(...ins.actions);
-      // The workspace's agent role converged too: the profile holds the role, the role has its logs policy.
-      const profile = await raw.getInstanceProfile({ InstanceProfileName: 'skiff-agent-default' });
+      // The cluster's agent role converged too: the profile holds the role, the role has its logs policy.
+      const agent = `skiff-agent-default-c-next-${k}`;
+      const profile = await raw.getInstanceProfile({ InstanceProfileName: agent });
       const roles = (profile.InstanceProfile?.Roles ?? []).map((r) => r.RoleName);
-      const policy = await iam.send(new GetRolePolicyCommand({ RoleName: 'skiff-agent-default', PolicyName: 'skiff-agent-logs' })).then(
+      const policy = await iam.send(new GetRolePolicyCommand({ RoleName: agent, PolicyName: 'skiff-agent-logs' })).then(
         (o) => decodeURIComponent(o.PolicyDocument ?? ''),
         () => undefined,
       );
-      if (JSON.stringify(roles) !== '["skiff-agent-default"]' || !policy?.includes('logs:PutLogEvents')) {
+      if (JSON.stringify(roles) !== JSON.stringify([agent]) || !policy?.includes('logs:PutLogEvents')) {
         problems.push(`k=${k} (${failedAt}): agent profile holds ${JSON.stringify(roles)}, policy ${policy ?? 'missing'}`);
       }
       const counts = countByKind(await listSkiffResources(ctx));

@@ -241,13 +241,13 @@ function denied(action: string): SkiffError {
   return new SkiffError('PRV_CLOUD_ERROR', `AWS ${action} failed: AccessDenied`, { cause });
 }
 
-t.test('up with only the ongoing permissions and no agent profile yet says to run setup, and leaves no cluster resource', async (t) => {
+t.test('up with credentials that may not create the cluster\'s agent role says what to attach, and leaves no cluster resource', async (t) => {
   await moto.reset();
   const backend = createAwsBackend({ ...baseDeps, portFor: () => ({ ...raw, createRole: () => Promise.reject(denied('iam:CreateRole')) }) });
   const s = spec('c-denied', 1, { workspace: 'locked' });
   await t.rejects(backend.apply(s, await backend.plan(s)), {
     code: 'PRV_CLOUD_ERROR',
-    message: /instance profile skiff-agent-locked does not exist and these credentials may not create it \(AccessDenied\); run skiff setup aws/,
+    message: /these credentials may not create the cluster's agent role skiff-agent-locked-c-denied \(AccessDenied\); attach the "ongoing" policy printed by skiff policy aws/,
   });
   t.same((await listSkiffResources(ctx)).filter((r) => r.tags['skiff:cluster'] === 'c-denied'), [], 'nothing of the cluster is left');
 });

@@ -35,18 +35,31 @@ t.test('documents are valid IAM JSON shaped like the reference (Version, Sid, Ef
   t.match(ongoingPolicy().Statement.map((s) => s.Sid), ['Ongoing']);
 });
 
-t.test('IAM actions other than the fleet service roles reach only skiff roles and instance profiles', async (t) => {
+t.test('IAM actions other than the fleet service roles and listing reach only skiff roles, instance profiles and boundaries', async (t) => {
+  const lists = new Set(['iam:ListPolicies', 'iam:ListRoles']);
   for (const doc of [setupPolicy(), ongoingPolicy()]) {
     for (const s of doc.Statement.filter((x) => x.Action.some((a) => a.startsWith('iam:')) && x.Sid !== 'SetupFleetServiceRoles')) {
       const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
       t.ok(resources.length > 0, `${s.Sid} names its resources`);
-      for (const r of resources) t.match(r, /^arn:aws:iam::\*:(role|instance-profile)\/skiff-/, `${s.Sid}: ${r}`);
+      if (s.Action.every((a) => lists.has(a))) {
+        t.same(resources, ['*'], `${s.Sid} only lists (IAM's list actions take no resource)`);
+        continue;
+      }
+      for (const r of resources) t.match(r, /^arn:aws:iam::\*:((role|instance-profile)\/skiff-agent-|policy\/skiff\/skiff-agent-boundary-)/, `${s.Sid}: ${r}`);
     }
   }
   const passRole = ongoingPolicy().Statement.find((s) => s.Action.includes('iam:PassRole'));
   t.same(passRole?.Condition, { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } }, 'running clusters pass the role to EC2 only');
-  const create = setupPolicy().Statement.find((s) => s.Action.includes('iam:CreateRole'));
-  t.same(create?.Condition, { StringEquals: { 'aws:RequestTag/owner': 'skiff' } }, 'a role can only be created tagged owner=skiff');
+  const boundary = { StringLike: { 'iam:PermissionsBoundary': 'arn:aws:iam::*:policy/skiff/skiff-agent-boundary-*' } };
+  const all = [...setupPolicy().Statement, ...ongoingPolicy().Statement];
+  const creates = all.filter((s) => s.Action.includes('iam:CreateRole'));
+  t.equal(creates.length, 1, 'one statement creates roles');
+  t.same(creates[0]?.Condition, { StringEquals: { 'aws:RequestTag/owner': 'skiff' }, ...boundary }, 'a role can only be created tagged owner=skiff and with the boundary');
+  const inline = all.filter((s) => s.Action.includes('iam:PutRolePolicy'));
+  t.equal(inline.length, 1);
+  t.same(inline[0]?.Condition, { StringEquals: { 'aws:ResourceTag/owner': 'skiff' }, ...boundary }, 'an inline policy only on a bounded role of skiff');
+  const escalations = ['iam:AttachRolePolicy', 'iam:PutRolePermissionsBoundary', 'iam:DeleteRolePermissionsBoundary', 'iam:CreatePolicyVersion', 'iam:UpdateAssumeRolePolicy'];
+  for (const a of escalations) t.notOk(allowedActions(setupPolicy(), ongoingPolicy()).has(a), `${a} is never allowed (it would lift the boundary or widen a role)`);
 });
 
 t.test('the IAM actions the port calls are named in the iam: namespace', async (t) => {
