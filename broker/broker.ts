@@ -14,6 +14,8 @@ import { guardConnections } from './http/connection-guard.js';
 import { BROKER_HANDSHAKE_TIMEOUT_MS, BROKER_HEADERS_TIMEOUT_MS, BROKER_MAX_CONNECTIONS, BROKER_MAX_CONNECTIONS_PER_ADDRESS, BROKER_REQUEST_TIMEOUT_MS } from './api/limits.js';
 import { createClusterService, type ClusterService } from './clusters/service.js';
 import { createWatchdog } from './watchdog/watchdog.js';
+import { createWatchWriter } from './watchdog/watch-state.js';
+import { createLeadership, type Leadership } from './leader/leadership.js';
 import { createTelemetryEndpoint } from './watchdog/telemetry-endpoint.js';
 import { TELEMETRY_PATH } from './api/routes.js';
 import { createWebhookNotifier, type NotificationEvent, type WebhookNotifier } from './watchdog/notify.js';
@@ -65,6 +67,13 @@ export interface BrokerOptions {
   auth?: AwsIamSettings;
   /** The store to use instead of the journal under home (the broker closes it). */
   store?: Store;
+  /**
+   * The store is shared with other brokers (the workspace's DynamoDB table): each writes what its agents report
+   * for the leader to read, and the leader picks up clusters another broker started (broker/leader/).
+   */
+  sharedStore?: boolean;
+  /** The leader lease's lifetime (default 15 s): a killed leader is replaced within it. */
+  leaseTtlMs?: number;
   /** The cluster CA store instead of the key files under home (the deployed broker's, sealed with KMS). */
   caStore?: CaStore;
   /** The token signing key (a private JWK) instead of the one under home (the deployed broker's, unsealed). */
@@ -196,7 +205,10 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     const webhooks = createWebhooks(o.log.child({ component: 'webhook' }));
     // The watchdog decides; the cluster service acts (stop with the reason, or store an alert).
     const watchdogRef: { clusters?: ClusterService } = {};
+    const leader: { current?: Leadership } = {};
+    const isLeader = (): boolean => leader.current?.isLeader() ?? false;
     const watchdog = createWatchdog({
+      active: isLeader,
       checkIntervalMs: o.watchdogIntervalMs ?? 5000,
       log: o.log.child({ component: 'watchdog' }),
       onStop: (clusterId, reason) => {
@@ -208,7 +220,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
     });
     const clusters = createClusterService({
       store, tokens, backends, caDir: p.caDir, ...(o.caStore ? { caStore: o.caStore } : {}), brokerUrl: publicUrl, ...(o.tls ? pinnedCa(o.tls) : {}), awsEmulated: isEmulatorEndpoint(o.awsEndpointUrl), log: o.log.child({ component: 'clusters' }),
-      watchdog, logsDir: p.logsDir, ...(o.scaleIntervalMs !== undefined ? { scaleIntervalMs: o.scaleIntervalMs } : {}), ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
+      watchdog, isLeader, logsDir: p.logsDir, ...(o.scaleIntervalMs !== undefined ? { scaleIntervalMs: o.scaleIntervalMs } : {}), ...(o.awsRegion ? { defaultRegion: o.awsRegion } : {}),
       ...(workspace.watchdog ? { workspaceWatchdog: workspace.watchdog } : {}),
       onNotification: (n, c) => {
         const url = c.webhookUrl ?? o.webhookUrl ?? workspace.webhookUrl;
@@ -216,6 +228,58 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       },
     });
     watchdogRef.clusters = clusters;
+    const watchWriter = o.sharedStore ? createWatchWriter({ store, log: o.log.child({ component: 'watch' }) }) : undefined;
+    // The leader of a shared store watches every running cluster, whichever broker started it, and folds in what
+    // the other brokers' agents report.
+    const syncFromStore = async (): Promise<void> => {
+      const all = await store.clusters();
+      const running = new Set(all.filter((c) => c.state === 'running').map((c) => c.id));
+      const watching = new Set(watchdog.tracked());
+      for (const c of all) if (running.has(c.id) && !watching.has(c.id)) watchdog.track(c.id, { ...workspace.watchdog, ...c.watchdog });
+      for (const id of watching) {
+        if (running.has(id)) continue;
+        watchdog.untrack(id);
+        watchWriter?.forget(id);
+        await store.deleteWatch(id);
+      }
+      for (const w of await store.watches()) watchdog.merge(w.clusterId, w);
+    };
+    let syncTimer: NodeJS.Timeout | undefined;
+    let syncing = false;
+    const syncSoon = (): void => {
+      if (syncing || !isLeader()) return;
+      syncing = true;
+      syncFromStore()
+        .catch((err: unknown) => o.log.warn({ err: (err as Error).message }, "reading the other brokers' watch states failed; retrying"))
+        .finally(() => {
+          syncing = false;
+        });
+    };
+    const leadership = createLeadership({
+      store,
+      log: o.log.child({ component: 'leader' }),
+      // Alone on its store (the home's lock keeps it so), a broker is the same holder across restarts and leads at
+      // once; on a shared store a killed broker's lease must run out first.
+      ...(o.sharedStore ? {} : { holder: `home:${p.home}` }),
+      ...(o.leaseTtlMs !== undefined ? { ttlMs: o.leaseTtlMs } : {}),
+      onChange: (leading) => {
+        if (!leading) {
+          if (syncTimer) clearInterval(syncTimer);
+          syncTimer = undefined;
+          return;
+        }
+        // Taken up where the last leader (or this broker's last run) left every cluster.
+        clusters
+          .recover()
+          .then(() => (o.sharedStore ? syncFromStore() : undefined))
+          .catch((err: unknown) => o.log.error({ err }, 'recovery failed'));
+        if (o.sharedStore && !syncTimer) {
+          syncTimer = setInterval(syncSoon, o.watchdogIntervalMs ?? 5000);
+          syncTimer.unref();
+        }
+      },
+    });
+    leader.current = leadership;
     const telemetry = createTelemetryEndpoint({
       verifyAgentToken: async (t) => {
         const v = await tokens.verify('agent', t);
@@ -223,6 +287,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       },
       onSummary: (clusterId, summary) => {
         watchdog.observe(clusterId, summary);
+        watchWriter?.report(clusterId, summary);
       },
       log: o.log.child({ component: 'telemetry' }),
     });
@@ -231,17 +296,19 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       else socket.destroy();
     });
     watchdog.start();
-    server.on('request', createApiHandler({ clusters, tokens, auth, log: o.log.child({ component: 'api' }), version: o.version, ...(bundle ? { bundle } : {}) }));
+    server.on('request', createApiHandler({ clusters, tokens, auth, log: o.log.child({ component: 'api' }), version: o.version, isLeader, ...(bundle ? { bundle } : {}) }));
 
     const info: BrokerInfo = { url, pid: process.pid, port, startedAt: new Date().toISOString() };
     writeFileSync(`${p.brokerInfo}.tmp`, JSON.stringify(info), { mode: 0o600 });
     renameSync(`${p.brokerInfo}.tmp`, p.brokerInfo);
     o.log.info({ url, home: p.home }, 'broker listening');
-    void clusters.recover().catch((err: unknown) => o.log.error({ err }, 'recovery failed'));
+    leadership.start();
 
     return {
       url,
       close: async () => {
+        if (syncTimer) clearInterval(syncTimer);
+        await leadership.stop();
         watchdog.stop();
         clusters.close();
         telemetry.close();

@@ -27,6 +27,8 @@ export interface HealthResponse {
   auth: AuthMode;
   brokerId?: string;
   stsRegion?: string;
+  /** Whether this broker leads (broker/leader/leadership.ts): the one that runs the watchdog and scaling. */
+  leader?: boolean;
 }
 
 /** The header naming the broker a signed identity request is meant for; it must be among the signed headers. */

@@ -19,6 +19,8 @@ export interface CliConfig {
   webhookUrl?: string;
   /** $SKIFF_WATCHDOG_INTERVAL_MS: how often the broker's watchdog checks (tests shorten it). */
   watchdogIntervalMs?: number;
+  /** $SKIFF_LEADER_LEASE_MS: the leader lease's lifetime for brokers sharing a store (default 15 s; tests shorten it). */
+  leaseTtlMs?: number;
   /** $SKIFF_SCALE_INTERVAL_MS: how often the broker reconciles running clusters' worker counts (tests shorten it). */
   scaleIntervalMs?: number;
   /** $AWS_ENDPOINT_URL: an AWS emulator (the tests' moto). */
@@ -92,6 +94,11 @@ export function loadCliConfig(env: NodeJS.ProcessEnv): Readonly<CliConfig> {
   if (brokerUrl !== undefined) cfg.brokerUrl = brokerUrl;
   const apiKey = get('SKIFF_API_KEY');
   if (apiKey !== undefined) cfg.apiKey = apiKey;
+  const lease = get('SKIFF_LEADER_LEASE_MS');
+  if (lease !== undefined && !/^[1-9]\d{2,8}$/.test(lease)) {
+    throw new SkiffError('CLI_USAGE', `SKIFF_LEADER_LEASE_MS "${lease}" must be a whole number of milliseconds from 100`);
+  }
+  if (lease !== undefined) cfg.leaseTtlMs = Number(lease);
   const webhookUrl = get('SKIFF_WEBHOOK_URL');
   if (webhookUrl !== undefined) cfg.webhookUrl = webhookUrl;
   if (interval !== undefined) cfg.watchdogIntervalMs = Number(interval);

@@ -57,6 +57,7 @@ const BROKER_FLAGS: Record<string, FlagSpec> = {
   'broker-id': { kind: 'string', help: 'with --auth aws-iam: this broker\'s name, covered by every sign-in\'s signature (a sign-in for one broker is refused by another)' },
   admin: { kind: 'string', help: 'with --auth aws-iam: the ARN of the first admin (stored as a grant when the broker has none yet)' },
   account: { kind: 'string', help: 'with --auth aws-iam: the AWS account served (default: the account of --admin or of the stored grants)' },
+  store: { kind: 'string', help: 'dynamodb:TABLE: keep the state in this DynamoDB table (made if missing: on-demand, point-in-time recovery), which brokers started with it share; one leads (default: the journal under $SKIFF_HOME)' },
 };
 
 async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
@@ -85,9 +86,15 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
   if (auth && !tls && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
     throw new SkiffError('CLI_USAGE', `--auth aws-iam on ${host} needs HTTPS (--tls-cert and --tls-key): sign-ins and user tokens would cross the network in clear`);
   }
+  const storeFlag = flags['store'] as string | undefined;
+  const table = storeFlag === undefined ? undefined : /^dynamodb:([A-Za-z0-9_.-]{3,255})$/.exec(storeFlag)?.[1];
+  if (storeFlag !== undefined && table === undefined) throw new SkiffError('CLI_USAGE', `--store ${JSON.stringify(storeFlag)}: use dynamodb:TABLE (3 to 255 of A-Z a-z 0-9 _ . -)`);
   // The broker loads every backend (and the AWS SDK): only `skiff broker` pays for that.
   const { startBroker } = await import('../broker.js');
+  const shared = table === undefined ? undefined : await openSharedStore(table, ctx);
   const broker = await startBroker({
+    ...(shared ? { store: shared, sharedStore: true } : {}),
+    ...(ctx.config.leaseTtlMs !== undefined ? { leaseTtlMs: ctx.config.leaseTtlMs } : {}),
     home: ctx.home,
     host,
     port: (flags['port'] as number | undefined) ?? 0,
@@ -99,6 +106,15 @@ async function brokerCommand(ctx: CliContext, argv: string[]): Promise<number> {
   });
   if (!flags['background']) ctx.err(`skiff: broker listening on ${broker.url} (home ${ctx.home}); Ctrl-C stops it\n`);
   return runUntilSignal(ctx, broker);
+}
+
+/** The DynamoDB table of --store, made if missing, with the SDK's credential chain and region. */
+async function openSharedStore(table: string, ctx: CliContext) {
+  const [{ DynamoDBClient }, { ensureStoreTable, openDynamoStore }] = await Promise.all([import('@aws-sdk/client-dynamodb'), import('../store/dynamo-store.js')]);
+  const client = new DynamoDBClient({ region: ctx.config.awsRegion ?? DEFAULT_REGION, ...(ctx.config.awsEndpointUrl ? { endpoint: ctx.config.awsEndpointUrl } : {}) });
+  const { created } = await ensureStoreTable(client, table);
+  if (created) ctx.err(`skiff: made DynamoDB table ${table} for the broker's state\n`);
+  return openDynamoStore({ table, client });
 }
 
 /** What every broker takes from the CLI's environment. */

@@ -195,6 +195,8 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
   };
 
   const reconcile = (id: string): Promise<void> => {
+    // Another broker leads: it reconciles every running cluster at its next interval.
+    if (o.isLeader && !o.isLeader()) return Promise.resolve();
     const running = passes.get(id);
     if (running) {
       running.again = true;

@@ -44,6 +44,12 @@ export interface ClusterServiceOptions {
   onNotification?: (n: NotificationRecord, c: ClusterRecord) => void;
   /** How often running clusters are reconciled with their requested worker count (default 5 s). */
   scaleIntervalMs?: number;
+  /**
+   * Whether this broker leads (broker/leader/leadership.ts). Only the leader makes the machines follow the
+   * requested counts (launching, replacing, retiring); other brokers record the request and leave the rest to
+   * it. Default: always (one broker).
+   */
+  isLeader?: () => boolean;
   /** Bounds on the backend's answers, in ms: apply is bounded by the start deadline instead. */
   backendTimeouts?: Partial<BackendTimeouts>;
 }

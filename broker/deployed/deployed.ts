@@ -135,6 +135,7 @@ export async function prepareDeployedBroker(o: DeployedOptions, aws: DeployedAws
       publicUrl: published.url,
       tls: { certPem: cert.certPem, keyPem: cert.keyPem, caPem: published.caPem },
       store,
+      sharedStore: true,
       caStore,
       tokenPrivateJwk: token.privateJwk,
       logRequests: true,

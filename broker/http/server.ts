@@ -34,6 +34,8 @@ export interface ApiOptions {
   version: string;
   /** The agent bundle VMs download (aws backend); not secret, so not authenticated. */
   bundle?: AgentBundle;
+  /** Whether this broker leads, for /health. */
+  isLeader?: () => boolean;
 }
 
 
@@ -87,7 +89,7 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
     const m = req.method ?? 'GET';
     let match: RegExpMatchArray | null;
 
-    if (m === 'GET' && path === HEALTH_PATH) return send(req, res, 200, { ok: true, version: o.version, pid: process.pid, ...o.auth.health() } satisfies HealthResponse);
+    if (m === 'GET' && path === HEALTH_PATH) return send(req, res, 200, { ok: true, version: o.version, pid: process.pid, ...o.auth.health(), ...(o.isLeader ? { leader: o.isLeader() } : {}) } satisfies HealthResponse);
     if (m === 'GET' && BUNDLE_ROUTE.test(path)) {
       if (!o.bundle || path !== o.bundle.path) throw new SkiffError('BRK_NOT_FOUND', 'no such agent bundle on this broker');
       res.writeHead(200, { 'content-type': 'application/gzip', 'cache-control': 'public, max-age=31536000, immutable' });

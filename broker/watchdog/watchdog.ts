@@ -7,6 +7,8 @@ import type { TelemetrySummary } from '../api/telemetry.js';
 import { newActivity, recordSummary, type ClusterActivity } from './activity.js';
 import { resolveWatchdogConfig, type WatchdogConfig } from './config.js';
 import { decide, type StopRule } from './rules.js';
+import type { WatchState } from '../store/store.js';
+import { mergeWatchState } from './watch-state.js';
 
 export interface WatchdogDeps {
   /** Default 5 s: a stop is decided at most this long after a limit is crossed. */
@@ -17,6 +19,8 @@ export interface WatchdogDeps {
   clearInterval?: (handle: unknown) => void;
   onStop: (clusterId: string, reason: string, rule: StopRule) => void;
   onAlert: (clusterId: string, reason: string) => void;
+  /** Decide only while this is true (the broker leads); default always. */
+  active?: () => boolean;
   log: Logger;
 }
 
@@ -25,7 +29,11 @@ export interface Watchdog {
   track(clusterId: string, config?: Partial<WatchdogConfig>): void;
   /** A summary arrived for the cluster. Returns false for a cluster that is not tracked. */
   observe(clusterId: string, summary: TelemetrySummary): boolean;
+  /** Folds another broker's view of the cluster in (see watch-state.ts). Returns false for one not tracked. */
+  merge(clusterId: string, w: WatchState): boolean;
   untrack(clusterId: string): void;
+  /** The clusters watched. */
+  tracked(): string[];
   /** One pass over every cluster (the timer calls it; tests and benchmarks may too). */
   check(): void;
   start(): void;
@@ -37,6 +45,8 @@ interface Entry {
   config: Readonly<WatchdogConfig>;
   activity: ClusterActivity;
   stopped: boolean;
+  /** Nothing observed or merged since track(): a shared state is then taken as it is (a new leader's view). */
+  fresh: boolean;
 }
 
 export function createWatchdog(d: WatchdogDeps): Watchdog {
@@ -48,6 +58,7 @@ export function createWatchdog(d: WatchdogDeps): Watchdog {
   let timer: unknown;
 
   const check = (): void => {
+    if (d.active && !d.active()) return;
     const t = now();
     for (const [clusterId, e] of clusters) {
       if (e.stopped) continue;
@@ -75,15 +86,24 @@ export function createWatchdog(d: WatchdogDeps): Watchdog {
   return {
     track(clusterId, config) {
       const c = resolveWatchdogConfig(config);
-      clusters.set(clusterId, { config: c, activity: newActivity(now(), c), stopped: false });
+      clusters.set(clusterId, { config: c, activity: newActivity(now(), c), stopped: false, fresh: true });
     },
     observe(clusterId, summary) {
       const e = clusters.get(clusterId);
       if (!e) return false;
+      e.fresh = false;
       recordSummary(e.activity, summary, now(), e.config.gpuAlertWindowMs);
       return true;
     },
+    merge(clusterId, w) {
+      const e = clusters.get(clusterId);
+      if (!e) return false;
+      mergeWatchState(e.activity, w, e.fresh);
+      e.fresh = false;
+      return true;
+    },
     untrack: (clusterId) => void clusters.delete(clusterId),
+    tracked: () => [...clusters.keys()],
     check,
     start() {
       if (timer !== undefined) return;
