@@ -1,9 +1,11 @@
 // The `aws` Backend: what the broker calls. plan() validates everything and creates nothing: it checks the
 // request's syntax first (no call), then makes read-only calls only (zones, instance types, images, a BYO
 // network, vCPU quotas; see preflight.ts) and stores those facts in the plan; apply() builds user-data from the
-// enrolment tokens (never stored in the plan) and launches; attest() checks an instance is one of this
-// cluster's (its tags) and live, and for an enrolment that the requester is that instance (the signed instance
-// identity document, instance-identity.ts); destroy() removes the cluster's own resources.
+// enrolment tokens (never stored in the plan) and launches, handing each id a launch call returned to the broker
+// (ApplyHooks.launched) for the cluster's record; attest() checks an instance is one of those, carries the
+// cluster's tags and the ones EC2 writes at launch as skiff launches, is live, and that the requester is that
+// instance (the signed instance identity document, instance-identity.ts); destroy() removes the cluster's own
+// resources.
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';

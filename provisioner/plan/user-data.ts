@@ -124,7 +124,7 @@ broker_curl() {
 }
 
 on_fail() {
-  local code="$1" report document= signature=
+  local code="$1" report document='' signature=''
   if [ "$code" -eq 0 ] || [ -n "$FAILED" ]; then return 0; fi
   FAILED=1
   set +e
