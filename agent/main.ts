@@ -62,7 +62,8 @@ async function enrolOrReport(config: AgentConfig, tuning: AgentTuning, log: Logg
     log.fatal({ err }, 'enrolment failed');
     if (tuning.backend === 'aws') {
       const lines = held.recent();
-      await reportBootFailure({ brokerUrl: config.brokerUrl, enrolToken: config.enrolToken, machineId: config.machineId, step: 'enrol', lines }, { fetch: brokerFetch });
+      const identity = await readInstanceIdentity({ baseUrl: tuning.imdsUrl }).catch(() => undefined);
+      await reportBootFailure({ brokerUrl: config.brokerUrl, enrolToken: config.enrolToken, machineId: config.machineId, step: 'enrol', lines, ...(identity ? { identity } : {}) }, { fetch: brokerFetch });
     }
     throw err;
   }

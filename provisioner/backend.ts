@@ -6,7 +6,8 @@
 //                changes anything; a syntactically bad request is refused before any call. A bad request, or
 //                one the account cannot run (e.g. above its vCPU quota), throws PRV_INVALID_REQUEST here.
 //   apply(plan)  creates the machines (idempotent: a rerun converges). On failure it removes what it made.
-//   attest(...)  tells whether a machine id really is one this backend launched for that cluster.
+//   attest(...)  tells whether a machine id really is one this backend launched for that cluster, and that the
+//                requester proves it is that machine (an enrolment, a boot failure report).
 //   destroy(id)  stops every machine of the cluster (idempotent; a second call is a no-op).
 //   grow(...)    launches more workers of a running cluster with its own options (aws: one Fleet request).
 //   shrink(...)  stops exactly the machines named (idempotent), e.g. workers Dask has retired.
@@ -46,7 +47,10 @@ export interface ClusterPlan {
   backend: BackendName;
   clusterId: string;
   scheduler: SchedulerEndpoints;
-  /** Machines known ahead of time (all of them locally; none on a cloud that assigns ids at launch). */
+  /**
+   * The machines the backend launched: known ahead of time locally; on a cloud that assigns ids at launch, added
+   * as each launch call returns them (ApplyHooks.launched). Only these can enrol or report a boot failure.
+   */
   machines: MachinePlan[];
   /** The workspace the cluster belongs to: its log group, its network and agent role on a cloud, what gc sees. */
   workspace: string;
@@ -78,6 +82,12 @@ export interface ApplyHooks {
   /** Human-readable progress, e.g. 'started worker-2 (pid 1234)'. */
   progress?: (message: string) => void;
   signal?: AbortSignal;
+  /**
+   * A cloud that assigns ids at launch calls this with the machines the moment its launch call returned them,
+   * before they can have booted: the broker adds them to the plan's machines, and attest() accepts no other id.
+   * Awaited, so a machine is on record before apply or grow goes on.
+   */
+  launched?: (machines: MachinePlan[]) => Promise<void>;
 }
 
 export interface Backend {
@@ -87,11 +97,11 @@ export interface Backend {
   plan(spec: ClusterSpec): Promise<ClusterPlan>;
   apply(spec: ClusterSpec, plan: ClusterPlan, hooks?: ApplyHooks): Promise<Machine[]>;
   /**
-   * Without evidence: whether the id names a live machine of the cluster (a boot failure report, which can only
-   * fail a starting cluster). With evidence (enrolment): also that the requester proves it is that machine
-   * (nothing locally; on AWS the signed instance identity document, or PRV_NOT_ATTESTED).
+   * Whether the id names a live machine this backend launched for the cluster (one of the plan's machines) and
+   * the requester proves it is that machine: nothing more locally (the Unix user is the boundary); on AWS the
+   * signed instance identity document, or PRV_NOT_ATTESTED. Asked at enrolment and for a boot failure report.
    */
-  attest(plan: ClusterPlan, machineId: string, evidence?: MachineEvidence): Promise<Machine | undefined>;
+  attest(plan: ClusterPlan, machineId: string, evidence: MachineEvidence): Promise<Machine | undefined>;
   machines(plan: ClusterPlan): Promise<Machine[]>;
   destroy(plan: ClusterPlan, hooks?: ApplyHooks): Promise<void>;
   /**

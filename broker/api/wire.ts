@@ -60,6 +60,11 @@ export interface ClusterView {
   scheduler?: string;
   /** Last lines the machines logged, kept for a failed cluster. */
   lastLogLines?: string[];
+  /**
+   * The last boot failure a machine reported (attested, not enrolled yet): the machine's own words, cleaned and
+   * bounded (machine-report.ts), shown quoted and never as the cluster's reason.
+   */
+  bootReport?: BootReport;
   logs?: LogTarget;
   /** When the broker fails the cluster if it is not running yet (ISO time). */
   startDeadline?: string;
@@ -143,6 +148,17 @@ export interface EnrolRequest {
   csrPem: string;
   /** On AWS: the instance identity document as IMDS served it, and AWS's signature of it (base64 RSA/SHA-256). */
   identity?: InstanceIdentity;
+}
+
+export interface BootReport {
+  /** The machine's name and id as the broker knows them (never from the report). */
+  machine: string;
+  machineId: string;
+  /** The boot step that failed (the report's, checked: letters, digits, ` _.:-`, else `unknown`). */
+  step: string;
+  at: string;
+  /** The report's last lines. */
+  lines: string[];
 }
 
 export interface InstanceIdentity {

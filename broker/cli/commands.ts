@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { SkiffError, isSkiffError } from '../api/errors.js';
 import type { ClusterView, DashboardTokenResponse, NotificationView, WatchdogSettings } from '../api/wire.js';
+import { bootReportLines, cleanLine } from '../api/machine-report.js';
 import { parseArgs, helpFor, formatDurationMs } from './args.js';
 import { api, BROKER_FLAG, JSON_FLAG, WORKSPACE_FLAG, workspaceFlag, type CliContext, type Command } from './common.js';
 
@@ -180,7 +181,8 @@ const up: Command = {
       }
       if (c.state === 'failed' || c.state === 'stopped' || c.state === 'stopping') {
         ctx.err(`skiff: cluster ${c.name} ${c.state}: ${c.reason ?? 'no reason recorded'}${c.state === 'failed' ? '; its machines were stopped' : ''}\n`);
-        for (const l of c.lastLogLines ?? []) ctx.err(`  ${l}\n`);
+        for (const l of bootReportLines(c.bootReport)) ctx.err(`${l}\n`);
+        for (const l of c.lastLogLines ?? []) ctx.err(`  ${cleanLine(l, 1000)}\n`);
         return 1;
       }
       if (now() > deadline) {
@@ -265,7 +267,8 @@ const status: Command = {
       const access = dataAccessLine(c.dataAccess, c.dataAccessState);
       if (access) ctx.out(`data access: ${access}\n`);
       for (const w of c.warnings ?? []) ctx.out(`warning: ${w}\n`);
-      for (const l of c.lastLogLines ?? []) ctx.out(`  ${l}\n`);
+      for (const l of bootReportLines(c.bootReport)) ctx.out(`${l}\n`);
+      for (const l of c.lastLogLines ?? []) ctx.out(`  ${cleanLine(l, 1000)}\n`);
     }
     return 0;
   },
@@ -388,3 +391,4 @@ export async function runCommand(ctx: CliContext, name: string, argv: string[]):
   const { positionals, flags } = parseArgs(argv, cmd.flags, name);
   return cmd.run(ctx, positionals, flags);
 }
+

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import { SkiffError } from '../api/errors.js';
 import type { BackendName, ClusterState, WatchdogSettings } from '../api/wire.js';
-import type { Backend, ClusterSpec } from '../../provisioner/backend.js';
+import type { Backend, ClusterSpec, MachinePlan } from '../../provisioner/backend.js';
 import type { ClusterRecord, Store } from '../store/store.js';
 import { formatDuration } from '../api/durations.js';
 import { bounded } from './bounded.js';
@@ -36,6 +36,8 @@ export interface Lifecycle {
   /** Runs the backend's apply for a new cluster; the promise settles when the launch is over, whatever its end. */
   launch(c: ClusterRecord, spec: ClusterSpec): Promise<void>;
   launched(clusterId: string): Promise<void>;
+  /** Puts machines a cloud just launched on the cluster's record (its plan's machines): only those may enrol. */
+  recordLaunched(clusterId: string, machines: readonly MachinePlan[]): Promise<void>;
   armDeadline(c: ClusterRecord): void;
   backendFor(name: BackendName): Backend;
   timeouts: BackendTimeouts;
@@ -139,13 +141,23 @@ export function createLifecycle(o: ClusterServiceOptions & LifecycleOptions): Li
     },
   });
 
+  const recordLaunched = async (clusterId: string, machines: readonly MachinePlan[]): Promise<void> => {
+    const cur = await o.store.cluster(clusterId);
+    if (!cur?.plan) return;
+    const known = new Set(cur.plan.machines.map((m) => m.id));
+    const fresh = machines.filter((m) => !known.has(m.id));
+    if (fresh.length === 0) return;
+    await o.store.putCluster({ ...cur, plan: { ...cur.plan, machines: [...cur.plan.machines, ...fresh] }, updatedAt: nowIso() });
+    log.info({ clusterId, machines: fresh.map((m) => m.id) }, 'machines launched');
+  };
+
   // pending while the backend creates resources; starting once every machine is requested.
   const runLaunch = async (c: ClusterRecord, spec: ClusterSpec, abort: AbortController): Promise<void> => {
     const b = backendFor(c.backend);
     try {
       if (!c.plan) throw new SkiffError('PRV_LAUNCH_FAILED', 'cluster has no plan');
       // No bound of its own: the start deadline fails the cluster, which aborts the apply through its signal.
-      const machines = await b.apply(spec, c.plan, { progress: (m) => log.info({ clusterId: c.id }, m), signal: abort.signal });
+      const machines = await b.apply(spec, c.plan, { progress: (m) => log.info({ clusterId: c.id }, m), signal: abort.signal, launched: (ms) => recordLaunched(c.id, ms) });
       const cur = await o.store.cluster(c.id);
       if (!cur?.plan || cur.state !== 'pending') {
         // Stopped or failed while the apply ran: what it launched after that stop must not outlive it.
@@ -187,6 +199,7 @@ export function createLifecycle(o: ClusterServiceOptions & LifecycleOptions): Li
       return done;
     },
     launched: (id) => launches.get(id)?.done ?? Promise.resolve(),
+    recordLaunched,
     armDeadline(c) {
       if (c.startDeadline) deadlines.arm(c.id, Date.parse(c.startDeadline));
     },

@@ -1,9 +1,10 @@
 // What the machines say to the broker: enrolment (a CSR and the single-use enrol token, answered with a node
-// certificate and an agent token), a failed boot (the enrol token again, before any agent ran), and the agents'
-// events (readiness, workers connected, a Dask that gave up).
+// certificate and an agent token), a failed boot (the enrol token and the machine's proof of identity again,
+// before its agent enrolled), and the agents' events (readiness, workers connected, a Dask that gave up).
 
 import { isSkiffError, SkiffError } from '../api/errors.js';
-import type { AgentEvent, EnrolRequest, EnrolResponse } from '../api/wire.js';
+import type { AgentEvent, BootReport, EnrolRequest, EnrolResponse } from '../api/wire.js';
+import { reportLines } from '../api/machine-report.js';
 import { signCsr } from '../pki/sign.js';
 import { resolveWatchdogConfig } from '../watchdog/config.js';
 import { logGroupFor } from '../api/logs.js';
@@ -27,7 +28,7 @@ export type ScaleEventHandler = (c: ClusterRecord, claims: VerifiedToken, e: Ext
 
 export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; store: Store }, life: Lifecycle, cas: CaStore, onScaleEvent?: ScaleEventHandler): MachinesApi {
   const nowIso = () => o.now().toISOString();
-  const attest = (c: ClusterRecord, plan: ClusterPlan, machineId: string, evidence?: MachineEvidence) =>
+  const attest = (c: ClusterRecord, plan: ClusterPlan, machineId: string, evidence: MachineEvidence) =>
     bounded(`checking machine ${machineId}`, life.timeouts.queryMs, life.backendFor(c.backend).attest(plan, machineId, evidence));
 
   return {
@@ -99,16 +100,43 @@ export function createMachinesApi(o: ClusterServiceOptions & { now: () => Date; 
       const c = claims.cluster !== undefined ? await o.store.cluster(claims.cluster) : undefined;
       if (!c?.plan || claims.role === undefined) throw new SkiffError('BRK_FORBIDDEN', 'enrol token does not name a known cluster');
       if (!['pending', 'starting', 'running'].includes(c.state)) return; // already over: nothing to fail
-      let who = `a ${claims.role}`;
-      if (report.machineId !== '') {
-        const machine = await attest(c, c.plan, report.machineId);
-        if (!machine || machine.role !== claims.role) throw new SkiffError('BRK_FORBIDDEN', `machine ${report.machineId} is not a ${claims.role} of cluster ${c.id}`);
-        who = `${machine.name} (${report.machineId})`;
+      // The token is shared by every machine of its role and readable from the launch template and IMDS: it says
+      // which cluster, not which machine. The report must come from a machine skiff launched for this cluster,
+      // proven as at enrolment (on AWS its signed instance identity document), that has not enrolled yet.
+      if (report.machineId === '') throw new SkiffError('BRK_FORBIDDEN', 'a boot failure report must name the machine and carry its identity document');
+      const evidence: MachineEvidence = { launchedAfter: new Date(c.createdAt), ...(report.identity !== undefined ? { identity: report.identity } : {}) };
+      let machine;
+      try {
+        machine = await attest(c, c.plan, report.machineId, evidence);
+      } catch (err) {
+        if (isSkiffError(err, 'PRV_NOT_ATTESTED')) o.log.warn({ clusterId: c.id, machineId: report.machineId, reason: err.message }, 'boot failure report refused: machine not proven');
+        throw err;
+      }
+      if (!machine || machine.role !== claims.role) throw new SkiffError('BRK_FORBIDDEN', `machine ${report.machineId} is not a ${claims.role} of cluster ${c.id}`);
+      if (await o.store.enrolment(c.id, report.machineId)) {
+        throw new SkiffError('BRK_FORBIDDEN', `machine ${report.machineId} has enrolled: it reports through its agent, not as a failed boot`);
       }
       const step = STEP_RE.test(report.step) ? report.step : 'unknown';
-      const lines = report.text.split('\n').map((l) => stripControl(l).slice(0, 1000)).filter(Boolean).slice(-LAST_LINES);
-      o.log.warn({ clusterId: c.id, machineId: report.machineId, step }, 'machine failed to boot');
-      await life.fail(c.id, `${who} failed to boot at step "${step}"`, lines);
+      const who = `${machine.name} (${report.machineId})`;
+      const bootReport: BootReport = { machine: machine.name, machineId: report.machineId, step, at: nowIso(), lines: reportLines(report.text) };
+      o.log.warn({ clusterId: c.id, machineId: report.machineId, step, state: c.state }, 'machine failed to boot');
+      const latest = (await o.store.cluster(c.id)) ?? c;
+      if (latest.state === 'running') {
+        // A machine that never joined speaks for itself only: one alert about it, and the cluster goes on (the
+        // reconciler replaces it once its instance is gone).
+        const alert = `${who} failed to boot at step "${step}" and did not join; \`skiff status ${c.name}\` shows its report`;
+        const first = !(latest.warnings ?? []).some((w) => w.startsWith(`${who} failed to boot`));
+        await o.store.putCluster({ ...latest, bootReport, ...(first ? { warnings: [...(latest.warnings ?? []), alert] } : {}), updatedAt: nowIso() });
+        if (first) {
+          const n = await o.store.notify({ at: nowIso(), clusterId: c.id, kind: 'alert', reason: alert });
+          o.onNotification?.(n, latest);
+        }
+        return;
+      }
+      if (latest.state !== 'pending' && latest.state !== 'starting') return;
+      await o.store.putCluster({ ...latest, bootReport, updatedAt: nowIso() });
+      // The reason is the broker's own words; the machine's are in bootReport, shown quoted.
+      await life.fail(c.id, `${who} failed to boot at step "${step}"`);
     },
 
     async agentEvent(token, raw) {

@@ -145,10 +145,10 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
 
     if (missing > 0) {
       const spec = await o.specFor(c);
-      const out = await bounded(`launching ${plural(missing, 'worker')} for ${c.name}`, life.timeouts.destroyMs, b.grow(spec, c.plan as NonNullable<ClusterRecord['plan']>, missing, { progress: (m) => log.info({ clusterId: id }, m) }));
+      const out = await bounded(`launching ${plural(missing, 'worker')} for ${c.name}`, life.timeouts.destroyMs, b.grow(spec, c.plan as NonNullable<ClusterRecord['plan']>, missing, { progress: (m) => log.info({ clusterId: id }, m), launched: (ms) => life.recordLaunched(id, ms) }));
       const known = new Set((c.plan?.machines ?? []).map((m) => m.id));
       const added = out.plan.machines.filter((m) => !known.has(m.id));
-      const cur = (await update(id, (r) => (r.plan ? { ...r, plan: { ...r.plan, machines: [...r.plan.machines, ...added], detail: out.plan.detail }, updatedAt: nowIso() } : r))) ?? c;
+      const cur = (await update(id, (r) => (r.plan ? { ...r, plan: { ...r.plan, machines: [...r.plan.machines, ...added.filter((m) => !r.plan?.machines.some((x) => x.id === m.id))], detail: out.plan.detail }, updatedAt: nowIso() } : r))) ?? c;
       if (cur.state !== 'running') {
         // Stopped while the machines were being launched: they must not outlive the cluster.
         await b.shrink(out.plan, out.machines.map((m) => m.id)).catch((err: unknown) => log.error({ clusterId: id, err }, 'removing workers launched after a stop failed; run skiff gc'));

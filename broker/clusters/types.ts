@@ -3,6 +3,7 @@
 
 import type { Logger } from 'pino';
 import type {
+  InstanceIdentity,
   AgentScaleState, BackendName, ClusterView, CredentialsResponse, DashboardTokenResponse, EnrolResponse, NotificationView, WatchdogSettings,
 } from '../api/wire.js';
 import type { Backend } from '../../provisioner/backend.js';
@@ -69,8 +70,12 @@ export interface ClusterService {
   /** Stop every machine; the cluster ends `stopped`, or `failed` when `failed` is set (e.g. never became ready). */
   down(ref: string, opts?: { reason?: string; failed?: boolean }): Promise<ClusterView>;
   enrol(req: unknown): Promise<EnrolResponse>;
-  /** A machine's boot script failed (authenticated by the machine's enrol token): the cluster fails with the step and lines. */
-  bootFailed(token: string, report: { machineId: string; step: string; text: string }): Promise<void>;
+  /**
+   * A machine's boot failed before it enrolled: the enrol token of its role and its proof of identity (on AWS the
+   * signed instance identity document) for a launched machine not enrolled yet. A pending or starting cluster
+   * fails; a running one gets an alert about that machine. Its text is kept as the cluster's bootReport.
+   */
+  bootFailed(token: string, report: { machineId: string; step: string; text: string; identity?: InstanceIdentity }): Promise<void>;
   agentEvent(token: string, event: unknown): Promise<void>;
   userCredentials(ref: string, body: unknown): Promise<CredentialsResponse>;
   dashboardToken(ref: string): Promise<DashboardTokenResponse>;

@@ -130,17 +130,22 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       return send(req, res, 200, await o.clusters.enrol({ ...body, token }));
     }
     if (m === 'POST' && path === BOOT_FAILED_PATH) {
-      // Sent by the boot script's error trap with curl: plain text, the step and machine in headers.
+      // Sent by the boot script's error trap with curl (and by an agent that could not enrol): plain text, the
+      // step, the machine and its identity in headers.
       const token = bearer(req);
       await o.tokens.verify('enrol', token);
       const header = (name: string): string => {
         const v = req.headers[name];
         return (Array.isArray(v) ? v[0] : v) ?? '';
       };
+      // The machine's proof of identity as IMDS served it: the document base64 (it spans lines), the signature.
+      const document = header('x-skiff-identity-document');
+      const signature = header('x-skiff-identity-signature');
       await o.clusters.bootFailed(token, {
         machineId: header('x-skiff-machine-id'),
         step: header('x-skiff-step'),
         text: await readBody(req, LIMIT.bootFailed),
+        ...(document !== '' || signature !== '' ? { identity: { document: Buffer.from(document, 'base64').toString('utf8'), signature: signature.replace(/\s+/g, '') } } : {}),
       });
       return send(req, res, 204);
     }

@@ -1,9 +1,11 @@
 // The `aws` Backend: what the broker calls. plan() validates everything and creates nothing: it checks the
 // request's syntax first (no call), then makes read-only calls only (zones, instance types, images, a BYO
 // network, vCPU quotas; see preflight.ts) and stores those facts in the plan; apply() builds user-data from the
-// enrolment tokens (never stored in the plan) and launches; attest() checks an instance is one of this
-// cluster's (its tags) and live, and for an enrolment that the requester is that instance (the signed instance
-// identity document, instance-identity.ts); destroy() removes the cluster's own resources.
+// enrolment tokens (never stored in the plan) and launches, handing each id a launch call returned to the broker
+// (ApplyHooks.launched) for the cluster's record; attest() checks an instance is one of those, carries the
+// cluster's tags and the ones EC2 writes at launch as skiff launches, is live, and that the requester is that
+// instance (the signed instance identity document, instance-identity.ts); destroy() removes the cluster's own
+// resources.
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +13,7 @@ import type { Logger } from 'pino';
 import { SkiffError } from '../../broker/api/errors.js';
 import type { ApplyHooks, Backend, ClusterPlan, ClusterSpec, Machine } from '../backend.js';
 import { DASK_PORT, GATEWAY_PORT, SCHEDULER_HTTP_PORT, TELEMETRY_PORT, parseClusterRequest, planAwsCluster, type AwsClusterPlan } from '../plan/cluster-plan.js';
-import { CLUSTER_TAG, OWNER_TAG, OWNER_VALUE, WORKSPACE_TAG } from '../plan/tags.js';
+import { CLUSTER_TAG, OWNER_TAG, OWNER_VALUE, ROLE_TAG, WORKSPACE_TAG } from '../plan/tags.js';
 import { buildUserData, type AgentBundleRef, type NodeRuntime } from '../plan/user-data.js';
 import { awsErrorCode, type AwsPort } from './aws-port.js';
 import { applyCluster } from './cluster-apply.js';
@@ -58,12 +60,39 @@ export function makeContext(deps: Omit<AwsBackendDeps, 'bundle' | 'node'>, regio
     now: deps.now ?? Date.now,
     nonce: (deps.randomId ?? randomUUID)(),
     progress: hooks?.progress ?? (() => undefined),
+    launched: async (ids, role) => {
+      if (ids.length > 0) await hooks?.launched?.(ids.map((id) => ({ id, role, name: role === 'scheduler' ? 'scheduler' : id })));
+    },
     waitTimeoutMs: deps.waitTimeoutMs ?? 600_000,
     pollIntervalMs: deps.pollIntervalMs ?? 5_000,
   };
 }
 
 const INSTANCE_ID_RE = /^i-[0-9a-f]{8}([0-9a-f]{9})?$/;
+/** Tags EC2 itself writes (the aws: prefix is reserved: no user can set or change them). */
+const LAUNCH_TEMPLATE_TAG = 'aws:ec2launchtemplate:id';
+const FLEET_TAG = 'aws:ec2:fleet-id';
+
+/**
+ * The tags EC2 wrote at launch agree with how skiff launches: the scheduler by RunInstances without a template
+ * or fleet; a worker by EC2 Fleet from the cluster's own launch template. (EC2 writes both tags on a Fleet
+ * instance; moto writes neither, so a worker without them is not refused for that alone: the record of launched
+ * ids is what decides, this is a second check where EC2 gives it.)
+ */
+async function launchedAsSkiffDoes(ctx: AwsContext, aws: AwsClusterPlan, role: string, tags: Record<string, string>): Promise<boolean> {
+  const template = tags[LAUNCH_TEMPLATE_TAG];
+  if (role === 'scheduler') return template === undefined && tags[FLEET_TAG] === undefined;
+  if (template === undefined) return true;
+  let found;
+  try {
+    found = (await ctx.port.describeLaunchTemplates({ LaunchTemplateIds: [template] })).LaunchTemplates ?? [];
+  } catch (err) {
+    if (awsErrorCode(err)?.startsWith('InvalidLaunchTemplate')) return false;
+    throw err;
+  }
+  const lt = found.find((x) => x.LaunchTemplateId === template);
+  return lt?.LaunchTemplateName === aws.launchTemplate.name && fromAwsTags(lt.Tags)[CLUSTER_TAG] === aws.clusterId;
+}
 
 export function createAwsBackend(deps: AwsBackendDeps): Backend {
   const log = deps.log.child({ component: 'aws-backend' });
@@ -116,6 +145,13 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
     async attest(plan, machineId, evidence): Promise<Machine | undefined> {
       if (!INSTANCE_ID_RE.test(machineId)) return undefined;
       const aws = awsPlanOf(plan);
+      // Only an instance skiff itself launched (the ids RunInstances and CreateFleet returned, on record in the
+      // plan): tags alone are whatever anyone with ec2:CreateTags wrote.
+      const recorded = plan.machines.find((m) => m.id === machineId);
+      if (!recorded) {
+        log.warn({ clusterId: aws.clusterId, machineId }, 'refused: an instance skiff did not launch for this cluster');
+        return undefined;
+      }
       const ctx = makeContext(depsWithLog, aws.region);
       let reservations;
       try {
@@ -128,13 +164,16 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
       const inst = reservation?.Instances?.find((i) => i.InstanceId === machineId);
       const tags = fromAwsTags(inst?.Tags);
       if (!inst || tags[CLUSTER_TAG] !== aws.clusterId || tags[OWNER_TAG] !== OWNER_VALUE || tags[WORKSPACE_TAG] !== aws.workspace) return undefined;
+      if (tags[ROLE_TAG] !== recorded.role) return undefined;
       if (!['pending', 'running'].includes(inst.State?.Name ?? '')) return undefined;
-      if (evidence) {
-        verifyInstanceIdentity(evidence.identity, {
-          instanceId: machineId, region: aws.region, accountId: reservation?.OwnerId, launchTime: inst.LaunchTime,
-          launchedAfter: evidence.launchedAfter, now: new Date((deps.now ?? Date.now)()),
-        }, deps.identityTestCertPem);
+      if (!(await launchedAsSkiffDoes(ctx, aws, recorded.role, tags))) {
+        log.warn({ clusterId: aws.clusterId, machineId }, 'refused: the instance was not launched the way skiff launches it');
+        return undefined;
       }
+      verifyInstanceIdentity(evidence.identity, {
+        instanceId: machineId, region: aws.region, accountId: reservation?.OwnerId, launchTime: inst.LaunchTime,
+        launchedAfter: evidence.launchedAfter, now: new Date((deps.now ?? Date.now)()),
+      }, deps.identityTestCertPem);
       const all = toMachines(await listInstances(ctx, clusterFilter(aws.clusterId)), aws.instanceTypes ?? {});
       return all.find((m) => m.id === machineId) ?? toMachines([inst], aws.instanceTypes ?? {})[0];
     },
@@ -154,7 +193,8 @@ export function createAwsBackend(deps: AwsBackendDeps): Backend {
     async shrink(plan, machineIds, hooks) {
       const aws = awsPlanOf(plan);
       await terminateWorkers(makeContext(depsWithLog, aws.region, hooks), machineIds);
-      return plan;
+      const gone = new Set(machineIds);
+      return { ...plan, machines: plan.machines.filter((m) => !gone.has(m.id)) };
     },
     async lastLogLines(plan, maxLines) {
       // The agent writes one stream per machine, <clusterId>/<instance id>, in the workspace's group.

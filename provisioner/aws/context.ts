@@ -19,6 +19,8 @@ export interface AwsContext {
   /** How long to wait for NAT gateways / terminations. */
   waitTimeoutMs: number;
   pollIntervalMs: number;
+  /** Called with the ids RunInstances or CreateFleet returned, before anything else happens (ApplyHooks.launched). */
+  launched: (ids: readonly string[], role: 'scheduler' | 'worker') => Promise<void>;
 }
 
 /** An EC2 ClientToken (≤ 64 ASCII chars) for one create in this run. */

@@ -5,8 +5,9 @@
 //   signature ok? ─▶ region = the cluster's ─▶ instanceId = the one claimed ─▶ accountId = the instance's owner
 //                ─▶ pendingTime = its LaunchTime, inside the cluster's launch window (from its creation to now)
 //
-// The tags (the cluster's, its workspace's, owner=skiff) and the state are checked by attest() from
-// DescribeInstances. Against an AWS emulator the tests' machine simulator signs documents with a test key: the
+// That the instance is one skiff launched (its id on the cluster's record), its tags (the cluster's, its
+// workspace's, owner=skiff, and EC2's own launch template and fleet tags) and its state are checked by attest()
+// from DescribeInstances. Against an AWS emulator the tests' machine simulator signs documents with a test key: the
 // broker then trusts that one certificate instead (SKIFF_AWS_IDENTITY_CERT), never AWS's and the test's together.
 import { createVerify, X509Certificate } from 'node:crypto';
 import { SkiffError } from '../../broker/api/errors.js';

@@ -111,6 +111,7 @@ export async function launchScheduler(ctx: AwsContext, plan: AwsClusterPlan, inp
         ClientToken: clientToken(ctx, profileRetries === 0 ? `scheduler-${type}` : `scheduler-${type}-${profileRetries}`),
       });
       const id = requireId(out.Instances?.[0]?.InstanceId, 'scheduler instance');
+      await ctx.launched([id], 'scheduler');
       ctx.progress(`launched scheduler ${id} (${type})`);
       return id;
     } catch (err) {
@@ -180,6 +181,7 @@ export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input
         ClientToken: clientToken(ctx, `fleet-${capacity}-${remaining}`),
       });
       const launched = (out.Instances ?? []).flatMap((i) => i.InstanceIds ?? []);
+      await ctx.launched(launched, 'worker');
       ids.push(...launched);
       remaining -= launched.length;
       errors = out.Errors ?? [];

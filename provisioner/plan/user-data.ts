@@ -4,7 +4,8 @@
 // are put in single quotes.
 //
 //   boot ─► metadata ─► node ─► bundle ─► agent          (each a named step, echoed to the boot log)
-//     any failure: ERR/EXIT trap ─► POST $broker/v1/boot/failed (step + last 40 log lines) ─► shutdown -h now
+//     any failure: ERR/EXIT trap ─► POST $broker/v1/boot/failed (step + last 40 log lines, with the instance's
+//                  signed identity document from IMDS; none without it) ─► shutdown -h now
 //
 // Node: the node on PATH when ≥ 20; else the distribution's package when its candidate is ≥ 20 (apt's
 // nodejs; dnf's nodejs20, which installs /usr/bin/node-20, then nodejs); else the official tarball for the
@@ -109,6 +110,7 @@ NODE_DIST=https://nodejs.org/dist
 TMP_DIR=/tmp
 STEP=boot
 INSTANCE_ID=
+IMDS_TOKEN=
 FAILED=
 NODE_BIN=
 
@@ -122,7 +124,7 @@ broker_curl() {
 }
 
 on_fail() {
-  local code="$1" report id_header="X-Skiff-Machine-Id: $INSTANCE_ID"
+  local code="$1" report document='' signature=''
   if [ "$code" -eq 0 ] || [ -n "$FAILED" ]; then return 0; fi
   FAILED=1
   set +e
@@ -130,12 +132,22 @@ on_fail() {
   say "step $STEP failed (exit $code); reporting to the broker, then shutting down"
   sleep 1
   report="$TMP_DIR/skiff-boot-failed.txt"
-  tail -n 40 "$BOOT_LOG" > "$report"
-  [ -n "$INSTANCE_ID" ] || id_header="X-Skiff-Machine-Id;"
-  broker_curl -fsS -o /dev/null --max-time 10 --retry 3 --retry-connrefused -X POST \
-    -H "Authorization: Bearer $SKIFF_ENROL_TOKEN" -H "$id_header" -H "X-Skiff-Step: $STEP" \
-    -H 'Content-Type: text/plain; charset=utf-8' --data-binary "@$report" "$SKIFF_BROKER_URL$BOOT_FAILED_PATH" \
-    || say "could not report the failure to the broker"
+  tail -n 40 "$BOOT_LOG" | tail -c 16384 > "$report"
+  # The enrol token is no proof of which machine speaks (every machine of the role has it): the broker believes
+  # a report only with the instance identity document AWS signed for this instance, as at enrolment.
+  if [ -n "$INSTANCE_ID" ]; then
+    document="$(curl -fsS --max-time 5 --retry 3 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/dynamic/instance-identity/document" | base64 | tr -d '\n')"
+    signature="$(curl -fsS --max-time 5 --retry 3 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/dynamic/instance-identity/signature" | tr -d '\n')"
+  fi
+  if [ -n "$document" ] && [ -n "$signature" ]; then
+    broker_curl -fsS -o /dev/null --max-time 10 --retry 3 --retry-connrefused -X POST \
+      -H "Authorization: Bearer $SKIFF_ENROL_TOKEN" -H "X-Skiff-Machine-Id: $INSTANCE_ID" -H "X-Skiff-Step: $STEP" \
+      -H "X-Skiff-Identity-Document: $document" -H "X-Skiff-Identity-Signature: $signature" \
+      -H 'Content-Type: text/plain; charset=utf-8' --data-binary "@$report" "$SKIFF_BROKER_URL$BOOT_FAILED_PATH" \
+      || say "could not report the failure to the broker"
+  else
+    say "no instance identity from IMDS: the broker cannot be told (the cluster fails at its start deadline)"
+  fi
   rm -f "$report"
   shutdown -h now || say "shutdown failed"
   exit "$code"
@@ -153,6 +165,7 @@ metadata() {
   token="$(curl -fsS --max-time 5 --retry 10 --retry-connrefused --retry-max-time 60 -X PUT "$IMDS/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 21600')"
   id="$(curl -fsS --max-time 5 --retry 10 --retry-connrefused --retry-max-time 60 -H "X-aws-ec2-metadata-token: $token" "$IMDS/meta-data/instance-id")"
   [[ "$id" =~ ^i-[0-9a-f]{8,32}$ ]] || fail "IMDS answered $id, which is no EC2 instance id"
+  IMDS_TOKEN="$token"
   INSTANCE_ID="$id"
   say "instance $INSTANCE_ID"
 }

@@ -12,6 +12,7 @@ import {
   DescribeLaunchTemplateVersionsCommand,
   DescribeSubnetsCommand,
   type CreateFleetCommandInput,
+  RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { IAMClient, CreateInstanceProfileCommand, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, ListPoliciesCommand, ListRolesCommand } from '@aws-sdk/client-iam';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
@@ -29,7 +30,8 @@ import { deleteNetwork } from '../../provisioner/aws/network-delete.js';
 import { setupAws } from '../../provisioner/aws/setup.js';
 import { createPortCache } from '../../provisioner/aws/sdk-clients.js';
 import { allowedActions, ongoingPolicy, setupPolicy } from '../../provisioner/aws/policies.js';
-import type { ClusterSpec } from '../../provisioner/backend.js';
+import type { ClusterPlan, ClusterSpec, MachinePlan } from '../../provisioner/backend.js';
+import { createIdentitySigner, isoSeconds, jacksonJson } from '../sim/identity.js';
 
 useTestImagesInMoto();
 const moto = await startMoto();
@@ -49,6 +51,25 @@ t.afterEach(() => {
   allCalls.push(...ins.actions);
   ins.reset();
 });
+
+// What a machine proves itself with: its identity document, signed by a test key the attesting backend trusts
+// (as the simulator's IMDS signs them), with the fields EC2 has for the instance.
+const signer = createIdentitySigner();
+const attesting = createAwsBackend({ ...deps, identityTestCertPem: signer.certPem });
+async function identityOf(instanceId: string): Promise<{ document: string; signature: string }> {
+  const out = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [instanceId] }] })).catch(() => undefined);
+  const r = out?.Reservations?.[0];
+  const inst = r?.Instances?.[0];
+  const document = jacksonJson([['accountId', r?.OwnerId ?? ''], ['instanceId', instanceId], ['pendingTime', isoSeconds(inst?.LaunchTime ?? new Date())], ['region', 'us-east-1']]);
+  return { document, signature: signer.signature(document) };
+}
+const attest = async (plan: ClusterPlan, instanceId: string) => attesting.attest(plan, instanceId, { launchedAfter: new Date(Date.now() - 3600_000), identity: await identityOf(instanceId) });
+/** apply as the broker calls it: the machines each launch call returned go on the plan (the cluster's record). */
+async function applyRecorded(s: ClusterSpec, plan: ClusterPlan) {
+  const launched: MachinePlan[] = [];
+  const machines = await backend.apply(s, plan, { launched: (ms) => Promise.resolve(void launched.push(...ms)) });
+  return { machines, plan: { ...plan, machines: launched } };
+}
 
 const spec = (clusterId: string, workers: number, options: Record<string, unknown> = {}): ClusterSpec =>
   awsTestSpec(clusterId, workers, { ssh_from: '203.0.113.7', firewall: { ports: [22, 443], cidr: '198.51.100.0/24' }, ...options });
@@ -101,9 +122,9 @@ async function defaultRouteOf(subnetId: string): Promise<string | undefined> {
 t.test('up with 3 workers: scheduler public behind the internet gateway, workers private behind NAT, firewall as asked, all tagged', async (t) => {
   await moto.reset();
   const s = spec('c-one', 3);
-  const plan = await backend.plan(s);
-  const machines = await backend.apply(s, plan);
+  const { machines, plan } = await applyRecorded(s, await backend.plan(s));
   t.equal(machines.length, 4);
+  t.same(plan.machines.map((m) => m.role).sort(), ['scheduler', 'worker', 'worker', 'worker'], 'every instance launched is on record, told as RunInstances and CreateFleet returned it');
   const sched = machines.find((m) => m.role === 'scheduler');
   t.ok(sched?.publicHost, 'the scheduler has a public IP');
   t.same(machines.filter((m) => m.role === 'worker').map((m) => m.name), ['worker-1', 'worker-2', 'worker-3']);
@@ -146,19 +167,57 @@ t.test('up with 3 workers: scheduler public behind the internet gateway, workers
     if (['instance', 'launch-template', 'security-group'].includes(r.kind)) t.equal(r.tags['skiff:cluster'], 'c-one', `${r.kind} ${r.id} names its cluster`);
   }
   t.same(await backend.machines(plan), machines, 'machines() reads back what apply returned');
-  t.match(await backend.attest(plan, sched?.id ?? ''), { id: sched?.id, role: 'scheduler' }, 'attest accepts the cluster scheduler');
+  t.match(await attest(plan, sched?.id ?? ''), { id: sched?.id, role: 'scheduler' }, 'attest accepts the cluster scheduler');
 
   // A second cluster reuses the network: no network resource is created again.
   ins.reset();
   const s2 = spec('c-two', 2);
-  const plan2 = await backend.plan(s2);
-  await backend.apply(s2, plan2);
+  const { plan: plan2 } = await applyRecorded(s2, await backend.plan(s2));
   const creates = ins.actions.filter((a) => /Create(Vpc|Subnet|InternetGateway|RouteTable|Route|NatGateway)$|AllocateAddress|AttachInternetGateway|AssociateRouteTable/.test(a));
   t.same(creates, [], 'the second cluster creates no network resource');
   const after = countByKind(await listSkiffResources(ctx));
   t.match(after, { vpc: 1, subnet: 12, 'nat-gateway': 1, 'security-group': 4, 'launch-template': 2, instance: 7 });
-  t.equal(await backend.attest(plan2, sched?.id ?? ''), undefined, 'an instance of another cluster does not attest');
-  t.equal(await backend.attest(plan, 'i-00000000'), undefined, 'an unknown instance does not attest');
+  t.equal(await attest(plan2, sched?.id ?? ''), undefined, 'an instance of another cluster does not attest');
+  t.equal(await attest(plan, 'i-00000000'), undefined, 'an unknown instance does not attest');
+});
+
+t.test('an instance skiff did not launch does not attest, though it carries the cluster\'s tags, came from its launch template and holds a signed document', async (t) => {
+  await moto.reset();
+  const s = spec('c-guard', 1);
+  const { plan, machines } = await applyRecorded(s, await backend.plan(s));
+  const worker = machines.find((m) => m.role === 'worker');
+  t.match(await attest(plan, worker?.id ?? ''), { id: worker?.id, role: 'worker' }, 'the worker skiff launched attests');
+  const tags = [{ Key: 'owner', Value: 'skiff' }, { Key: 'skiff:workspace', Value: 'default' }, { Key: 'skiff:cluster', Value: 'c-guard' }, { Key: 'skiff:role', Value: 'worker' }];
+  // An account insider with RunInstances and CreateTags: the cluster's own launch template (its image, group,
+  // profile and the current worker enrol token), the cluster's tags.
+  const fromTemplate = await ec2.send(new RunInstancesCommand({
+    MinCount: 1, MaxCount: 1, LaunchTemplate: { LaunchTemplateName: 'skiff-c-guard', Version: '$Latest' }, TagSpecifications: [{ ResourceType: 'instance', Tags: tags }],
+  }));
+  const rogue = fromTemplate.Instances?.[0]?.InstanceId ?? '';
+  const listed = await instancesOf('c-guard');
+  t.ok(listed.some((i) => i.InstanceId === rogue), 'moto lists the rogue instance among the cluster\'s by its tags');
+  t.ok(listed.find((i) => i.InstanceId === rogue)?.Tags?.some((x) => x.Key === 'aws:ec2launchtemplate:id'), 'and EC2 (moto) tagged it with the cluster\'s template');
+  t.equal(await attest(plan, rogue), undefined, 'it does not attest: its id is not one a launch call returned to skiff');
+  // A plain RunInstances with the image and tags: the same.
+  const plain = await ec2.send(new RunInstancesCommand({ MinCount: 1, MaxCount: 1, ImageId: listed[0]?.ImageId ?? '', InstanceType: 'm6i.large', TagSpecifications: [{ ResourceType: 'instance', Tags: tags }] }));
+  t.equal(await attest(plan, plain.Instances?.[0]?.InstanceId ?? ''), undefined, 'nor does one launched without the template');
+
+  // The tags EC2 writes are checked too: even on record, a worker from another cluster's template is refused.
+  const o = spec('c-other', 0);
+  const otherPlan = await applyRecorded(o, await backend.plan(o));
+  const foreign = await ec2.send(new RunInstancesCommand({
+    MinCount: 1, MaxCount: 1, LaunchTemplate: { LaunchTemplateName: 'skiff-c-other', Version: '$Latest' }, TagSpecifications: [{ ResourceType: 'instance', Tags: tags }],
+  }));
+  const foreignId = foreign.Instances?.[0]?.InstanceId ?? '';
+  t.equal(await attest({ ...plan, machines: [...plan.machines, { id: foreignId, role: 'worker', name: foreignId }] }, foreignId), undefined, 'aws:ec2launchtemplate:id must be the cluster\'s template');
+  const schedulerTags = tags.map((x) => (x.Key === 'skiff:role' ? { Key: x.Key, Value: 'scheduler' } : x));
+  const asScheduler = await ec2.send(new RunInstancesCommand({
+    MinCount: 1, MaxCount: 1, LaunchTemplate: { LaunchTemplateName: 'skiff-c-guard', Version: '$Latest' }, TagSpecifications: [{ ResourceType: 'instance', Tags: schedulerTags }],
+  }));
+  const schedRogue = asScheduler.Instances?.[0]?.InstanceId ?? '';
+  t.equal(await attest({ ...plan, machines: [...plan.machines, { id: schedRogue, role: 'scheduler', name: 'scheduler' }] }, schedRogue), undefined, 'a scheduler from a launch template is not one skiff launched');
+  await backend.destroy(plan);
+  await backend.destroy(otherPlan.plan);
 });
 
 t.test('down leaves no running instance; gc then finds nothing; network delete leaves nothing', async (t) => {

@@ -12,6 +12,7 @@ interface Status {
   state: string;
   reason?: string;
   lastLogLines?: string[];
+  bootReport?: { machine: string; machineId: string; step: string; lines: string[] };
 }
 
 let sim: Ec2Sim;
@@ -56,7 +57,10 @@ t.test('Node unobtainable (no node >= 20, the distro has 18, nodejs.org unreacha
   t.teardown(() => sim.setImage('*'));
   const st = await upUntilOver(t, 'no-node');
   t.match(st, { state: 'failed', reason: /^scheduler \(i-[0-9a-f]+\) failed to boot at step "node"$/ });
-  t.match((st.lastLogLines ?? []).join('\n'), /nodejs|node/, 'the boot log\'s last lines say what was tried');
+  t.match(st.bootReport, { machine: 'scheduler', machineId: /^i-[0-9a-f]+$/, step: 'node' }, 'the report came with the instance\'s identity document, and was believed');
+  t.match((st.bootReport?.lines ?? []).join('\n'), /nodejs|node/, 'the boot log\'s last lines say what was tried');
+  const shown = await s.run(['status', 'no-node']);
+  t.match(shown.stdout, /boot failure reported by scheduler \(i-[0-9a-f]+\) at step "node", [^\n]*; in its own words:\n(  > [^\n]*\n)+/, 'status shows them quoted under its own line');
 });
 
 t.test('an agent bundle that is not the one pinned: failed at step bundle', async (t) => {
@@ -68,7 +72,7 @@ t.test('an agent bundle that is not the one pinned: failed at step bundle', asyn
   }
   const st = await upUntilOver(t, 'bad-bundle');
   t.match(st, { state: 'failed', reason: /failed to boot at step "bundle"$/ });
-  t.match((st.lastLogLines ?? []).join('\n'), /FAILED|did NOT match/, 'sha256sum\'s own words are in the lines');
+  t.match((st.bootReport?.lines ?? []).join('\n'), /FAILED|did NOT match/, 'sha256sum\'s own words are in the report');
   // Restore: a restarted broker packs its bundle again.
   await s.killBroker();
   await s.startBroker();

