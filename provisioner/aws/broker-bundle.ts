@@ -14,9 +14,10 @@ export interface BrokerBundle {
   version: string;
 }
 
-/** dist/broker-bundle beside this module's build, or undefined (running from source, or not built). */
+/** dist/broker-bundle beside this module's build (from source: the build's), or undefined when not built. */
 export function brokerBundleDir(): string | undefined {
-  const dir = fileURLToPath(new URL('../../broker-bundle/', import.meta.url));
+  const here = import.meta.url;
+  const dir = fileURLToPath(new URL(here.endsWith('.ts') ? '../../dist/broker-bundle/' : '../../broker-bundle/', here));
   return existsSync(join(dir, 'dist/broker/cli/main.js')) ? dir : undefined;
 }
 
