@@ -59,6 +59,8 @@ export interface BrokerDeployReport {
   publicIp: string;
   instanceId: string;
   brokerId: string;
+  /** The broker CA certificate (public) the CLI pins. */
+  caPem: string;
   bundleSha256: string;
   admin: string;
   resources: ResourceLine[];
@@ -169,7 +171,7 @@ export async function deployBroker(ctx: AwsContext, p: PreparedBrokerDeploy, net
     };
     note('ssm-parameter', `${n.parameter} (${url})`, await publishRecord(ctx, n, base, record, current));
     return {
-      url, publicIp: address.publicIp, instanceId, brokerId: n.brokerId, bundleSha256: p.bundle.sha256, admin: p.admin.id,
+      url, publicIp: address.publicIp, instanceId, brokerId: n.brokerId, caPem: ca.caPem, bundleSha256: p.bundle.sha256, admin: p.admin.id,
       resources: lines, changed: lines.some((l) => l.outcome !== 'exists'),
     };
   } catch (err) {

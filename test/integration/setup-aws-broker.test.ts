@@ -4,7 +4,7 @@
 // policy documents, bad input refused before anything exists, a run failing halfway resumed by the next, and
 // teardown leaving nothing.
 import t from 'tap';
-import { DescribeAddressesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeAddressesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeSecurityGroupsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateAccessKeyCommand, CreateUserCommand, GetInstanceProfileCommand, GetRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
@@ -13,6 +13,9 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { GetBucketTaggingCommand, GetObjectCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeContinuousBackupsCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeHome } from '../helpers/skiff.js';
 import { pino } from 'pino';
 import { startMoto } from '../helpers/moto.js';
 import { groupsOf, useTestImagesInMoto } from '../helpers/aws.js';
@@ -198,4 +201,39 @@ t.test('teardown removes the broker and the network; a second teardown finds not
   t.same([...new Set(ins.actions)].filter((a) => !allowed.has(a)), [], 'no action outside the policy documents');
   const again = await teardownAws(ctx(), WS, REGION);
   t.same(again.deleted, [], 'nothing left to delete');
+});
+
+t.test('the CLI: setup aws deploys and remembers the broker, a rerun says nothing changed, network delete points at teardown aws, which removes it all', async (t) => {
+  const h = makeHome();
+  t.teardown(() => h.cleanup());
+  Object.assign(h.env, moto.env, { AWS_ACCESS_KEY_ID: access?.AccessKeyId ?? '', AWS_SECRET_ACCESS_KEY: access?.SecretAccessKey ?? '' });
+  const bad = await h.run(['setup', 'aws', '--workspace', 'cli', '--broker-cidr', 'anyone']);
+  t.equal(bad.code, 1, 'a bad CIDR fails');
+  t.match(bad.stderr, /--broker-cidr "anyone" is not an IPv4 CIDR block/);
+  t.same((await ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'tag:skiff:workspace', Values: ['cli'] }] }))).Vpcs, [], 'and nothing was created, not even the network');
+
+  const first = await h.run(['setup', 'aws', '--workspace', 'cli', '--no-wait']);
+  t.equal(first.code, 0, first.stderr);
+  t.match(first.stdout, /broker https:\/\/\d+\.\d+\.\d+\.\d+ \(instance i-[0-9a-f]+/);
+  t.match(first.stdout, /created instance i-/);
+  t.match(first.stdout, 'the broker is deployed; skiff up --backend aws finds it');
+  t.match(JSON.parse(readFileSync(join(h.home, 'cli.json'), 'utf8')), { broker: { kind: 'aws', workspace: 'cli', region: REGION } }, 'the home remembers the broker');
+
+  const second = await h.run(['setup', 'aws', '--workspace', 'cli', '--no-wait']);
+  t.equal(second.code, 0, second.stderr);
+  t.match(second.stdout, 'nothing changed: every resource of the broker exists as it should');
+  t.notMatch(second.stdout, /^\s+(created|updated) /m, 'every line says exists');
+
+  const refused = await h.run(['network', 'delete', '--workspace', 'cli']);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /the broker of workspace cli \(instance i-[0-9a-f]+\) runs in its network; skiff teardown aws removes the broker, then the network/);
+
+  const down = await h.run(['teardown', 'aws', '--workspace', 'cli']);
+  t.equal(down.code, 0, down.stderr);
+  t.match(down.stdout, /deleted instance i-/);
+  t.match(down.stdout, /deleted ssm-parameter \/skiff\/cli\/broker/);
+  t.notOk(existsSync(join(h.home, 'cli.json')), 'the home forgot the broker');
+  const again = await h.run(['teardown', 'aws', '--workspace', 'cli']);
+  t.equal(again.code, 0, again.stderr);
+  t.match(again.stdout, 'nothing of workspace cli left');
 });
