@@ -49,57 +49,61 @@ export const setupCommand: Command = {
     const aws = await awsContext(ctx, region);
     // Every input of the broker is checked (and the caller known) before setupAws creates anything.
     const deploy = withBroker ? await import('../../provisioner/aws/broker-deploy.js') : undefined;
-    const prepared = deploy
-      ? await deploy.prepareBrokerDeploy(aws, {
-        workspace, region, vmType: flags['broker-vm-type'] as string, cidr: flags['broker-cidr'] as string,
-        bundle: (await import('../../provisioner/aws/broker-bundle.js')).packBrokerBundle(),
-        ...(ctx.config.awsEndpointUrl ? { s3Endpoint: ctx.config.awsEndpointUrl } : {}),
-      })
-      : undefined;
-    const report = await setupAws(aws, { region, workspace });
-    const permitted = report.permissions.every((p) => p.result === 'allowed');
-    let broker: Awaited<ReturnType<NonNullable<typeof deploy>['deployBroker']>> | undefined;
-    if (deploy && prepared) {
-      if (!permitted || typeof report.network === 'string') {
-        ctx.err('skiff: the broker was not deployed: ' + (permitted ? 'the workspace has no managed network' : 'permissions are missing (above)') + '\n');
-      } else {
-        const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
-        const dynamo = new DynamoDBClient({ region, maxAttempts: 3 });
-        try {
-          broker = await deploy.deployBroker(aws, prepared, report.network, { dynamo });
-        } finally {
-          dynamo.destroy();
+    const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+    const dynamo = new DynamoDBClient({ region, maxAttempts: 3 });
+    try {
+      return await runSetup(dynamo);
+    } finally {
+      dynamo.destroy();
+    }
+    async function runSetup(dynamo: InstanceType<typeof DynamoDBClient>): Promise<number> {
+      const deps = (await import('./broker-deploy-deps.js')).brokerDeployDeps(dynamo);
+      const prepared = deploy
+        ? await deploy.prepareBrokerDeploy(aws, {
+          workspace, region, vmType: flags['broker-vm-type'] as string, cidr: flags['broker-cidr'] as string,
+          bundle: (await import('../../provisioner/aws/broker-bundle.js')).packBrokerBundle(),
+          ...(ctx.config.awsEndpointUrl ? { s3Endpoint: ctx.config.awsEndpointUrl } : {}),
+        }, deps)
+        : undefined;
+      const report = await setupAws(aws, { region, workspace });
+      const permitted = report.permissions.every((p) => p.result === 'allowed');
+      let broker: Awaited<ReturnType<NonNullable<typeof deploy>['deployBroker']>> | undefined;
+      if (deploy && prepared) {
+        if (!permitted || typeof report.network === 'string') {
+          ctx.err('skiff: the broker was not deployed: ' + (permitted ? 'the workspace has no managed network' : 'permissions are missing (above)') + '\n');
+        } else {
+          broker = await deploy.deployBroker(aws, prepared, report.network, deps);
+          const { rememberDeployedBroker } = await import('./deployed-broker.js');
+          rememberDeployedBroker(ctx.home, { workspace, region });
         }
-        const { rememberDeployedBroker } = await import('./deployed-broker.js');
-        rememberDeployedBroker(ctx.home, { workspace, region });
       }
-    }
-    if (flags['json']) {
-      ctx.out(JSON.stringify(broker ? { ...report, broker } : report) + '\n');
-    } else {
-      ctx.out(`region ${report.region}, zones ${report.zones.join(', ')}\n`);
-      for (const p of report.permissions) ctx.out(`  ${p.result === 'allowed' ? 'ok  ' : 'FAIL'} ${p.action}${p.result === 'allowed' ? '' : ` (${p.result})`}\n`);
-      ctx.out(`network: ${typeof report.network === 'string' ? report.network : JSON.stringify(report.network)}\nlog group: ${report.logGroup}\n`);
-      if (report.agentProfile) ctx.out(`agent instance profile: ${report.agentProfile} (CloudWatch Logs of this workspace only)\n`);
-      if (broker) {
-        ctx.out(`broker ${broker.url} (instance ${broker.instanceId}, bundle sha256 ${broker.bundleSha256.slice(0, 12)}…, first admin ${broker.admin})\n`);
-        for (const l of broker.resources) ctx.out(`  ${l.outcome.padEnd(7)} ${l.kind} ${l.id}\n`);
-        ctx.out(broker.changed ? 'the broker is deployed; skiff up --backend aws finds it\n' : 'nothing changed: every resource of the broker exists as it should\n');
+      if (flags['json']) {
+        ctx.out(JSON.stringify(broker ? { ...report, broker } : report) + '\n');
+      } else {
+        ctx.out(`region ${report.region}, zones ${report.zones.join(', ')}\n`);
+        for (const p of report.permissions) ctx.out(`  ${p.result === 'allowed' ? 'ok  ' : 'FAIL'} ${p.action}${p.result === 'allowed' ? '' : ` (${p.result})`}\n`);
+        ctx.out(`network: ${typeof report.network === 'string' ? report.network : JSON.stringify(report.network)}\nlog group: ${report.logGroup}\n`);
+        if (report.agentProfile) ctx.out(`agent instance profile: ${report.agentProfile} (CloudWatch Logs of this workspace only)\n`);
+        if (broker) {
+          ctx.out(`broker ${broker.url} (instance ${broker.instanceId}, bundle sha256 ${broker.bundleSha256.slice(0, 12)}…, first admin ${broker.admin})\n`);
+          for (const l of broker.resources) ctx.out(`  ${l.outcome.padEnd(7)} ${l.kind} ${l.id}\n`);
+          ctx.out(broker.changed ? 'the broker is deployed; skiff up --backend aws finds it\n' : 'nothing changed: every resource of the broker exists as it should\n');
+        }
+        for (const w of report.warnings) ctx.err(`skiff: warning: ${w}\n`);
       }
-      for (const w of report.warnings) ctx.err(`skiff: warning: ${w}\n`);
-    }
-    if (broker && flags['no-wait'] !== true) {
-      const [{ waitForBroker }, { createPinnedFetch }] = await Promise.all([import('./deployed-broker.js'), import('./pinned-fetch.js')]);
-      const pinned = createPinnedFetch({ caPem: broker.caPem, pinnedFrom: `the broker CA published in SSM parameter /skiff/${workspace}/broker (${region})` });
-      try {
-        // A new instance needs a few minutes: Node, the bundle, the broker's own start.
-        const health = await waitForBroker(broker.url, pinned.fetch, 'the workspace\'s broker', { retries: 40, delayMs: 5000, progress: (m) => ctx.err(`skiff: ${m}\n`) });
-        ctx.err(`skiff: broker ${broker.url} answers (version ${health.version ?? 'unknown'})\n`);
-      } finally {
-        pinned.close();
+      if (broker && flags['no-wait'] !== true) {
+        const [{ waitForBroker }, { createPinnedFetch }] = await Promise.all([import('./deployed-broker.js'), import('./pinned-fetch.js')]);
+        const pinned = createPinnedFetch({ caPem: broker.caPem, pinnedFrom: `the broker CA published in SSM parameter /skiff/${workspace}/broker (${region})` });
+        try {
+          // A new instance needs a few minutes: Node, the bundle, the broker's own start.
+          const health = await waitForBroker(broker.url, pinned.fetch, 'the workspace\'s broker', { retries: 40, delayMs: 5000, progress: (m) => ctx.err(`skiff: ${m}\n`) });
+          ctx.err(`skiff: broker ${broker.url} answers (version ${health.version ?? 'unknown'})\n`);
+        } finally {
+          pinned.close();
+        }
       }
+      return permitted && (!withBroker || broker !== undefined) ? 0 : 1;
     }
-    return permitted && (!withBroker || broker !== undefined) ? 0 : 1;
   },
 };
 

@@ -11,11 +11,8 @@
 //
 // Every step finds its resource first, so a rerun after a failure anywhere continues where it stopped, and a rerun
 // with nothing new creates nothing (every line of the report says `exists`). A failure names what exists.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SkiffError, isSkiffError } from '../../broker/api/errors.js';
 import type { DeployedBrokerParameter } from '../../broker/api/deployed-broker.js';
-import { principalFromArn } from '../../broker/auth/caller-arn.js';
-import { ensureStoreTable, openDynamoStore } from '../../broker/store/dynamo-store.js';
 import { accountOfArn, brokerNames, brokerRolePolicy, checkBrokerRequest, type BrokerNames, type BrokerRequest } from '../plan/broker-plan.js';
 import { buildBrokerUserData } from '../plan/broker-user-data.js';
 import { defaultImageQuery, newestImage, type ResolvedImage } from '../plan/images.js';
@@ -73,15 +70,29 @@ function architectureOf(value: string | undefined, type: string): Architecture {
   throw new SkiffError('PRV_INVALID_REQUEST', `--broker-vm-type ${type} is ${value ?? 'of no known architecture'}; the broker runs on arm64 or x86_64`);
 }
 
+/**
+ * What the broker owns and the provisioner does not know: how a caller's ARN becomes a grant's principal, the CA,
+ * the store's table and its grants. The CLI passes the broker's own code (broker/cli/broker-deploy-deps.ts).
+ */
+export interface BrokerDeployDeps {
+  /** The principal a grant names for an ARN STS gave (an assumed-role session as its role); throws for an unknown kind. */
+  principalId(arn: string): string;
+  createCa(workspace: string): Promise<{ certPem: string; keyPem: string }>;
+  /** Makes the store's table (on-demand, point-in-time recovery on) when missing. */
+  ensureStore(table: string): Promise<Outcome>;
+  /** Stores an admin grant of exactly `principalId` unless there is one. */
+  ensureAdminGrant(table: string, principalId: string): Promise<Outcome>;
+}
+
 /** Everything that can be checked before anything exists. Reads only. */
-export async function prepareBrokerDeploy(ctx: AwsContext, input: BrokerDeployInput): Promise<PreparedBrokerDeploy> {
+export async function prepareBrokerDeploy(ctx: AwsContext, input: BrokerDeployInput, deps: Pick<BrokerDeployDeps, 'principalId'>): Promise<PreparedBrokerDeploy> {
   const request = checkBrokerRequest(input);
   const caller = await ctx.port.getCallerIdentity({});
   const arn = caller.Arn ?? '';
   const { account, partition } = accountOfArn(arn);
   let id: string;
   try {
-    id = principalFromArn(arn).id;
+    id = deps.principalId(arn);
   } catch (err) {
     throw new SkiffError('PRV_INVALID_REQUEST', `setup runs as ${arn}, which cannot be the broker's first admin (${(err as Error).message}); run it as an IAM user or role`, { cause: err });
   }
@@ -113,11 +124,6 @@ function userDataInput(p: PreparedBrokerDeploy, key: string) {
   return { workspace: p.request.workspace, region: p.request.region, bundleUrl: bundleUrl(p, key), bundleSha256: p.bundle.sha256, ...(p.node ? { node: p.node } : {}) };
 }
 
-export interface BrokerDeployDeps {
-  /** The store's table is made and its first grant written by the store's own code. */
-  dynamo: DynamoDBClient;
-}
-
 /** Finds or creates each resource in order; see the sketch at the top. */
 export async function deployBroker(ctx: AwsContext, p: PreparedBrokerDeploy, network: NetworkIds, deps: BrokerDeployDeps): Promise<BrokerDeployReport> {
   const { names: n, base, request } = p;
@@ -132,12 +138,11 @@ export async function deployBroker(ctx: AwsContext, p: PreparedBrokerDeploy, net
     const key = await ensureWorkspaceKey(ctx, n, base);
     note('kms-key', `${key.keyId} (${n.kmsAlias})`, key.outcome);
     const current = await readRecord(ctx, n);
-    const ca = await ensureBrokerCa(ctx, n, base, current?.record);
+    const ca = await ensureBrokerCa(ctx, n, base, current?.record, () => deps.createCa(request.workspace));
     note('secret', n.caSecret, ca.outcome);
 
-    const table = await ensureStoreTable(deps.dynamo, n.table);
-    note('dynamodb-table', n.table, table.created ? 'created' : 'exists');
-    note('admin-grant', p.admin.id, await ensureAdminGrant(deps.dynamo, n.table, p.admin.id));
+    note('dynamodb-table', n.table, await deps.ensureStore(n.table));
+    note('admin-grant', p.admin.id, await deps.ensureAdminGrant(n.table, p.admin.id));
 
     note('s3-bucket', n.bucket, await ensureBucket(ctx, n, request.region, base));
     const object = await ensureBundle(ctx, n, p.bundle);
@@ -181,18 +186,5 @@ export async function deployBroker(ctx: AwsContext, p: PreparedBrokerDeploy, net
       `deploying the broker of workspace ${request.workspace} stopped: ${what}. ` +
       `${made ? `These exist now: ${made}.` : 'Nothing of the broker exists yet.'} Run skiff setup aws again to continue from there`,
       { cause: err, retryable: isSkiffError(err) ? err.retryable : false });
-  }
-}
-
-/** The caller as an admin, unless a grant of exactly them is stored already. */
-async function ensureAdminGrant(dynamo: DynamoDBClient, table: string, id: string): Promise<Outcome> {
-  const store = openDynamoStore({ table, client: dynamo });
-  try {
-    const grants = await store.accessGrants();
-    if (grants.some((g) => g.pattern === id && g.admin)) return 'exists';
-    await store.putAccessGrant({ pattern: id, admin: true, grantedBy: 'skiff setup aws', grantedAt: new Date().toISOString() });
-    return 'created';
-  } finally {
-    await Promise.resolve(store.close());
   }
 }

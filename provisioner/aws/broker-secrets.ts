@@ -3,7 +3,6 @@
 // machine's stay valid.
 import { SkiffError } from '../../broker/api/errors.js';
 import { parseBrokerCaSecret, parseDeployedBrokerParameter, type DeployedBrokerParameter } from '../../broker/api/deployed-broker.js';
-import { createBrokerCa } from '../../broker/deployed/broker-ca.js';
 import type { BrokerNames } from '../plan/broker-plan.js';
 import type { Tags } from '../plan/tags.js';
 import { awsErrorCode } from './aws-port.js';
@@ -33,7 +32,9 @@ export async function ensureWorkspaceKey(ctx: AwsContext, n: BrokerNames, tags: 
 }
 
 /** The broker CA's certificate (public), making the CA when the secret does not exist. */
-export async function ensureBrokerCa(ctx: AwsContext, n: BrokerNames, tags: Tags, published: DeployedBrokerParameter | undefined): Promise<{ caPem: string; outcome: Outcome }> {
+export async function ensureBrokerCa(
+  ctx: AwsContext, n: BrokerNames, tags: Tags, published: DeployedBrokerParameter | undefined, createCa: () => Promise<{ certPem: string; keyPem: string }>,
+): Promise<{ caPem: string; outcome: Outcome }> {
   let exists = false;
   try {
     const s = await ctx.port.describeSecret({ SecretId: n.caSecret });
@@ -50,7 +51,7 @@ export async function ensureBrokerCa(ctx: AwsContext, n: BrokerNames, tags: Tags
     const text = (await ctx.port.getSecretValue({ SecretId: n.caSecret })).SecretString ?? '';
     return { caPem: parseBrokerCaSecret(text, `secret ${n.caSecret}`, 'PRV_CLOUD_ERROR').certPem, outcome: 'exists' };
   }
-  const ca = await createBrokerCa({ workspace: n.workspace });
+  const ca = await createCa();
   await ctx.port.createSecret({
     Name: n.caSecret, KmsKeyId: n.kmsAlias, Description: `skiff broker CA of workspace ${n.workspace}: for the broker's role only`,
     SecretString: JSON.stringify({ certPem: ca.certPem, keyPem: ca.keyPem }),

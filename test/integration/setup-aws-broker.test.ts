@@ -11,7 +11,8 @@ import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { GetBucketTaggingCommand, GetObjectCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { DescribeContinuousBackupsCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeContinuousBackupsCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { brokerDeployDeps } from '../../broker/cli/broker-deploy-deps.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,6 +49,7 @@ const iam = new IAMClient(cfg);
 const raw = createSdkPort({ ec2, logs: new CloudWatchLogsClient(cfg), iam });
 const ins = instrumentPort(raw);
 const dynamo = dynamoClientLike(ec2);
+const deps = brokerDeployDeps(dynamo);
 // Built once: packing is reproducible, so every run here uploads (or finds) the same object.
 const bundle = packBrokerBundle();
 
@@ -56,14 +58,15 @@ const input: BrokerDeployInput = { workspace: WS, region: REGION, vmType: 't4g.s
 
 async function setupAndDeploy(over: Partial<BrokerDeployInput> = {}) {
   const c = ctx();
-  const prepared = await prepareBrokerDeploy(c, { ...input, ...over });
+  const prepared = await prepareBrokerDeploy(c, { ...input, ...over }, deps);
   const report = await setupAws(c, { region: REGION, workspace: WS });
   const from = ins.actions.length;
-  const deployed = await deployBroker(c, prepared, report.network as NetworkIds, { dynamo });
+  const deployed = await deployBroker(c, prepared, report.network as NetworkIds, deps);
   return { ...deployed, deployActions: ins.actions.slice(from) };
 }
 
-const skiffTags = (tags: { Key?: string | undefined; Value?: string | undefined }[] | undefined) => Object.fromEntries((tags ?? []).map((x) => [x.Key, x.Value]));
+const skiffTags = (tags: { Key?: string | undefined; Value?: string | undefined }[] | undefined): Record<string, string> =>
+  Object.fromEntries((tags ?? []).map((x) => [x.Key ?? '', x.Value ?? '']));
 
 t.test('bad input is refused before anything exists, naming the input', async (t) => {
   ins.reset();
@@ -72,7 +75,7 @@ t.test('bad input is refused before anything exists, naming the input', async (t
     [{ cidr: '10.0.0.1/8' }, /--broker-cidr "10.0.0.1\/8" is not an IPv4 CIDR block: host bits are set \(did you mean 10.0.0.0\/8\?\)/],
     [{ vmType: 'zz9.huge' }, /instance type\(s\) .*zz9.huge.* not offered/],
   ] as const) {
-    await t.rejects(prepareBrokerDeploy(ctx(), { ...input, ...over }), { message }, JSON.stringify(over));
+    await t.rejects(prepareBrokerDeploy(ctx(), { ...input, ...over }, deps), { message }, JSON.stringify(over));
   }
   t.notOk(ins.actions.some((a) => /:(Create|Put|Allocate|Run|Authorize)/.test(a)), `only reads were made: ${[...new Set(ins.actions)].join(', ')}`);
   t.same((await ec2.send(new DescribeAddressesCommand({}))).Addresses, [], 'no Elastic IP');
@@ -81,7 +84,7 @@ t.test('bad input is refused before anything exists, naming the input', async (t
 t.test('a run failing halfway names what exists, and the next run continues', async (t) => {
   ins.reset();
   const c = ctx();
-  const prepared = await prepareBrokerDeploy(c, input);
+  const prepared = await prepareBrokerDeploy(c, input, deps);
   const report = await setupAws(c, { region: REGION, workspace: WS });
   // Fail the first AllocateAddress of the broker (the network's NAT took its own in setupAws above).
   const realAllocate = ins.port.allocateAddress;
@@ -89,7 +92,7 @@ t.test('a run failing halfway names what exists, and the next run continues', as
   t.teardown(() => {
     ins.port.allocateAddress = realAllocate;
   });
-  const err = await deployBroker(c, prepared, report.network as NetworkIds, { dynamo }).catch((e: unknown) => e);
+  const err = await deployBroker(c, prepared, report.network as NetworkIds, deps).catch((e: unknown) => e);
   ins.port.allocateAddress = realAllocate;
   t.ok(isSkiffError(err), 'a skiff error');
   t.match((err as Error).message, /deploying the broker of workspace brk stopped: .*AddressLimitExceeded.*These exist now: kms-key .*secret skiff\/brk\/broker-ca.*security-group .*Run skiff setup aws again to continue/);
