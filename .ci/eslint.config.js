@@ -23,7 +23,7 @@ const AGENT = '(^|/)agent/';
 const PROVISIONER = '(^|/)provisioner/';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tap/**', '.ci/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tap/**', '.ci/**', 'build/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

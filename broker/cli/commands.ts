@@ -12,7 +12,7 @@ import { fetchCredentials, pythonSnippet } from './credentials.js';
 import { skiffPaths } from '../home.js';
 import { AWS_FLAGS, awsOptions } from './aws-flags.js';
 import { logsCommand } from './logs-command.js';
-import { gcCommand, networkCommand, policyCommand, setupCommand } from './aws-commands.js';
+import { gcCommand, networkCommand, policyCommand, setupCommand, teardownCommand } from './aws-commands.js';
 import { softwareRequest } from './client-env.js';
 import { dataAccessFlags, deliverDataAccess, refreshDelayMs, resolveAwsCredentials } from './data-access.js';
 import { dataAccessLine, type DataPayload, type ForwardedAwsCredentials } from '../api/data-access.js';
@@ -378,7 +378,7 @@ const credentials: Command = {
 };
 
 export const COMMANDS: Record<string, Command> = {
-  up, list, status, down, scale: scaleCommand, adapt: adaptCommand, credentials, notifications, logs: logsCommand, dashboard: dashboardCommand, setup: setupCommand, policy: policyCommand, gc: gcCommand, network: networkCommand, access: accessCommand,
+  up, list, status, down, scale: scaleCommand, adapt: adaptCommand, credentials, notifications, logs: logsCommand, dashboard: dashboardCommand, setup: setupCommand, teardown: teardownCommand, policy: policyCommand, gc: gcCommand, network: networkCommand, access: accessCommand,
 };
 
 export async function runCommand(ctx: CliContext, name: string, argv: string[]): Promise<number> {

@@ -33,7 +33,8 @@ commands:
   access        who may use an aws-iam broker: \`access grant ARN|PATTERN [--admin]\`, \`access revoke\`, \`access list\`
 
 aws:
-  setup aws     check credentials and permissions, create the shared network and log group
+  setup aws     check credentials and permissions, create the shared network and log group, deploy the broker
+  teardown aws  remove the workspace's broker, then its network (once no cluster runs)
   policy aws    print the IAM policy documents (setup | ongoing)
   gc            list (and with --yes remove) skiff resources no live cluster owns
   network       \`network delete\` removes the shared network

@@ -6,6 +6,12 @@ import * as ec2 from '@aws-sdk/client-ec2';
 import * as logs from '@aws-sdk/client-cloudwatch-logs';
 import * as iam from '@aws-sdk/client-iam';
 import * as sq from '@aws-sdk/client-service-quotas';
+import * as kms from '@aws-sdk/client-kms';
+import * as secrets from '@aws-sdk/client-secrets-manager';
+import * as ssm from '@aws-sdk/client-ssm';
+import * as s3 from '@aws-sdk/client-s3';
+import * as sts from '@aws-sdk/client-sts';
+import * as dynamodb from '@aws-sdk/client-dynamodb';
 import { SkiffError } from '../../broker/api/errors.js';
 
 type Op<I, O> = (input: I) => Promise<O>;
@@ -55,6 +61,8 @@ export interface AwsPort {
   createFleet: Op<ec2.CreateFleetCommandInput, ec2.CreateFleetCommandOutput>;
   describeInstances: Op<ec2.DescribeInstancesCommandInput, ec2.DescribeInstancesCommandOutput>;
   terminateInstances: Op<ec2.TerminateInstancesCommandInput, ec2.TerminateInstancesCommandOutput>;
+  // EC2: the workspace's broker instance keeps its Elastic IP
+  associateAddress: Op<ec2.AssociateAddressCommandInput, ec2.AssociateAddressCommandOutput>;
   // CloudWatch Logs
   describeLogGroups: Op<logs.DescribeLogGroupsCommandInput, logs.DescribeLogGroupsCommandOutput>;
   createLogGroup: Op<logs.CreateLogGroupCommandInput, logs.CreateLogGroupCommandOutput>;
@@ -68,6 +76,7 @@ export interface AwsPort {
   getRole: Op<iam.GetRoleCommandInput, iam.GetRoleCommandOutput>;
   createRole: Op<iam.CreateRoleCommandInput, iam.CreateRoleCommandOutput>;
   putRolePolicy: Op<iam.PutRolePolicyCommandInput, iam.PutRolePolicyCommandOutput>;
+  getRolePolicy: Op<iam.GetRolePolicyCommandInput, iam.GetRolePolicyCommandOutput>;
   deleteRolePolicy: Op<iam.DeleteRolePolicyCommandInput, iam.DeleteRolePolicyCommandOutput>;
   deleteRole: Op<iam.DeleteRoleCommandInput, iam.DeleteRoleCommandOutput>;
   getInstanceProfile: Op<iam.GetInstanceProfileCommandInput, iam.GetInstanceProfileCommandOutput>;
@@ -77,6 +86,31 @@ export interface AwsPort {
   deleteInstanceProfile: Op<iam.DeleteInstanceProfileCommandInput, iam.DeleteInstanceProfileCommandOutput>;
   // Service Quotas (regional): the vCPU quotas plan() and setup read
   getServiceQuota: Op<sq.GetServiceQuotaCommandInput, sq.GetServiceQuotaCommandOutput>;
+  // The workspace's deployed broker (setup aws, teardown aws): who runs setup, the workspace key, the broker CA,
+  // the broker's record, its bundle's bucket and its table.
+  getCallerIdentity: Op<sts.GetCallerIdentityCommandInput, sts.GetCallerIdentityCommandOutput>;
+  describeKey: Op<kms.DescribeKeyCommandInput, kms.DescribeKeyCommandOutput>;
+  createKey: Op<kms.CreateKeyCommandInput, kms.CreateKeyCommandOutput>;
+  createAlias: Op<kms.CreateAliasCommandInput, kms.CreateAliasCommandOutput>;
+  deleteAlias: Op<kms.DeleteAliasCommandInput, kms.DeleteAliasCommandOutput>;
+  scheduleKeyDeletion: Op<kms.ScheduleKeyDeletionCommandInput, kms.ScheduleKeyDeletionCommandOutput>;
+  describeSecret: Op<secrets.DescribeSecretCommandInput, secrets.DescribeSecretCommandOutput>;
+  createSecret: Op<secrets.CreateSecretCommandInput, secrets.CreateSecretCommandOutput>;
+  getSecretValue: Op<secrets.GetSecretValueCommandInput, secrets.GetSecretValueCommandOutput>;
+  deleteSecret: Op<secrets.DeleteSecretCommandInput, secrets.DeleteSecretCommandOutput>;
+  getParameter: Op<ssm.GetParameterCommandInput, ssm.GetParameterCommandOutput>;
+  putParameter: Op<ssm.PutParameterCommandInput, ssm.PutParameterCommandOutput>;
+  deleteParameter: Op<ssm.DeleteParameterCommandInput, ssm.DeleteParameterCommandOutput>;
+  headBucket: Op<s3.HeadBucketCommandInput, s3.HeadBucketCommandOutput>;
+  createBucket: Op<s3.CreateBucketCommandInput, s3.CreateBucketCommandOutput>;
+  putBucketTagging: Op<s3.PutBucketTaggingCommandInput, s3.PutBucketTaggingCommandOutput>;
+  putPublicAccessBlock: Op<s3.PutPublicAccessBlockCommandInput, s3.PutPublicAccessBlockCommandOutput>;
+  headObject: Op<s3.HeadObjectCommandInput, s3.HeadObjectCommandOutput>;
+  putObject: Op<s3.PutObjectCommandInput, s3.PutObjectCommandOutput>;
+  listObjectsV2: Op<s3.ListObjectsV2CommandInput, s3.ListObjectsV2CommandOutput>;
+  deleteObject: Op<s3.DeleteObjectCommandInput, s3.DeleteObjectCommandOutput>;
+  deleteBucket: Op<s3.DeleteBucketCommandInput, s3.DeleteBucketCommandOutput>;
+  deleteTable: Op<dynamodb.DeleteTableCommandInput, dynamodb.DeleteTableCommandOutput>;
 }
 
 export type AwsAction = keyof AwsPort;
@@ -84,7 +118,7 @@ export type AwsAction = keyof AwsPort;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyCommand = new (input: any) => any;
 
-const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction | IamAction | QuotasAction>, AnyCommand> = {
+const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction | IamAction | QuotasAction | BrokerAction>, AnyCommand> = {
   describeVpcs: ec2.DescribeVpcsCommand,
   createVpc: ec2.CreateVpcCommand,
   describeVpcAttribute: ec2.DescribeVpcAttributeCommand,
@@ -127,6 +161,7 @@ const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction | IamAction | QuotasAct
   createFleet: ec2.CreateFleetCommand,
   describeInstances: ec2.DescribeInstancesCommand,
   terminateInstances: ec2.TerminateInstancesCommand,
+  associateAddress: ec2.AssociateAddressCommand,
 };
 
 type LogsAction = 'describeLogGroups' | 'createLogGroup' | 'putRetentionPolicy' | 'getLogEvents';
@@ -145,6 +180,7 @@ type IamAction =
   | 'getRole'
   | 'createRole'
   | 'putRolePolicy'
+  | 'getRolePolicy'
   | 'deleteRolePolicy'
   | 'deleteRole'
   | 'getInstanceProfile'
@@ -160,6 +196,7 @@ const IAM_COMMANDS: Record<IamAction, AnyCommand> = {
   getRole: iam.GetRoleCommand,
   createRole: iam.CreateRoleCommand,
   putRolePolicy: iam.PutRolePolicyCommand,
+  getRolePolicy: iam.GetRolePolicyCommand,
   deleteRolePolicy: iam.DeleteRolePolicyCommand,
   deleteRole: iam.DeleteRoleCommand,
   getInstanceProfile: iam.GetInstanceProfileCommand,
@@ -174,11 +211,50 @@ const QUOTAS_COMMANDS: Record<QuotasAction, AnyCommand> = {
   getServiceQuota: sq.GetServiceQuotaCommand,
 };
 
-export const AWS_ACTIONS = [...Object.keys(EC2_COMMANDS), ...Object.keys(LOGS_COMMANDS), ...Object.keys(IAM_COMMANDS), ...Object.keys(QUOTAS_COMMANDS)] as AwsAction[];
+type Service = 'sts' | 'kms' | 'secretsmanager' | 'ssm' | 's3' | 'dynamodb';
+type BrokerAction =
+  | 'getCallerIdentity'
+  | 'describeKey' | 'createKey' | 'createAlias' | 'deleteAlias' | 'scheduleKeyDeletion'
+  | 'describeSecret' | 'createSecret' | 'getSecretValue' | 'deleteSecret'
+  | 'getParameter' | 'putParameter' | 'deleteParameter'
+  | 'headBucket' | 'createBucket' | 'putBucketTagging' | 'putPublicAccessBlock' | 'headObject' | 'putObject' | 'listObjectsV2' | 'deleteObject' | 'deleteBucket'
+  | 'deleteTable';
+const BROKER_COMMANDS: Record<BrokerAction, { service: Service; Cmd: AnyCommand; iam?: string }> = {
+  getCallerIdentity: { service: 'sts', Cmd: sts.GetCallerIdentityCommand },
+  describeKey: { service: 'kms', Cmd: kms.DescribeKeyCommand },
+  createKey: { service: 'kms', Cmd: kms.CreateKeyCommand },
+  createAlias: { service: 'kms', Cmd: kms.CreateAliasCommand },
+  deleteAlias: { service: 'kms', Cmd: kms.DeleteAliasCommand },
+  scheduleKeyDeletion: { service: 'kms', Cmd: kms.ScheduleKeyDeletionCommand },
+  describeSecret: { service: 'secretsmanager', Cmd: secrets.DescribeSecretCommand },
+  createSecret: { service: 'secretsmanager', Cmd: secrets.CreateSecretCommand },
+  getSecretValue: { service: 'secretsmanager', Cmd: secrets.GetSecretValueCommand },
+  deleteSecret: { service: 'secretsmanager', Cmd: secrets.DeleteSecretCommand },
+  getParameter: { service: 'ssm', Cmd: ssm.GetParameterCommand },
+  putParameter: { service: 'ssm', Cmd: ssm.PutParameterCommand },
+  deleteParameter: { service: 'ssm', Cmd: ssm.DeleteParameterCommand },
+  // S3's IAM actions are not its API names: HeadBucket and ListObjectsV2 need s3:ListBucket, HeadObject s3:GetObject.
+  headBucket: { service: 's3', Cmd: s3.HeadBucketCommand, iam: 's3:ListBucket' },
+  createBucket: { service: 's3', Cmd: s3.CreateBucketCommand },
+  putBucketTagging: { service: 's3', Cmd: s3.PutBucketTaggingCommand },
+  putPublicAccessBlock: { service: 's3', Cmd: s3.PutPublicAccessBlockCommand, iam: 's3:PutBucketPublicAccessBlock' },
+  headObject: { service: 's3', Cmd: s3.HeadObjectCommand, iam: 's3:GetObject' },
+  putObject: { service: 's3', Cmd: s3.PutObjectCommand },
+  listObjectsV2: { service: 's3', Cmd: s3.ListObjectsV2Command, iam: 's3:ListBucket' },
+  deleteObject: { service: 's3', Cmd: s3.DeleteObjectCommand },
+  deleteBucket: { service: 's3', Cmd: s3.DeleteBucketCommand },
+  deleteTable: { service: 'dynamodb', Cmd: dynamodb.DeleteTableCommand },
+};
+
+export const AWS_ACTIONS = [
+  ...Object.keys(EC2_COMMANDS), ...Object.keys(LOGS_COMMANDS), ...Object.keys(IAM_COMMANDS), ...Object.keys(QUOTAS_COMMANDS), ...Object.keys(BROKER_COMMANDS),
+] as AwsAction[];
 
 /** The IAM action name of a port method, e.g. describeVpcs → ec2:DescribeVpcs, getServiceQuota → servicequotas:GetServiceQuota. */
 export function iamActionOf(action: AwsAction): string {
-  const service = action in LOGS_COMMANDS ? 'logs' : action in IAM_COMMANDS ? 'iam' : action in QUOTAS_COMMANDS ? 'servicequotas' : 'ec2';
+  const broker = (BROKER_COMMANDS as Partial<Record<AwsAction, { service: Service; iam?: string }>>)[action];
+  if (broker?.iam) return broker.iam;
+  const service = broker ? broker.service : action in LOGS_COMMANDS ? 'logs' : action in IAM_COMMANDS ? 'iam' : action in QUOTAS_COMMANDS ? 'servicequotas' : 'ec2';
   return `${service}:${action.charAt(0).toUpperCase()}${action.slice(1)}`;
 }
 
@@ -207,6 +283,8 @@ export interface SdkPortConfig {
   /** Service Quotas, regional. Default: a client like the EC2 client (same region, credentials and custom endpoint).
    * Tests point it at the stand-in (test/helpers/service-quotas.ts); moto answers NoSuchResourceException for ec2. */
   quotas?: sq.ServiceQuotasClient;
+  /** The broker's services (STS, KMS, Secrets Manager, SSM, S3, DynamoDB). Default: clients like the EC2 client. */
+  broker?: Partial<Record<Service, { send: (c: unknown, o: unknown) => Promise<unknown> }>>;
   /** Deadline of each call, retries included. Default 60 s. */
   callTimeoutMs?: number;
 }
@@ -230,7 +308,46 @@ export function createSdkPort(cfg: SdkPortConfig): AwsPort {
   for (const [action, Cmd] of Object.entries(IAM_COMMANDS)) bind(action, iamClient as never, Cmd);
   const quotasClient = cfg.quotas ?? quotasClientLike(cfg.ec2);
   for (const [action, Cmd] of Object.entries(QUOTAS_COMMANDS)) bind(action, quotasClient as never, Cmd);
+  const made = new Map<Service, { send: (c: unknown, o: unknown) => Promise<unknown> }>();
+  const clientOf = (service: Service) => {
+    let c = cfg.broker?.[service] ?? made.get(service);
+    if (!c) {
+      c = brokerClientLike(cfg.ec2, service);
+      made.set(service, c);
+    }
+    return c;
+  };
+  for (const [action, { service, Cmd }] of Object.entries(BROKER_COMMANDS)) {
+    // Made on first use: most commands never touch these services.
+    port[action] = async (input: unknown) => {
+      try {
+        return await clientOf(service).send(new Cmd(input), { abortSignal: AbortSignal.timeout(timeoutMs) });
+      } catch (err) {
+        throw wrapAwsError(iamActionOf(action as AwsAction), err);
+      }
+    };
+  }
   return port as unknown as AwsPort;
+}
+
+/** A client of the broker's services sharing an EC2 client's region, credentials and (custom) endpoint. */
+export function brokerClientLike(client: ec2.EC2Client, service: Service): { send: (c: unknown, o: unknown) => Promise<unknown> } {
+  const { credentials, endpoint, isCustomEndpoint, maxAttempts, region } = client.config;
+  const cfg = { region, credentials, maxAttempts, ...(isCustomEndpoint && endpoint ? { endpoint } : {}) };
+  switch (service) {
+    case 'sts': return new sts.STSClient(cfg) as never;
+    case 'kms': return new kms.KMSClient(cfg) as never;
+    case 'secretsmanager': return new secrets.SecretsManagerClient(cfg) as never;
+    case 'ssm': return new ssm.SSMClient(cfg) as never;
+    // An emulator on one address cannot serve bucket names as host names.
+    case 's3': return new s3.S3Client({ ...cfg, ...(isCustomEndpoint ? { forcePathStyle: true } : {}) }) as never;
+    case 'dynamodb': return new dynamodb.DynamoDBClient(cfg) as never;
+  }
+}
+
+/** A DynamoDB client like the port's (the store's table is made and written through the store's own code). */
+export function dynamoClientLike(client: ec2.EC2Client): dynamodb.DynamoDBClient {
+  return brokerClientLike(client, 'dynamodb') as unknown as dynamodb.DynamoDBClient;
 }
 
 /** A Service Quotas client sharing an EC2 client's region, credentials and (custom) endpoint. */

@@ -5,7 +5,7 @@
 // security groups in the VPC go too. Idempotent.
 
 import { SkiffError } from '../../broker/api/errors.js';
-import { baseTags, KEY_TAG, OWNER_TAG, OWNER_VALUE, WORKSPACE_TAG } from '../plan/tags.js';
+import { baseTags, KEY_TAG, OWNER_TAG, OWNER_VALUE, ROLE_TAG, WORKSPACE_TAG } from '../plan/tags.js';
 import { awsErrorCode } from './aws-port.js';
 import { fromAwsTags, tagFilters, waitUntil, type AwsContext } from './context.js';
 import { deleteAgentRole } from './agent-role.js';
@@ -32,6 +32,10 @@ export async function deleteNetwork(ctx: AwsContext, workspace: string): Promise
   if (vpcIds.length > 0) {
     const known = new Set(live.map((i) => i.InstanceId));
     for (const i of await listInstances(ctx, [{ Name: 'vpc-id', Values: vpcIds }, { Name: 'instance-state-name', Values: LIVE_STATES }])) if (!known.has(i.InstanceId)) live.push(i);
+  }
+  const broker = live.find((i) => fromAwsTags(i.Tags)[ROLE_TAG] === 'broker');
+  if (broker) {
+    throw new SkiffError('PRV_INVALID_REQUEST', `the broker of workspace ${workspace} (instance ${broker.InstanceId ?? '?'}) runs in its network; skiff teardown aws removes the broker, then the network`);
   }
   if (live.length > 0) {
     const clusters = [...new Set(live.map((i) => fromAwsTags(i.Tags)['skiff:cluster'] ?? i.InstanceId ?? '?'))];

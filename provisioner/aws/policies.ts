@@ -27,6 +27,15 @@ const AGENT_ROLES = 'arn:aws:iam::*:role/skiff-agent-*';
 const AGENT_PROFILES = 'arn:aws:iam::*:instance-profile/skiff-agent-*';
 const AGENT_BOUNDARIES = 'arn:aws:iam::*:policy/skiff/skiff-agent-boundary-*';
 const WITH_BOUNDARY = { StringLike: { 'iam:PermissionsBoundary': AGENT_BOUNDARIES } };
+// The deployed broker's own role and profile (issue 19), made and removed by setup/teardown like the agents'.
+const BROKER_ROLES = 'arn:aws:iam::*:role/skiff-broker-*';
+const BROKER_PROFILES = 'arn:aws:iam::*:instance-profile/skiff-broker-*';
+// What setup makes for the deployed broker, named by skiff's prefixes (plan/broker-plan.ts).
+const BROKER_PARAMETERS = 'arn:aws:ssm:*:*:parameter/skiff/*';
+const BROKER_SECRETS = 'arn:aws:secretsmanager:*:*:secret:skiff/*';
+const BROKER_TABLES = 'arn:aws:dynamodb:*:*:table/skiff-*';
+const BROKER_BUCKETS = ['arn:aws:s3:::skiff-*', 'arn:aws:s3:::skiff-*/*'];
+const WORKSPACE_KEY_ALIASES = 'arn:aws:kms:*:*:alias/skiff-*';
 
 const DESCRIBE = [
   'ec2:DescribeAddresses',
@@ -58,6 +67,10 @@ export function setupPolicy(): PolicyDocument {
         Action: [
           'ec2:AllocateAddress',
           'ec2:AssociateRouteTable',
+          // The broker instance: its security group, its launch and its Elastic IP.
+          'ec2:AuthorizeSecurityGroupIngress',
+          'ec2:CreateSecurityGroup',
+          'ec2:RunInstances',
           'ec2:AttachInternetGateway',
           'ec2:CreateInternetGateway',
           'ec2:CreateNatGateway',
@@ -90,6 +103,9 @@ export function setupPolicy(): PolicyDocument {
           'ec2:DetachInternetGateway',
           'ec2:DisassociateRouteTable',
           'ec2:ReleaseAddress',
+          // The broker's Elastic IP onto the broker instance (both tagged), and the broker instance at teardown.
+          'ec2:AssociateAddress',
+          'ec2:TerminateInstances',
         ],
         Condition: OWNED_BY_SKIFF,
       },
@@ -119,8 +135,8 @@ export function setupPolicy(): PolicyDocument {
         // network delete finds what is left of the workspace's agent roles.
         Sid: 'SetupAgentRoleRead',
         Effect: 'Allow',
-        Resource: [AGENT_ROLES, AGENT_PROFILES],
-        Action: ['iam:GetInstanceProfile', 'iam:GetRole'],
+        Resource: [AGENT_ROLES, AGENT_PROFILES, BROKER_ROLES, BROKER_PROFILES],
+        Action: ['iam:GetInstanceProfile', 'iam:GetRole', 'iam:GetRolePolicy'],
       },
       {
         Sid: 'SetupIamList',
@@ -129,11 +145,88 @@ export function setupPolicy(): PolicyDocument {
         Action: ['iam:ListPolicies', 'iam:ListRoles'],
       },
       {
+        // The deployed broker's own role and profile: created only carrying owner=skiff.
+        Sid: 'SetupBrokerRoleCreate',
+        Effect: 'Allow',
+        Resource: [BROKER_ROLES, BROKER_PROFILES],
+        Action: ['iam:CreateInstanceProfile', 'iam:CreateRole', 'iam:TagInstanceProfile', 'iam:TagRole'],
+        Condition: { StringEquals: { 'aws:RequestTag/owner': 'skiff' } },
+      },
+      {
+        // AddRoleToInstanceProfile passes the role, hence PassRole here.
+        Sid: 'SetupBrokerRoleModify',
+        Effect: 'Allow',
+        Resource: [BROKER_ROLES, BROKER_PROFILES],
+        Action: ['iam:AddRoleToInstanceProfile', 'iam:PassRole', 'iam:PutRolePolicy'],
+        Condition: IAM_OWNED_BY_SKIFF,
+      },
+      {
         Sid: 'SetupAgentRoleDestructive',
         Effect: 'Allow',
-        Resource: [AGENT_ROLES, AGENT_PROFILES],
+        Resource: [AGENT_ROLES, AGENT_PROFILES, BROKER_ROLES, BROKER_PROFILES],
         Action: ['iam:DeleteInstanceProfile', 'iam:DeleteRole', 'iam:DeleteRolePolicy', 'iam:RemoveRoleFromInstanceProfile'],
         Condition: IAM_OWNED_BY_SKIFF,
+      },
+      {
+        // Who runs setup becomes the broker's first admin (needs no permission; listed so the document is complete).
+        Sid: 'SetupCaller',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: ['sts:GetCallerIdentity'],
+      },
+      {
+        // The workspace key is made tagged owner=skiff; its alias is alias/skiff-<workspace>.
+        Sid: 'SetupWorkspaceKeyCreate',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: ['kms:CreateKey', 'kms:TagResource'],
+        Condition: { StringEquals: { 'aws:RequestTag/owner': 'skiff' } },
+      },
+      {
+        Sid: 'SetupWorkspaceKeyAlias',
+        Effect: 'Allow',
+        Resource: [WORKSPACE_KEY_ALIASES, 'arn:aws:kms:*:*:key/*'],
+        Action: ['kms:CreateAlias', 'kms:DeleteAlias', 'kms:DescribeKey'],
+      },
+      {
+        // Storing the broker CA encrypts it with the workspace key through Secrets Manager, and only so.
+        Sid: 'SetupWorkspaceKeyUse',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Condition: { StringEquals: { 'aws:ResourceTag/owner': 'skiff' }, StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
+      },
+      {
+        Sid: 'SetupWorkspaceKeyDestructive',
+        Effect: 'Allow',
+        Resource: '*',
+        Action: ['kms:ScheduleKeyDeletion'],
+        Condition: IAM_OWNED_BY_SKIFF,
+      },
+      {
+        Sid: 'SetupBrokerCa',
+        Effect: 'Allow',
+        Resource: BROKER_SECRETS,
+        Action: ['secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:TagResource'],
+      },
+      {
+        Sid: 'SetupBrokerRecord',
+        Effect: 'Allow',
+        Resource: BROKER_PARAMETERS,
+        Action: ['ssm:AddTagsToResource', 'ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:PutParameter'],
+      },
+      {
+        Sid: 'SetupBrokerBundle',
+        Effect: 'Allow',
+        Resource: BROKER_BUCKETS,
+        Action: ['s3:CreateBucket', 's3:DeleteBucket', 's3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutBucketPublicAccessBlock', 's3:PutBucketTagging', 's3:PutObject'],
+      },
+      {
+        // The broker's store: made once with point-in-time recovery, its first admin grant written, removed at teardown.
+        Sid: 'SetupBrokerTable',
+        Effect: 'Allow',
+        Resource: BROKER_TABLES,
+        Action: ['dynamodb:CreateTable', 'dynamodb:DeleteTable', 'dynamodb:DescribeTable', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:TagResource', 'dynamodb:UpdateContinuousBackups'],
       },
     ],
   };
@@ -239,6 +332,13 @@ export function ongoingPolicy(): PolicyDocument {
         Condition: OWNED_BY_SKIFF,
       },
       {
+        // The CLI finds the workspace's deployed broker (URL and CA) in its SSM record.
+        Sid: 'OngoingFindBroker',
+        Effect: 'Allow',
+        Resource: BROKER_PARAMETERS,
+        Action: ['ssm:GetParameter'],
+      },
+      {
         Sid: 'OptionalLogPull',
         Effect: 'Allow',
         Resource: '*',
@@ -253,7 +353,7 @@ export function allowedActions(...docs: PolicyDocument[]): Set<string> {
   return new Set(docs.flatMap((d) => d.Statement.flatMap((s) => s.Action)));
 }
 
-/** The actions of statements conditioned on the resource being tagged owner=skiff (EC2 or IAM spelling). */
+/** The actions of statements conditioned on the resource being tagged owner=skiff (EC2 or IAM/KMS spelling). */
 export function destructiveActions(doc: PolicyDocument): string[] {
   const owned = (s: PolicyStatement) => ['ec2:ResourceTag/owner', 'aws:ResourceTag/owner'].some((k) => s.Condition?.['StringEquals']?.[k] === 'skiff');
   return doc.Statement.filter(owned).flatMap((s) => s.Action);

@@ -98,8 +98,69 @@ export function validateUserDataInput(input: UserDataInput): void {
   if (input.brokerCaPem !== undefined) normalizeBrokerCaPem(input.brokerCaPem);
 }
 
-// The script body, with no interpolation: every value comes from the variables set in the header. Paths are
-// variables so a test can point them at a temporary directory after sourcing the functions.
+/**
+ * Finding or installing Node ≥ 20 (sets NODE_BIN): shared by the agents' boot script and the broker instance's
+ * (broker-user-data.ts). Uses say, INSTALL_DIR, TMP_DIR, NODE_DIST, NODE_VERSION and NODE_SHA256_X64/ARM64.
+ */
+export const NODE_FUNCTIONS = String.raw`node_major() { "$1" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
+
+try_node() {
+  local c p
+  for c in "$@"; do
+    p="$(command -v "$c" || true)"
+    if [ -n "$p" ] && [ "$(node_major "$p")" -ge 20 ] 2>/dev/null; then
+      NODE_BIN="$p"
+      say "node $("$p" --version) at $p"
+      return 0
+    fi
+  done
+  return 1
+}
+
+apt_node() {
+  local m
+  command -v apt-get >/dev/null 2>&1 || return 1
+  apt-get update -q -o DPkg::Lock::Timeout=300 || say "apt-get update failed; using the package lists the image has"
+  m="$(apt-cache policy nodejs 2>/dev/null | sed -nE 's/^ *Candidate: *([0-9]+:)?([0-9]+).*/\2/p' | head -n 1 || true)"
+  say "apt's nodejs candidate: major $m"
+  [ "$m" -ge 20 ] 2>/dev/null || return 1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 nodejs || return 1
+  try_node node
+}
+
+dnf_node() {
+  local pkg m
+  command -v dnf >/dev/null 2>&1 || return 1
+  for pkg in nodejs20 nodejs; do
+    m="$(dnf -q info "$pkg" 2>/dev/null | sed -nE 's/^Version *: *([0-9]+).*/\1/p' | head -n 1 || true)"
+    say "dnf's $pkg: major $m"
+    [ "$m" -ge 20 ] 2>/dev/null || continue
+    if dnf install -y -q "$pkg" && try_node "node-$m" node; then return 0; fi
+  done
+  return 1
+}
+
+tarball_node() {
+  local arch sum tarball
+  case "$(uname -m)" in
+    x86_64) arch=x64; sum="$NODE_SHA256_X64" ;;
+    aarch64 | arm64) arch=arm64; sum="$NODE_SHA256_ARM64" ;;
+    *) say "no official Node.js tarball for $(uname -m)"; return 1 ;;
+  esac
+  tarball="$TMP_DIR/node-v$NODE_VERSION-linux-$arch.tar.xz"
+  curl -fsSL --retry 5 --retry-connrefused --max-time 300 -o "$tarball" "$NODE_DIST/v$NODE_VERSION/node-v$NODE_VERSION-linux-$arch.tar.xz" || return 1
+  echo "$sum  $tarball" | sha256sum -c - || return 1
+  rm -rf "$INSTALL_DIR/node"
+  mkdir -p "$INSTALL_DIR/node" || return 1
+  tar -xJf "$tarball" -C "$INSTALL_DIR/node" --strip-components=1 || return 1
+  rm -f "$tarball"
+  try_node "$INSTALL_DIR/node/bin/node"
+}
+
+`;
+
+// The script body, with no interpolation of values: every value comes from the variables set in the header. Paths
+// are variables so a test can point them at a temporary directory after sourcing the functions.
 const BODY = String.raw`
 BOOT_LOG=/var/log/skiff-bootstrap.log
 INSTALL_DIR=/opt/skiff
@@ -170,62 +231,7 @@ metadata() {
   say "instance $INSTANCE_ID"
 }
 
-node_major() { "$1" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
-
-try_node() {
-  local c p
-  for c in "$@"; do
-    p="$(command -v "$c" || true)"
-    if [ -n "$p" ] && [ "$(node_major "$p")" -ge 20 ] 2>/dev/null; then
-      NODE_BIN="$p"
-      say "node $("$p" --version) at $p"
-      return 0
-    fi
-  done
-  return 1
-}
-
-apt_node() {
-  local m
-  command -v apt-get >/dev/null 2>&1 || return 1
-  apt-get update -q -o DPkg::Lock::Timeout=300 || say "apt-get update failed; using the package lists the image has"
-  m="$(apt-cache policy nodejs 2>/dev/null | sed -nE 's/^ *Candidate: *([0-9]+:)?([0-9]+).*/\2/p' | head -n 1 || true)"
-  say "apt's nodejs candidate: major $m"
-  [ "$m" -ge 20 ] 2>/dev/null || return 1
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 nodejs || return 1
-  try_node node
-}
-
-dnf_node() {
-  local pkg m
-  command -v dnf >/dev/null 2>&1 || return 1
-  for pkg in nodejs20 nodejs; do
-    m="$(dnf -q info "$pkg" 2>/dev/null | sed -nE 's/^Version *: *([0-9]+).*/\1/p' | head -n 1 || true)"
-    say "dnf's $pkg: major $m"
-    [ "$m" -ge 20 ] 2>/dev/null || continue
-    if dnf install -y -q "$pkg" && try_node "node-$m" node; then return 0; fi
-  done
-  return 1
-}
-
-tarball_node() {
-  local arch sum tarball
-  case "$(uname -m)" in
-    x86_64) arch=x64; sum="$NODE_SHA256_X64" ;;
-    aarch64 | arm64) arch=arm64; sum="$NODE_SHA256_ARM64" ;;
-    *) say "no official Node.js tarball for $(uname -m)"; return 1 ;;
-  esac
-  tarball="$TMP_DIR/node-v$NODE_VERSION-linux-$arch.tar.xz"
-  curl -fsSL --retry 5 --retry-connrefused --max-time 300 -o "$tarball" "$NODE_DIST/v$NODE_VERSION/node-v$NODE_VERSION-linux-$arch.tar.xz" || return 1
-  echo "$sum  $tarball" | sha256sum -c - || return 1
-  rm -rf "$INSTALL_DIR/node"
-  mkdir -p "$INSTALL_DIR/node" || return 1
-  tar -xJf "$tarball" -C "$INSTALL_DIR/node" --strip-components=1 || return 1
-  rm -f "$tarball"
-  try_node "$INSTALL_DIR/node/bin/node"
-}
-
-fetch_bundle() {
+${NODE_FUNCTIONS}fetch_bundle() {
   broker_curl -fsSL --retry 10 --retry-connrefused --retry-max-time 300 --max-time 300 -o "$TMP_DIR/skiff-agent.tgz" "$SKIFF_BROKER_URL$BUNDLE_PATH"
   echo "$BUNDLE_SHA256  $TMP_DIR/skiff-agent.tgz" | sha256sum -c -
   rm -rf "$INSTALL_DIR/agent"

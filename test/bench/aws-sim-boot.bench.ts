@@ -184,7 +184,7 @@ async function simPhases(): Promise<Sample> {
     const s = await startSimSkiff(sim);
     try {
       // A user sets up the account once (shared network, log group); each `up` after that creates only its own.
-      const setup = await s.run(['setup', 'aws', '--json'], { timeoutMs: 5 * 60_000 });
+      const setup = await s.run(['setup', 'aws', '--no-broker', '--json'], { timeoutMs: 5 * 60_000 });
       if (setup.code !== 0) throw new Error(`setup aws failed: ${setup.stderr}`);
       const ec2 = new EC2Client(sim.moto.clientConfig);
       for (let i = 0; i < RUNS; i++) await simRun(sim, s, ec2, i, into);

@@ -14,7 +14,7 @@ t.test('a cluster in the emulated account: up, status, the bundle VMs download, 
   t.teardown(() => h.cleanup());
   const ec2 = new EC2Client(moto.clientConfig);
 
-  const setup = await h.run(['setup', 'aws', '--json']);
+  const setup = await h.run(['setup', 'aws', '--no-broker', '--json']);
   t.equal(setup.code, 0, setup.stderr);
   t.match(JSON.parse(setup.stdout), { region: 'us-east-1', logGroup: '/skiff/default' });
 
@@ -75,7 +75,7 @@ t.test('workspace team on aws: its own network and log group, gc and network del
   const vpcsOf = async (workspace: string) =>
     (await ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'tag:owner', Values: ['skiff'] }, { Name: 'tag:skiff:workspace', Values: [workspace] }] }))).Vpcs ?? [];
 
-  const setup = await h.run(['setup', 'aws', '--workspace', 'other', '--json']);
+  const setup = await h.run(['setup', 'aws', '--no-broker', '--workspace', 'other', '--json']);
   t.equal(setup.code, 0, setup.stderr);
   t.match(JSON.parse(setup.stdout), { logGroup: '/skiff/other' }, 'setup aws --workspace prepares that workspace');
 

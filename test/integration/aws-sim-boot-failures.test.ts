@@ -60,7 +60,7 @@ t.test('Node unobtainable (no node >= 20, the distro has 18, nodejs.org unreacha
   t.match(st.bootReport, { machine: 'scheduler', machineId: /^i-[0-9a-f]+$/, step: 'node' }, 'the report came with the instance\'s identity document, and was believed');
   t.match((st.bootReport?.lines ?? []).join('\n'), /nodejs|node/, 'the boot log\'s last lines say what was tried');
   const shown = await s.run(['status', 'no-node']);
-  t.match(shown.stdout, /boot failure reported by scheduler \(i-[0-9a-f]+\) at step "node", [^\n]*; in its own words:\n(  > [^\n]*\n)+/, 'status shows them quoted under its own line');
+  t.match(shown.stdout, /boot failure reported by scheduler \(i-[0-9a-f]+\) at step "node", [^\n]*; in its own words:\n( {2}> [^\n]*\n)+/, 'status shows them quoted under its own line');
 });
 
 t.test('an agent bundle that is not the one pinned: failed at step bundle', async (t) => {

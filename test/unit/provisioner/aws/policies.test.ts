@@ -45,19 +45,22 @@ t.test('IAM actions other than the fleet service roles and listing reach only sk
         t.same(resources, ['*'], `${s.Sid} only lists (IAM's list actions take no resource)`);
         continue;
       }
-      for (const r of resources) t.match(r, /^arn:aws:iam::\*:((role|instance-profile)\/skiff-agent-|policy\/skiff\/skiff-agent-boundary-)/, `${s.Sid}: ${r}`);
+      for (const r of resources) t.match(r, /^arn:aws:iam::\*:((role|instance-profile)\/skiff-(agent|broker)-|policy\/skiff\/skiff-agent-boundary-)/, `${s.Sid}: ${r}`);
     }
   }
   const passRole = ongoingPolicy().Statement.find((s) => s.Action.includes('iam:PassRole'));
   t.same(passRole?.Condition, { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } }, 'running clusters pass the role to EC2 only');
   const boundary = { StringLike: { 'iam:PermissionsBoundary': 'arn:aws:iam::*:policy/skiff/skiff-agent-boundary-*' } };
   const all = [...setupPolicy().Statement, ...ongoingPolicy().Statement];
-  const creates = all.filter((s) => s.Action.includes('iam:CreateRole'));
-  t.equal(creates.length, 1, 'one statement creates roles');
-  t.same(creates[0]?.Condition, { StringEquals: { 'aws:RequestTag/owner': 'skiff' }, ...boundary }, 'a role can only be created tagged owner=skiff and with the boundary');
-  const inline = all.filter((s) => s.Action.includes('iam:PutRolePolicy'));
+  const reaches = (s: (typeof all)[number], prefix: string) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]).some((r) => r.includes(prefix));
+  const creates = all.filter((s) => s.Action.includes('iam:CreateRole') && reaches(s, 'role/skiff-agent-'));
+  t.equal(creates.length, 1, 'one statement creates agent roles');
+  t.same(creates[0]?.Condition, { StringEquals: { 'aws:RequestTag/owner': 'skiff' }, ...boundary }, 'an agent role can only be created tagged owner=skiff and with the boundary');
+  const inline = all.filter((s) => s.Action.includes('iam:PutRolePolicy') && reaches(s, 'role/skiff-agent-'));
   t.equal(inline.length, 1);
-  t.same(inline[0]?.Condition, { StringEquals: { 'aws:ResourceTag/owner': 'skiff' }, ...boundary }, 'an inline policy only on a bounded role of skiff');
+  t.same(inline[0]?.Condition, { StringEquals: { 'aws:ResourceTag/owner': 'skiff' }, ...boundary }, 'an inline policy only on a bounded agent role of skiff');
+  // The deployed broker's own role is made by setup alone (its document: provisioner/plan/broker-plan.ts).
+  t.notOk(ongoingPolicy().Statement.some((s) => s.Action.includes('iam:CreateRole') && reaches(s, 'skiff-broker-')), 'running clusters never creates a broker role');
   const escalations = ['iam:AttachRolePolicy', 'iam:PutRolePermissionsBoundary', 'iam:DeleteRolePermissionsBoundary', 'iam:CreatePolicyVersion', 'iam:UpdateAssumeRolePolicy'];
   for (const a of escalations) t.notOk(allowedActions(setupPolicy(), ongoingPolicy()).has(a), `${a} is never allowed (it would lift the boundary or widen a role)`);
 });
