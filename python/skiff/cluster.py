@@ -132,6 +132,18 @@ def adaptive_bounds(size: Optional[WorkerSize], minimum: Optional[int], maximum:
     return int(lo), int(hi)
 
 
+def _front_end_widgets() -> bool:
+    """ipywidgets 7 or newer is importable (widget protocol 2, which JupyterLab and nbclient speak)."""
+    try:
+        import ipywidgets
+    except ImportError:
+        return False
+    try:
+        return int(str(ipywidgets.__version__).split(".")[0]) >= 7
+    except ValueError:
+        return False
+
+
 def _on_event_loop() -> bool:
     try:
         asyncio.get_running_loop()
@@ -293,11 +305,13 @@ class Cluster(DaskCluster):
                 raise
 
     def __await__(self):
-        """``await cluster`` (``asynchronous=True``): starts it once; later awaits return it at once."""
+        """``await cluster`` (``asynchronous=True``): starts it once; later awaits (``Client(cluster)`` awaits its
+        cluster) return it at once, as does awaiting a cluster started without ``asynchronous``."""
         async def start() -> "Cluster":
-            if self._starting is None:
+            if self._starting is None and self.status == Status.created:
                 self._starting = asyncio.ensure_future(self._start_cluster())
-            await self._starting
+            if self._starting is not None:
+                await self._starting
             return self
 
         return start().__await__()
@@ -558,6 +572,17 @@ class Cluster(DaskCluster):
         extra = "".join(f'<tr><td style="text-align: left;"><strong>{html.escape(k)}:</strong> {html.escape(v)}</td></tr>'
                         for k, v in rows)
         return super()._repr_html_(cluster_status=extra + (cluster_status or ""))
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """distributed's display (the widget: the card, and a Scaling tab that calls scale() and adapt()), where
+        ipywidgets speaks the protocol of today's front ends (JupyterLab, nbconvert/nbclient: ipywidgets 7 or
+        newer); with an older one (Debian 12 ships 6.0) the card alone, as distributed shows it without ipywidgets."""
+        if _front_end_widgets():
+            super()._ipython_display_(**kwargs)
+            return
+        from IPython.display import display
+
+        display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
 
     def _scaling_status(self) -> str:
         """The widget's Scaling tab: the broker's mode and requested count (distributed's own counts local workers)."""
