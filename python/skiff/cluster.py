@@ -573,10 +573,18 @@ class Cluster(DaskCluster):
                         for k, v in rows)
         return super()._repr_html_(cluster_status=extra + (cluster_status or ""))
 
+    def _widget(self) -> Any:
+        """distributed's widget (the card, and a Scaling tab that calls scale() and adapt()) with ipywidgets 7 or
+        newer; None with an older one (distributed's widget sets traits ipywidgets 6 refuses) or none."""
+        if not _front_end_widgets():
+            self._cached_widget = None
+            return None
+        return super()._widget()
+
     def _ipython_display_(self, **kwargs: Any) -> None:
-        """distributed's display (the widget: the card, and a Scaling tab that calls scale() and adapt()), where
-        ipywidgets speaks the protocol of today's front ends (JupyterLab, nbconvert/nbclient: ipywidgets 7 or
-        newer); with an older one (Debian 12 ships 6.0) the card alone, as distributed shows it without ipywidgets."""
+        """distributed's display: the widget where ipywidgets speaks the protocol of today's front ends (JupyterLab,
+        nbconvert/nbclient: ipywidgets 7 or newer); with an older one (Debian 12 ships 6.0) the card alone, as
+        distributed shows it without ipywidgets."""
         if _front_end_widgets():
             super()._ipython_display_(**kwargs)
             return
