@@ -15,7 +15,6 @@ import atexit
 import datetime
 import html
 import logging
-import math
 import os
 import shutil
 import subprocess
@@ -24,9 +23,9 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import Any, Awaitable, Callable, Coroutine, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Sequence
 
-from dask.utils import parse_bytes, parse_timedelta
+from dask.utils import parse_timedelta
 from distributed.core import Status, rpc
 from distributed.objects import SchedulerInfo
 from distributed.deploy.cluster import Cluster as DaskCluster
@@ -38,6 +37,7 @@ from ._cli import SkiffCLI, is_unknown_command
 from ._flags import canonical, to_flags
 from .config import settings
 from .errors import SkiffError
+from .sizing import WorkerSize, adaptive_bounds, workers_for
 
 logger = logging.getLogger("skiff")
 
@@ -46,8 +46,6 @@ logger = logging.getLogger("skiff")
 DASHBOARD_REFRESH_S = 60.0
 # The notebook card and widget read the broker's view (state, requested workers) at most this often (seconds).
 VIEW_REFRESH_S = 10.0
-# The most workers adapt() may ask for (as `skiff up --workers`).
-MAX_WORKERS = 1000
 # How long `skiff down` may take: cloud machines take minutes to terminate (seconds).
 DOWN_TIMEOUT_S = 15 * 60.0
 
@@ -72,64 +70,6 @@ def _default_handler() -> None:
     logger.addHandler(handler)
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
-
-
-class WorkerSize(NamedTuple):
-    """One worker's memory (bytes) and threads; None where not known."""
-
-    memory: Optional[int]
-    threads: Optional[int]
-
-
-def _per_worker(size: Optional[WorkerSize], memory: Any, cores: Any, what: str) -> Tuple[Optional[int], Optional[int]]:
-    """(bytes asked, bytes per worker), (cores asked, threads per worker); ValueError when a size is unknown."""
-    mem = per_mem = cpu = per_cpu = None
-    if memory is not None:
-        mem = parse_bytes(memory)
-        if size is None or not size.memory:
-            raise ValueError(f"{what}(memory=...) needs a worker's memory, which is not known before one has "
-                             f"connected on this backend; ask for a worker count first (scale(1))")
-        per_mem = size.memory
-    if cores is not None:
-        cpu = cores
-        if size is None or not size.threads:
-            raise ValueError(f"{what}(cores=...) needs a worker's threads, which are not known before one has "
-                             f"connected (or --worker-threads is set); ask for a worker count first (scale(1))")
-        per_cpu = size.threads
-    return (mem, per_mem), (cpu, per_cpu)  # type: ignore[return-value]
-
-
-def workers_for(size: Optional[WorkerSize], n: int, memory: Any = None, cores: Any = None, what: str = "scale") -> int:
-    """Workers for at least `n`, `memory` ("8GiB", bytes) and `cores`, as distributed's SpecCluster.scale counts."""
-    (mem, per_mem), (cpu, per_cpu) = _per_worker(size, memory, cores, what)
-    if mem is not None:
-        n = max(n, math.ceil(mem / per_mem))
-    if cpu is not None:
-        n = max(n, math.ceil(cpu / per_cpu))
-    return n
-
-
-def adaptive_bounds(size: Optional[WorkerSize], minimum: Optional[int], maximum: Optional[float],
-                    minimum_memory: Any = None, maximum_memory: Any = None,
-                    minimum_cores: Any = None, maximum_cores: Any = None) -> Tuple[int, int]:
-    """(minimum, maximum) workers as distributed's SpecCluster.adapt bounds them: sizes round a minimum up and a
-    maximum down; minimum defaults to 0; a maximum is required (skiff never adapts without a bound)."""
-    lo = 0 if minimum is None else minimum
-    hi = math.inf if maximum is None else maximum
-    (mem, per_mem), (cpu, per_cpu) = _per_worker(size, minimum_memory, minimum_cores, "adapt")
-    if mem is not None:
-        lo = max(lo, math.ceil(mem / per_mem))
-    if cpu is not None:
-        lo = max(lo, math.ceil(cpu / per_cpu))
-    (mem, per_mem), (cpu, per_cpu) = _per_worker(size, maximum_memory, maximum_cores, "adapt")
-    if mem is not None:
-        hi = min(hi, math.floor(mem / per_mem))
-    if cpu is not None:
-        hi = min(hi, math.floor(cpu / per_cpu))
-    if hi == math.inf:
-        raise ValueError(f"adapt() needs maximum= (or maximum_memory=, maximum_cores=), at most {MAX_WORKERS} "
-                         f"workers: skiff never scales a cluster without a bound")
-    return int(lo), int(hi)
 
 
 def _front_end_widgets() -> bool:

@@ -108,8 +108,6 @@ def test_scale_by_memory_and_cores_asks_for_the_workers_that_size_needs(skiff_ho
         # cores=: one thread per worker here; the larger of a count and a size wins.
         cluster.scale(1, cores=need + 1)
         assert skiff_home.cli_json("status", cluster.cluster_id)["workers"] == need + 1
-        client.wait_for_workers(need + 1, timeout=180)
-        assert client.submit(sum, range(100)).result() == 4950
 
         # adapt bounded by size: a minimum rounds up, a maximum down.
         cluster.adapt(minimum_cores=need + 1, maximum_memory=int(min(limits) * (need + 1.5)))

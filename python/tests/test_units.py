@@ -8,7 +8,7 @@ import skiff
 import pytest
 
 from skiff._cli import is_unknown_command
-from skiff.cluster import WorkerSize, adaptive_bounds, workers_for
+from skiff.sizing import WorkerSize, adaptive_bounds, workers_for
 from skiff._flags import to_flags
 from skiff.errors import error_from_json
 

@@ -24,7 +24,7 @@ const EXPECTED = {
   'test_units.py': 3,
   'test_wheel.py': 3,
 };
-const SUITE_TIMEOUT_MS = 12 * 60_000;
+const SUITE_TIMEOUT_MS = 14 * 60_000;
 
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
