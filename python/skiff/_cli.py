@@ -11,6 +11,7 @@ the CLI bundled in this package (a wheel built by ``npm run build:python``), run
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -45,6 +46,8 @@ NODE_HINT = "install Node.js 20 or newer (https://nodejs.org, or your system's p
 DEFAULT_TIMEOUT_S = 120.0
 # A command told to stop (Ctrl-C, timeout) gets this long to exit before it is killed (seconds).
 STOP_GRACE_S = 5.0
+# The longest stderr line read whole from a command run with asyncio (bytes): a failed cluster's last log lines.
+MAX_LINE_BYTES = 1024 * 1024
 
 Progress = Callable[[int, str], None]
 
@@ -88,27 +91,14 @@ class SkiffCLI:
 
     def run(self, args: Sequence[str], *, timeout_s: Optional[float] = DEFAULT_TIMEOUT_S,
             progress: Progress = _log_progress) -> str:
-        """Runs one command and returns its stdout; raises SkiffError when it fails."""
+        """Runs one command and returns its stdout; raises SkiffError when it fails. Blocks the calling thread."""
         proc = self._start(args, subprocess.PIPE)
-        error: List[dict] = []
-        other: List[str] = []
+        told = _Stderr(progress)
 
         def read_stderr() -> None:
             assert proc.stderr is not None
             for raw in proc.stderr:
-                line = raw.rstrip("\n")
-                if line.startswith('{"error"'):
-                    try:
-                        error.append(json.loads(line))
-                        continue
-                    except ValueError:
-                        pass
-                other.append(line)
-                text = line[len("skiff: "):] if line.startswith("skiff: ") else line
-                if text.startswith("warning: "):
-                    progress(logging.WARNING, text[len("warning: "):])
-                elif text.strip():
-                    progress(logging.INFO, text)
+                told.line(raw)
 
         chunks: List[str] = []
 
@@ -123,21 +113,60 @@ class SkiffCLI:
             proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _stop(proc)
-            raise SkiffError(f"`skiff {' '.join(args[:2])}` did not finish within {timeout_s:g} s and was stopped",
-                             code="CLI_TIMEOUT", retryable=True)
+            raise _timed_out(args, timeout_s)
         except BaseException:
             # Ctrl-C or another interruption: the command must not outlive us (the broker's deadlines still hold).
             _stop(proc)
             raise
         for r in readers:
             r.join(STOP_GRACE_S)
-        stdout = "".join(chunks)
-        if proc.returncode != 0:
-            if error:
-                raise error_from_json(error[-1])
-            told = [l[len("skiff: "):] if l.startswith("skiff: ") else l for l in other if l.strip()]
-            raise SkiffError("\n".join(told[-20:]) or f"`skiff {' '.join(args[:1])}` exited with code {proc.returncode}")
-        return stdout
+        return told.outcome(args, proc.returncode, "".join(chunks))
+
+    async def run_async(self, args: Sequence[str], *, timeout_s: Optional[float] = DEFAULT_TIMEOUT_S,
+                        progress: Progress = _log_progress) -> str:
+        """As ``run``, with asyncio's subprocess API: the event loop goes on while the command runs. Cancelling the
+        awaiting task stops the command (SIGINT, then SIGKILL after STOP_GRACE_S)."""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.argv0, *args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                limit=MAX_LINE_BYTES)
+        except (FileNotFoundError, PermissionError) as e:
+            raise SkiffNotInstalled(f"cannot run {shlex.join(self.argv0)}: {e}; {INSTALL_HINT}") from e
+        told = _Stderr(progress)
+
+        async def read_stderr() -> None:
+            assert proc.stderr is not None
+            while True:
+                raw = await proc.stderr.readline()
+                if not raw:
+                    return
+                told.line(raw.decode("utf-8", errors="replace"))
+
+        async def read_stdout() -> str:
+            assert proc.stdout is not None
+            return (await proc.stdout.read()).decode("utf-8", errors="replace")
+
+        async def finish() -> str:
+            out, _ = await asyncio.gather(read_stdout(), read_stderr())
+            await proc.wait()
+            return out
+
+        try:
+            stdout = await asyncio.wait_for(finish(), timeout_s)
+        except asyncio.TimeoutError:
+            await _stop_async(proc)
+            raise _timed_out(args, timeout_s)
+        except BaseException:
+            # Cancelled (Ctrl-C in a blocking caller cancels it too): the command must not outlive the call.
+            await asyncio.shield(_stop_async(proc))
+            raise
+        return told.outcome(args, proc.returncode, stdout)
+
+    async def json_async(self, args: Sequence[str], **kwargs: Any) -> Any:
+        return _last_json(await self.run_async(args, **kwargs))
+
+    async def json_lines_async(self, args: Sequence[str], **kwargs: Any) -> List[Any]:
+        return _json_lines(await self.run_async(args, **kwargs))
 
     def background(self, args: Sequence[str], progress: Progress = _log_progress) -> "subprocess.Popen[str]":
         """Starts a long-running command (``credentials --forward``); its lines go to ``progress`` at DEBUG level."""
@@ -153,11 +182,57 @@ class SkiffCLI:
         return proc
 
     def json(self, args: Sequence[str], **kwargs: Any) -> Any:
-        out = self.run(args, **kwargs).strip()
-        return json.loads(out.splitlines()[-1]) if out else None
+        return _last_json(self.run(args, **kwargs))
 
     def json_lines(self, args: Sequence[str], **kwargs: Any) -> List[Any]:
-        return [json.loads(l) for l in self.run(args, **kwargs).splitlines() if l.strip()]
+        return _json_lines(self.run(args, **kwargs))
+
+
+def _last_json(out: str) -> Any:
+    out = out.strip()
+    return json.loads(out.splitlines()[-1]) if out else None
+
+
+def _json_lines(out: str) -> List[Any]:
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+
+class _Stderr:
+    """A command's stderr as it arrives: ``skiff: ...`` progress lines to ``progress``, the JSON error line kept."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.error: List[dict] = []
+        self.other: List[str] = []
+
+    def line(self, raw: str) -> None:
+        line = raw.rstrip("\n")
+        if line.startswith('{"error"'):
+            try:
+                self.error.append(json.loads(line))
+                return
+            except ValueError:
+                pass
+        self.other.append(line)
+        text = line[len("skiff: "):] if line.startswith("skiff: ") else line
+        if text.startswith("warning: "):
+            self.progress(logging.WARNING, text[len("warning: "):])
+        elif text.strip():
+            self.progress(logging.INFO, text)
+
+    def outcome(self, args: Sequence[str], returncode: Optional[int], stdout: str) -> str:
+        """stdout of a command that succeeded; the SkiffError of one that failed (its JSON error, else its last lines)."""
+        if returncode == 0:
+            return stdout
+        if self.error:
+            raise error_from_json(self.error[-1])
+        told = [l[len("skiff: "):] if l.startswith("skiff: ") else l for l in self.other if l.strip()]
+        raise SkiffError("\n".join(told[-20:]) or f"`skiff {' '.join(args[:1])}` exited with code {returncode}")
+
+
+def _timed_out(args: Sequence[str], timeout_s: Optional[float]) -> SkiffError:
+    return SkiffError(f"`skiff {' '.join(args[:2])}` did not finish within {timeout_s:g} s and was stopped",
+                      code="CLI_TIMEOUT", retryable=True)
 
 
 # {node path: (its file's mtime, its version)}: one `node --version` per node, not one per command.
@@ -217,6 +292,19 @@ def _stop(proc: "subprocess.Popen[str]") -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+async def _stop_async(proc: "asyncio.subprocess.Process") -> None:
+    if proc.returncode is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
+    except ProcessLookupError:
+        pass
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
 
 
 def is_unknown_command(err: SkiffError, command: str) -> bool:

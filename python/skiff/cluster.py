@@ -12,32 +12,40 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import datetime
+import html
 import logging
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Sequence
 
 from dask.utils import parse_timedelta
 from distributed.core import Status, rpc
 from distributed.objects import SchedulerInfo
 from distributed.deploy.cluster import Cluster as DaskCluster
 from distributed.security import Security
+from distributed.system import MEMORY_LIMIT
 from distributed.utils import Log, Logs
 
 from ._cli import SkiffCLI, is_unknown_command
 from ._flags import canonical, to_flags
 from .config import settings
 from .errors import SkiffError
+from .sizing import WorkerSize, adaptive_bounds, workers_for
 
 logger = logging.getLogger("skiff")
 
 # A dashboard URL carries a token the broker mints (valid 1 h); a fresh one at most this often (seconds), so the
 # notebook widget, which redraws twice a second, does not ask the broker each time.
 DASHBOARD_REFRESH_S = 60.0
+# The notebook card and widget read the broker's view (state, requested workers) at most this often (seconds).
+VIEW_REFRESH_S = 10.0
 # How long `skiff down` may take: cloud machines take minutes to terminate (seconds).
 DOWN_TIMEOUT_S = 15 * 60.0
 
@@ -62,6 +70,44 @@ def _default_handler() -> None:
     logger.addHandler(handler)
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
+
+
+def _front_end_widgets() -> bool:
+    """ipywidgets 7 or newer is importable (widget protocol 2, which JupyterLab and nbclient speak)."""
+    try:
+        import ipywidgets
+    except ImportError:
+        return False
+    try:
+        return int(str(ipywidgets.__version__).split(".")[0]) >= 7
+    except ValueError:
+        return False
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def _run_in_thread(coro: "Coroutine[Any, Any, Any]") -> Any:
+    """Runs `coro` to its end on a loop of its own, in a thread (this thread may be running a loop already)."""
+    out: Dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = asyncio.run(coro)
+        except BaseException as e:  # re-raised in the caller's thread
+            out["error"] = e
+
+    t = threading.Thread(target=run, name="skiff-call", daemon=True)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
 
 
 def resolve_options(given: Dict[str, Any]) -> Dict[str, Any]:
@@ -176,51 +222,65 @@ class Cluster(DaskCluster):
         self.security: Optional[Security] = None
         self._created = False
         self._creds_dir: Optional[str] = None
+        # The broker's view of the cluster (`skiff status --json`: state, requested workers, adaptive bounds,
+        # dashboard link) and when it was read (time.monotonic()).
+        self._view: Dict[str, Any] = {}
+        self._view_at = float("-inf")
         self._dashboard: Optional[str] = None
-        self._dashboard_at = 0.0
+        self._viewing: Optional[threading.Thread] = None
+        self._starting: "Optional[asyncio.Future[None]]" = None
         self._refresher: Optional["subprocess.Popen[str]"] = None
         self._progress_level = logging.DEBUG if quiet else logging.INFO
         if not quiet:
             _default_handler()
         super().__init__(asynchronous=asynchronous, loop=loop, quiet=quiet, name=name or "(starting)")
         if not self.asynchronous:
-            # Blocking, in the calling thread: Ctrl-C reaches the `skiff` command at once.
+            # Blocking the caller, on the cluster's loop thread. Ctrl-C reaches the `skiff` command at once (same
+            # process group) and cancels the call, which stops the command if it is still running.
             self._loop_runner.start()
             try:
-                self._provision()
-                self.sync(self._connect)
+                self.sync(self._start_cluster)
             except BaseException:
                 self._loop_runner.stop()
                 raise
 
     def __await__(self):
+        """``await cluster`` (``asynchronous=True``): starts it once; later awaits (``Client(cluster)`` awaits its
+        cluster) return it at once, as does awaiting a cluster started without ``asynchronous``."""
         async def start() -> "Cluster":
-            if self.status == Status.created:
-                await asyncio.get_running_loop().run_in_executor(None, self._provision)
-                await self._connect()
+            if self._starting is None and self.status == Status.created:
+                self._starting = asyncio.ensure_future(self._start_cluster())
+            if self._starting is not None:
+                await self._starting
             return self
 
         return start().__await__()
 
+    async def _start_cluster(self) -> None:
+        await self._provision()
+        await self._connect()
+
     def _progress(self, level: int, line: str) -> None:
-        self._cluster_manager_logs.append((time.time(), line))
+        self._cluster_manager_logs.append((datetime.datetime.now(), line))
         logger.log(self._progress_level if level <= logging.INFO else level, "%s", line)
 
-    def _provision(self) -> None:
+    async def _provision(self) -> None:
         """`skiff up`, or `skiff status` + `skiff credentials` for a cluster that runs already."""
         self.status = Status.starting
         try:
             if self._up_args is not None:
                 # `up` follows the broker's start deadline itself: no timeout of ours on top.
-                info = self._cli.json(self._up_args, timeout_s=None, progress=self._progress)
+                info = await self._cli.json_async(self._up_args, timeout_s=None, progress=self._progress)
                 creds = info["credentials"]
             else:
-                info = self._cli.json(["status", self._attach, "--json"], progress=self._progress)
+                info = await self._cli.json_async(["status", self._attach, "--json"], progress=self._progress)
+                self._set_view(info)
                 self._progress(logging.INFO, f"attaching to cluster {info['name']} ({info['id']}), {info['state']}")
                 # The key is made by `skiff credentials` on this machine; it lives as long as this object. The
                 # broker refuses a cluster that is not live (its own code and message).
                 self._creds_dir = tempfile.mkdtemp(prefix=f"skiff-{info['name']}-")
-                creds = self._cli.json(["credentials", info["id"], "--out", self._creds_dir, "--json"], progress=self._progress)
+                creds = await self._cli.json_async(["credentials", info["id"], "--out", self._creds_dir, "--json"],
+                                                   progress=self._progress)
                 if not info.get("scheduler"):
                     raise SkiffError(f"cluster {info['name']} is {info['state']} and has no scheduler address yet; "
                                      f"`skiff status {info['name']}` follows it")
@@ -235,7 +295,7 @@ class Cluster(DaskCluster):
         self.name = info["name"]
         self._scheduler = info["scheduler"]
         if info.get("dashboard"):
-            self._dashboard, self._dashboard_at = info["dashboard"], time.monotonic()
+            self._dashboard = info["dashboard"]
         self.security = Security(tls_ca_file=creds["ca"], tls_client_cert=creds["cert"], tls_client_key=creds["key"],
                                  require_encryption=True)
         if (info.get("dataAccess") or {}).get("forwardAws") and info.get("state") in ("starting", "running"):
@@ -243,6 +303,9 @@ class Cluster(DaskCluster):
             self._refresher = self._cli.background(["credentials", info["id"], "--forward", "--json"], progress=self._progress)
         if self._stop_on_close or self._refresher is not None:
             _live.add(self)
+        if self._up_args is not None:
+            # `up` printed no view of the requested workers, backend and thread count: the broker's, once.
+            self._set_view(await self._cli.json_async(["status", self.cluster_id, "--json"], progress=self._progress))
 
     async def _connect(self) -> None:
         try:
@@ -256,48 +319,129 @@ class Cluster(DaskCluster):
         self._progress(logging.INFO, f"cluster {self.name} ready: {self._scheduler}, "
                                      f"{len(self.scheduler_info['workers'])} workers")
 
+    # -- the broker's view ---------------------------------------------------------------------------------
+
+    def _set_view(self, view: Dict[str, Any]) -> None:
+        self._view, self._view_at = dict(view), time.monotonic()
+        if view.get("dashboard"):
+            self._dashboard = view["dashboard"]
+
+    def _refresh_view(self, max_age_s: float) -> None:
+        """Reads the broker's view again when it is older than ``max_age_s``: in this thread, or, on an event loop
+        (the notebook widget redraws on the cluster's loop; ``asynchronous=True`` code runs on the user's), in a
+        thread of its own while the last view serves (the loop is never blocked by a command)."""
+        if self.cluster_id is None or time.monotonic() - self._view_at <= max_age_s:
+            return
+        if not _on_event_loop():
+            self._read_view()
+        elif self._viewing is None or not self._viewing.is_alive():
+            self._viewing = threading.Thread(target=self._read_view, name="skiff-status", daemon=True)
+            self._viewing.start()
+
+    def _read_view(self) -> None:
+        try:
+            self._set_view(self._cli.json(["status", self.cluster_id, "--json"], progress=self._progress))
+        except SkiffError as e:
+            logger.warning("no fresh view of cluster %s: %s", self.name, e)
+            self._view_at = time.monotonic()  # not again at once: the last view serves
+
+    def _call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """``fn(*args)`` as distributed's methods run: awaitable with ``asynchronous=True`` (started at once, as
+        ``SpecCluster.scale`` acts whether or not it is awaited); else to its end, on the cluster's loop, or, once
+        that loop stopped (after ``with``), on a loop of its own."""
+        if self.asynchronous:
+            coro = fn(*args)
+            try:
+                return asyncio.get_running_loop().create_task(coro)
+            except RuntimeError:  # called off the loop (a widget callback thread)
+                return asyncio.run_coroutine_threadsafe(coro, self.loop.asyncio_loop)
+        if self._loop_runner.is_started():
+            return self.sync(fn, *args)
+        return _run_in_thread(fn(*args))
+
     # -- what Dask users call ------------------------------------------------------------------------------
 
     @property
     def dashboard_link(self) -> str:
-        """The dashboard through the cluster's gateway, with a fresh short-lived token."""
-        if self.cluster_id is None:
-            return ""
-        if self._dashboard is None or time.monotonic() - self._dashboard_at > DASHBOARD_REFRESH_S:
-            try:
-                view = self._cli.json(["status", self.cluster_id, "--json"], progress=self._progress)
-            except SkiffError as e:
-                logger.warning("no fresh dashboard link for %s: %s", self.name, e)
-                return self._dashboard or ""
-            self._dashboard, self._dashboard_at = view.get("dashboard"), time.monotonic()
+        """The dashboard through the cluster's gateway, with a fresh short-lived token (a new one at most every
+        DASHBOARD_REFRESH_S; each is good for an hour)."""
+        self._refresh_view(DASHBOARD_REFRESH_S)
         return self._dashboard or ""
 
-    def scale(self, n: int) -> None:
+    def scale(self, n: int = 0, memory: Optional[Any] = None, cores: Optional[int] = None) -> Any:
         """Ask the broker for `n` workers (it launches or retires machines; retiring moves their data first).
 
-        Returns at once, as Dask's clusters do: ``client.wait_for_workers(n)`` waits for them.
+        ``memory="64GiB"`` / ``cores=32`` ask for enough workers for that much (the larger of the counts given, as
+        distributed's ``SpecCluster.scale``), by the size of one worker: see ``worker_size``. Returns once the
+        broker has the new count, as Dask's clusters do: ``wait_for_workers(n)`` waits for the machines; with
+        ``asynchronous=True`` it returns an awaitable, started at once.
         """
-        self._scaling("scale", [str(n), "--no-wait"])
+        return self._call(self._scale, n, memory, cores)
 
-    def adapt(self, minimum: Optional[int] = None, maximum: Optional[int] = None, **options: Any) -> None:
-        """Adaptive scaling between `minimum` and `maximum` workers, decided next to the scheduler (not by a
-        client-side ``Adaptive``, so it keeps working when this process goes away). ``adapt(off=True)`` stops it.
+    async def _scale(self, n: int, memory: Optional[Any], cores: Optional[int]) -> None:
+        if memory is not None or cores is not None:
+            size = await self._worker_size()
+            n = workers_for(size, n, memory, cores, "scale")
+        self._set_view(await self._scaling("scale", [str(n), "--no-wait"]))
+
+    def adapt(self, minimum: Optional[int] = None, maximum: Optional[int] = None, *,
+              minimum_memory: Optional[Any] = None, maximum_memory: Optional[Any] = None,
+              minimum_cores: Optional[int] = None, maximum_cores: Optional[int] = None, **options: Any) -> Any:
+        """Adaptive scaling between `minimum` (default 0) and `maximum` workers, decided next to the scheduler from
+        Dask's own adaptive target (not by a client-side ``Adaptive``, so it keeps working when this process goes
+        away). ``minimum_memory``/``maximum_memory``/``minimum_cores``/``maximum_cores`` bound it by size, as
+        distributed's ``SpecCluster.adapt`` does (a minimum rounds up, a maximum down). ``adapt(off=True)`` stops
+        it. There is always a maximum: skiff never scales a cluster without a bound.
         """
-        self._scaling("adapt", to_flags({"minimum": minimum, "maximum": maximum, **options}))
+        return self._call(self._adapt, minimum, maximum, minimum_memory, maximum_memory, minimum_cores,
+                          maximum_cores, options)
 
-    def _scaling(self, command: str, args: List[str]) -> None:
+    async def _adapt(self, minimum: Optional[int], maximum: Optional[int], minimum_memory: Any, maximum_memory: Any,
+                     minimum_cores: Optional[int], maximum_cores: Optional[int], options: Dict[str, Any]) -> None:
+        if not options.get("off"):
+            sized = [minimum_memory, maximum_memory, minimum_cores, maximum_cores]
+            size = await self._worker_size() if any(v is not None for v in sized) else None
+            minimum, maximum = adaptive_bounds(size, minimum, maximum, *sized)
+        self._set_view(await self._scaling("adapt", to_flags({"minimum": minimum, "maximum": maximum, **options})))
+
+    async def _scaling(self, command: str, args: List[str]) -> Dict[str, Any]:
         if self.cluster_id is None:
             raise SkiffError(f"cluster {self.name} has not started yet")
         try:
-            self._cli.run([command, self.cluster_id, *args, "--json"], progress=self._progress)
+            view = await self._cli.json_async([command, self.cluster_id, *args, "--json"], progress=self._progress)
         except SkiffError as e:
             if is_unknown_command(e, command):
                 raise NotImplementedError(
                     f"cluster.{command}() needs a skiff with `skiff {command}`; the installed one "
                     f"({' '.join(self._cli.argv0)}) has no such command. Update skiff") from e
             raise
+        return {**self._view, **view}
 
-    def wait_for_workers(self, n_workers: int, timeout: Optional[Any] = None) -> None:
+    def worker_size(self) -> "WorkerSize":
+        """The memory (bytes, None when unknown) and threads of one worker, as ``scale(memory=, cores=)`` counts.
+
+        Dask's own figures while workers are connected (the smallest ``memory_limit`` and ``nthreads`` among them:
+        new workers start with the cluster's own options); before any is, the backend's: locally this machine's
+        memory and CPUs, shared as Dask shares them (a worker of t threads on a machine of c CPUs gets
+        min(1, t/c) of its memory); on aws the threads (--worker-threads), the memory once a worker has connected.
+        """
+        return self._call(self._worker_size)
+
+    async def _worker_size(self) -> "WorkerSize":
+        workers = list(self.scheduler_info.get("workers", {}).values())
+        if workers:
+            limits = [w.get("memory_limit") or 0 for w in workers]
+            return WorkerSize(min(limits) if all(limits) else None, min(int(w["nthreads"]) for w in workers))
+        if self._view.get("backend") is None and self.cluster_id is not None:
+            self._set_view(await self._cli.json_async(["status", self.cluster_id, "--json"], progress=self._progress))
+        threads = self._view.get("workerThreads")
+        if self._view.get("backend") == "local":
+            cpus = os.cpu_count() or 1
+            threads = int(threads or cpus)
+            return WorkerSize(int(MEMORY_LIMIT * min(1.0, threads / cpus)), threads)
+        return WorkerSize(None, int(threads) if threads else None)
+
+    def wait_for_workers(self, n_workers: int, timeout: Optional[Any] = None) -> Any:
         """Block until `n_workers` workers are connected (``timeout``: seconds or "1m"; TimeoutError after)."""
         if not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer; got {n_workers!r}")
@@ -319,25 +463,105 @@ class Cluster(DaskCluster):
             await asyncio.sleep(0.2)
             self.scheduler_info = SchedulerInfo(await self.scheduler_comm.identity())
 
-    def get_logs(self, scheduler: bool = True, workers: bool = True, since: Optional[Any] = None,
-                 filter: Optional[str] = None) -> Logs:
-        """Every machine's log lines as ``{machine: text}`` (Dask's output, the agents', boot), from skiff's log
-        store or CloudWatch; also after the cluster stopped. ``since``: e.g. "10m"; ``filter``: a substring."""
-        if self.cluster_id is None:
-            return Logs()
-        lines = self._cli.json_lines(["logs", self.cluster_id, "--json", *to_flags({"since": since, "filter": filter})],
-                                     progress=self._progress)
+    def get_logs(self, cluster: bool = True, scheduler: bool = True, workers: Any = True, *,
+                 since: Optional[Any] = None, filter: Optional[str] = None) -> Any:
+        """Logs as distributed's ``Cluster.get_logs``: ``{"Cluster": this object's own lines, machine: text}``.
+
+        Every machine's lines (Dask's output, the agent's, boot) from skiff's log store or CloudWatch, under its
+        name (``scheduler``, ``worker-1``, ...); also after the cluster stopped. ``workers``: True, False, or the
+        names of the workers wanted. ``since``: e.g. "10m"; ``filter``: a substring.
+        """
+        return self._call(self._get_logs, cluster, scheduler, workers, since, filter)
+
+    async def _get_logs(self, cluster: bool, scheduler: bool, workers: Any, since: Any, filter: Optional[str]) -> Logs:
+        logs = Logs()
+        if cluster:
+            logs["Cluster"] = Log("\n".join(line for _, line in self._cluster_manager_logs))
+        if self.cluster_id is None or not (scheduler or workers):
+            return logs
+        wanted = None if workers is True or workers is False else set(workers)
+        lines = await self._cli.json_lines_async(["logs", self.cluster_id, "--json", *to_flags({"since": since, "filter": filter})],
+                                                 progress=self._progress)
         by_machine: Dict[str, List[str]] = {}
         for e in lines:
             machine = e.get("machine", "")
-            if (machine == "scheduler" and not scheduler) or (machine != "scheduler" and not workers):
+            if machine == "scheduler" and not scheduler:
+                continue
+            if machine != "scheduler" and (not workers or (wanted is not None and machine not in wanted)):
                 continue
             by_machine.setdefault(machine, []).append(e.get("message", ""))
-        return Logs({m: Log("\n".join(ls)) for m, ls in sorted(by_machine.items())})
+        for m, ls in sorted(by_machine.items()):
+            logs[m] = Log("\n".join(ls))
+        return logs
 
     def get_notifications(self) -> List[Dict[str, Any]]:
         """This cluster's state changes (with their reasons) and alerts, oldest first."""
         return self._cli.json_lines(["notifications", self.cluster_id or self.name, "--json"], progress=self._progress)
+
+    # -- the notebook --------------------------------------------------------------------------------------
+
+    def _repr_html_(self, cluster_status: Optional[str] = None) -> str:
+        """distributed's cluster card (name, dashboard link, connected workers, threads, memory, scheduler) with
+        skiff's rows: the broker's state, the workers requested, the cost where it is known."""
+        self._refresh_view(VIEW_REFRESH_S)
+        rows = [("State", f"{self._state()} ({self._view.get('backend', 'unknown backend')})"),
+                ("Workers requested", self._requested())]
+        cost = self._cost()
+        if cost:
+            rows.append(("Cost", cost))
+        extra = "".join(f'<tr><td style="text-align: left;"><strong>{html.escape(k)}:</strong> {html.escape(v)}</td></tr>'
+                        for k, v in rows)
+        return super()._repr_html_(cluster_status=extra + (cluster_status or ""))
+
+    def _widget(self) -> Any:
+        """distributed's widget (the card, and a Scaling tab that calls scale() and adapt()) with ipywidgets 7 or
+        newer; None with an older one (distributed's widget sets traits ipywidgets 6 refuses) or none."""
+        if not _front_end_widgets():
+            self._cached_widget = None
+            return None
+        return super()._widget()
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """distributed's display: the widget where ipywidgets speaks the protocol of today's front ends (JupyterLab,
+        nbconvert/nbclient: ipywidgets 7 or newer); with an older one (Debian 12 ships 6.0) the card alone, as
+        distributed shows it without ipywidgets."""
+        if _front_end_widgets():
+            super()._ipython_display_(**kwargs)
+            return
+        from IPython.display import display
+
+        display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
+
+    def _scaling_status(self) -> str:
+        """The widget's Scaling tab: the broker's mode and requested count (distributed's own counts local workers)."""
+        self._refresh_view(VIEW_REFRESH_S)
+        adaptive = self._view.get("adaptive")
+        mode = f"Adaptive ({adaptive['minimum']} to {adaptive['maximum']} workers)" if adaptive else "Manual"
+        connected = len(self.scheduler_info["workers"])
+        requested = self._view.get("workers", connected)
+        count = connected if connected == requested else f"{connected} / {requested}"
+        return f"""
+        <table>
+            <tr><td style="text-align: left;">Scaling mode: {mode}</td></tr>
+            <tr><td style="text-align: left;">Workers: {count}</td></tr>
+        </table>
+        """
+
+    def _state(self) -> str:
+        if self.status == Status.closed:
+            return "closed" if not self._view.get("state") else f"closed, cluster {self._view['state']}"
+        return str(self._view.get("state") or self.status.name)
+
+    def _requested(self) -> str:
+        requested = self._view.get("workers")
+        connected = len(self.scheduler_info["workers"])
+        text = f"{requested if requested is not None else '?'} ({connected} connected)"
+        adaptive = self._view.get("adaptive")
+        return text + (f", adaptive {adaptive['minimum']} to {adaptive['maximum']}" if adaptive else "")
+
+    def _cost(self) -> Optional[str]:
+        # The broker knows no prices: a cloud cluster's cost is not shown rather than guessed.
+        return "none (runs on this computer)" if self._view.get("backend") == "local" else None
 
     # -- stop ----------------------------------------------------------------------------------------------
 
@@ -351,14 +575,24 @@ class Cluster(DaskCluster):
             self.status = Status.closed
             self._stop_refresher()
             if self._stop_on_close and self.cluster_id is not None:
-                await asyncio.get_running_loop().run_in_executor(None, self._down)
+                await self._down_async()
             self._forget_credentials()
             _live.discard(self)
 
-    def _down(self) -> None:
+    async def _down_async(self) -> None:
         self._progress(logging.INFO, f"stopping cluster {self.name} ({self.cluster_id})")
         self._stop_on_close = False
-        view = self._cli.json(["down", self.cluster_id, "--json"], timeout_s=DOWN_TIMEOUT_S, progress=self._progress)
+        view = await self._cli.json_async(["down", self.cluster_id, "--json"], timeout_s=DOWN_TIMEOUT_S, progress=self._progress)
+        self._stopped(view)
+
+    def _down(self) -> None:
+        """As _down_async, blocking: at interpreter exit, when no event loop may be left."""
+        self._progress(logging.INFO, f"stopping cluster {self.name} ({self.cluster_id})")
+        self._stop_on_close = False
+        self._stopped(self._cli.json(["down", self.cluster_id, "--json"], timeout_s=DOWN_TIMEOUT_S, progress=self._progress))
+
+    def _stopped(self, view: Dict[str, Any]) -> None:
+        self._view = {**self._view, **view}
         self._progress(logging.INFO, f"cluster {view['name']} {view['state']}")
 
     def _stop_refresher(self) -> None:

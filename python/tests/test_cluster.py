@@ -99,7 +99,10 @@ def test_logs_dashboard_and_the_idle_stop_reach_python(fast_home, monkeypatch):
         logs = wait_until("the task's line in get_logs()",
                           lambda: (lambda l: l if marker in l.get("worker-1", "") else None)(cluster.get_logs()), 30)
         assert "scheduler" in logs, sorted(logs)
-        assert cluster.get_logs(scheduler=False).keys() == {"worker-1"}
+        # As distributed's get_logs: this object's own lines under "Cluster", and each part on its own.
+        assert f"cluster {cluster.name} ready" in logs["Cluster"]
+        assert cluster.get_logs(cluster=False, scheduler=False).keys() == {"worker-1"}
+        assert cluster.get_logs(cluster=False, workers=["worker-2"]).keys() == {"scheduler"}
 
         # Nothing runs now: the broker's watchdog stops the cluster, and says why.
         stop = wait_until("the idle stop", lambda: next(

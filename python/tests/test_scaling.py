@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 from dask.distributed import Client
+from distributed.system import MEMORY_LIMIT
 
 import skiff
 
@@ -18,12 +20,16 @@ FAST_SCALING = {
 }
 
 
+def _fast_scaling(home, monkeypatch):
+    for k, v in FAST_SCALING.items():
+        monkeypatch.setenv(k, v)
+        home.env[k] = v
+
+
 @pytest.fixture
 def running(skiff_home, monkeypatch):
     """A local cluster with one single-threaded worker, and a client of it; both closed (the cluster stopped) afterwards."""
-    for k, v in FAST_SCALING.items():
-        monkeypatch.setenv(k, v)
-        skiff_home.env[k] = v
+    _fast_scaling(skiff_home, monkeypatch)
     with skiff.Cluster(n_workers=1, worker_threads=1) as cluster, Client(cluster) as client:
         skiff_home.machine_pids(cluster.cluster_id)
         yield cluster, client, skiff_home
@@ -78,3 +84,33 @@ def test_scale_up_and_down_then_adapt_under_a_queued_workload(running):
     assert isinstance(refused.value, skiff.SkiffError) and refused.value.code
     cluster.adapt(off=True)
     assert _workers(client) == 1
+
+
+GIB = 2**30
+
+
+def test_scale_by_memory_and_cores_asks_for_the_workers_that_size_needs(skiff_home, monkeypatch):
+    _fast_scaling(skiff_home, monkeypatch)
+    with skiff.Cluster(n_workers=0, worker_threads=1) as cluster, Client(cluster) as client:
+        # No worker yet: one worker's size is this machine's, shared as Dask shares it (1 thread of all CPUs).
+        cpus = os.cpu_count() or 1
+        assert cluster.worker_size() == (int(MEMORY_LIMIT * min(1.0, 1 / cpus)), 1)
+        assert cluster.scale(memory="8GiB") is None
+        need = skiff_home.cli_json("status", cluster.cluster_id)["workers"]
+        client.wait_for_workers(need, timeout=180)
+        limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
+        # The fewest workers whose memory, as Dask's own workers report it, holds 8 GiB.
+        assert len(limits) == need >= 1
+        assert sum(limits) >= 8 * GIB > sum(limits) - min(limits), limits
+        # Connected workers: their own figures.
+        assert cluster.worker_size() == (min(limits), 1)
+
+        # cores=: one thread per worker here; the larger of a count and a size wins.
+        cluster.scale(1, cores=need + 1)
+        assert skiff_home.cli_json("status", cluster.cluster_id)["workers"] == need + 1
+
+        # adapt bounded by size: a minimum rounds up, a maximum down.
+        cluster.adapt(minimum_cores=need + 1, maximum_memory=int(min(limits) * (need + 1.5)))
+        assert skiff_home.cli_json("status", cluster.cluster_id)["adaptive"] == {"minimum": need + 1, "maximum": need + 1}
+        cluster.adapt(off=True)
+        assert "adaptive" not in skiff_home.cli_json("status", cluster.cluster_id)

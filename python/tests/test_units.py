@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime
 
 import skiff
+import pytest
+
 from skiff._cli import is_unknown_command
+from skiff.sizing import WorkerSize, adaptive_bounds, workers_for
 from skiff._flags import to_flags
 from skiff.errors import error_from_json
 
@@ -33,3 +36,24 @@ def test_a_json_error_becomes_an_exception_of_its_kind():
     assert type(busy) is skiff.SkiffError and busy.retryable
     unknown = error_from_json({"error": {"code": "CLI_USAGE", "message": 'unknown command "scale"; commands: up', "status": 400}})
     assert is_unknown_command(unknown, "scale") and not is_unknown_command(unknown, "adapt")
+
+
+def test_sizes_count_workers_as_distributeds_spec_cluster_does():
+    # distributed's test_scale_memory_cores (LocalCluster, 2 threads and 2 GB per worker), the same counts.
+    size = WorkerSize(memory=2 * 10**9, threads=2)
+    assert workers_for(size, 0, cores=4) == 2
+    assert workers_for(size, 0, memory="6GB") == 3
+    assert workers_for(size, 0, cores=1) == 1
+    assert workers_for(size, 0, memory="7GB") == 4
+    # A count and a size: the larger.
+    assert workers_for(size, 5, memory="6GB") == 5
+    assert workers_for(WorkerSize(8 * 2**30, 4), 0, memory="8GiB") == 1
+    assert workers_for(WorkerSize(8 * 2**30, 4), 0, memory="8GiB", cores=9) == 3
+    # SpecCluster.adapt: a minimum by size rounds up, a maximum down; minimum defaults to 0.
+    assert adaptive_bounds(size, None, 10, maximum_memory="7GB") == (0, 3)
+    assert adaptive_bounds(size, 1, None, minimum_cores=5, maximum_cores=9) == (3, 4)
+    # As distributed's test_scale_cores_memory: no memory known is a ValueError that says so.
+    with pytest.raises(ValueError, match=r"scale\(memory=...\) needs a worker's memory"):
+        workers_for(WorkerSize(None, 2), 0, memory="5GB")
+    with pytest.raises(ValueError, match=r"adapt\(\) needs maximum="):
+        adaptive_bounds(size, 0, None)

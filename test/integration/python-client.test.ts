@@ -12,17 +12,23 @@ import { startDataAccount } from '../helpers/data-account.js';
 
 // The suite's tests, by file (parametrized ones count once per case). A test added or lost changes this.
 const EXPECTED = {
+  'test_async.py': 1,
   'test_cluster.py': 2,
   'test_config.py': 3,
   'test_data_access.py': 2,
   'test_errors.py': 9,
   'test_install.py': 1,
+  'test_jupyter.py': 2,
   'test_reattach.py': 1,
-  'test_scaling.py': 1,
-  'test_units.py': 2,
+  'test_scaling.py': 2,
+  'test_units.py': 3,
   'test_wheel.py': 3,
 };
-const SUITE_TIMEOUT_MS = 12 * 60_000;
+// The suite's deadline: about 7 min on an idle two-core machine, 15 min when it is shared with other work.
+const SUITE_TIMEOUT_MS = 20 * 60_000;
+// This file may take longer than the configured per-file timeout (package.json's tap.timeout): the suite's
+// deadline, and time for pytest's teardown after it.
+t.setTimeout(SUITE_TIMEOUT_MS + 2 * 60_000);
 
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
