@@ -89,7 +89,7 @@ function parse(req: IncomingMessage, body: Buffer): { action: string; params: UR
     const params = new URLSearchParams();
     try {
       const json = JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown>;
-      for (const [k, v] of Object.entries(json)) if (typeof v !== 'object') params.set(k, String(v));
+      for (const [k, v] of Object.entries(json)) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') params.set(k, String(v));
     } catch {
       // not JSON: no parameters
     }
