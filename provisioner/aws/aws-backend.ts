@@ -53,6 +53,7 @@ export function awsPlanOf(plan: ClusterPlan): AwsClusterPlan {
 export function makeContext(deps: Omit<AwsBackendDeps, 'bundle' | 'node'>, region: string, hooks?: ApplyHooks): AwsContext {
   return {
     port: deps.portFor(region),
+    portIn: deps.portFor,
     log: deps.log,
     sleep: deps.sleep ?? ((ms) => sleep(ms, undefined, { ref: false })),
     now: deps.now ?? Date.now,

@@ -39,6 +39,7 @@ export interface AwsPort {
   createNatGateway: Op<ec2.CreateNatGatewayCommandInput, ec2.CreateNatGatewayCommandOutput>;
   deleteNatGateway: Op<ec2.DeleteNatGatewayCommandInput, ec2.DeleteNatGatewayCommandOutput>;
   describeAvailabilityZones: Op<ec2.DescribeAvailabilityZonesCommandInput, ec2.DescribeAvailabilityZonesCommandOutput>;
+  describeRegions: Op<ec2.DescribeRegionsCommandInput, ec2.DescribeRegionsCommandOutput>;
   // EC2: cluster
   describeSecurityGroups: Op<ec2.DescribeSecurityGroupsCommandInput, ec2.DescribeSecurityGroupsCommandOutput>;
   createSecurityGroup: Op<ec2.CreateSecurityGroupCommandInput, ec2.CreateSecurityGroupCommandOutput>;
@@ -71,8 +72,10 @@ export interface AwsPort {
   addRoleToInstanceProfile: Op<iam.AddRoleToInstanceProfileCommandInput, iam.AddRoleToInstanceProfileCommandOutput>;
   removeRoleFromInstanceProfile: Op<iam.RemoveRoleFromInstanceProfileCommandInput, iam.RemoveRoleFromInstanceProfileCommandOutput>;
   deleteInstanceProfile: Op<iam.DeleteInstanceProfileCommandInput, iam.DeleteInstanceProfileCommandOutput>;
+  createServiceLinkedRole: Op<iam.CreateServiceLinkedRoleCommandInput, iam.CreateServiceLinkedRoleCommandOutput>;
   // Service Quotas (regional): the vCPU quotas plan() and setup read
   getServiceQuota: Op<sq.GetServiceQuotaCommandInput, sq.GetServiceQuotaCommandOutput>;
+  getAWSDefaultServiceQuota: Op<sq.GetAWSDefaultServiceQuotaCommandInput, sq.GetAWSDefaultServiceQuotaCommandOutput>;
 }
 
 export type AwsAction = keyof AwsPort;
@@ -108,6 +111,7 @@ const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction | IamAction | QuotasAct
   createNatGateway: ec2.CreateNatGatewayCommand,
   deleteNatGateway: ec2.DeleteNatGatewayCommand,
   describeAvailabilityZones: ec2.DescribeAvailabilityZonesCommand,
+  describeRegions: ec2.DescribeRegionsCommand,
   describeSecurityGroups: ec2.DescribeSecurityGroupsCommand,
   createSecurityGroup: ec2.CreateSecurityGroupCommand,
   authorizeSecurityGroupIngress: ec2.AuthorizeSecurityGroupIngressCommand,
@@ -143,7 +147,8 @@ type IamAction =
   | 'createInstanceProfile'
   | 'addRoleToInstanceProfile'
   | 'removeRoleFromInstanceProfile'
-  | 'deleteInstanceProfile';
+  | 'deleteInstanceProfile'
+  | 'createServiceLinkedRole';
 const IAM_COMMANDS: Record<IamAction, AnyCommand> = {
   getRole: iam.GetRoleCommand,
   createRole: iam.CreateRoleCommand,
@@ -155,11 +160,13 @@ const IAM_COMMANDS: Record<IamAction, AnyCommand> = {
   addRoleToInstanceProfile: iam.AddRoleToInstanceProfileCommand,
   removeRoleFromInstanceProfile: iam.RemoveRoleFromInstanceProfileCommand,
   deleteInstanceProfile: iam.DeleteInstanceProfileCommand,
+  createServiceLinkedRole: iam.CreateServiceLinkedRoleCommand,
 };
 
-type QuotasAction = 'getServiceQuota';
+type QuotasAction = 'getServiceQuota' | 'getAWSDefaultServiceQuota';
 const QUOTAS_COMMANDS: Record<QuotasAction, AnyCommand> = {
   getServiceQuota: sq.GetServiceQuotaCommand,
+  getAWSDefaultServiceQuota: sq.GetAWSDefaultServiceQuotaCommand,
 };
 
 export const AWS_ACTIONS = [...Object.keys(EC2_COMMANDS), ...Object.keys(LOGS_COMMANDS), ...Object.keys(IAM_COMMANDS), ...Object.keys(QUOTAS_COMMANDS)] as AwsAction[];

@@ -10,6 +10,8 @@ import type { AwsPort } from './aws-port.js';
 
 export interface AwsContext {
   port: AwsPort;
+  /** The port of another region (to ask an always-enabled region about this one); absent in some tests. */
+  portIn?: (region: string) => AwsPort;
   log: Logger;
   sleep: (ms: number) => Promise<void>;
   now: () => number;

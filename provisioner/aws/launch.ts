@@ -85,8 +85,10 @@ export interface SchedulerInput {
 // IAM is eventually consistent: EC2 may not see an instance profile created seconds ago and answers
 // InvalidParameterValue naming iamInstanceProfile. Retried for this long (at pollIntervalMs), then reported.
 const PROFILE_PROPAGATION_MS = 120_000;
-const isProfileNotYetVisible = (err: unknown): boolean =>
-  awsErrorCode(err) === 'InvalidParameterValue' && err instanceof Error && /iamInstanceProfile|instance profile/i.test(err.message);
+const PROFILE_MESSAGE = /iamInstanceProfile|instance profile/i;
+const isProfileNotYetVisible = (err: unknown): boolean => awsErrorCode(err) === 'InvalidParameterValue' && err instanceof Error && PROFILE_MESSAGE.test(err.message);
+/** An instant fleet reports a launch's errors in its Errors set, where the same refusal appears per override. */
+const isProfileFleetError = (e: CreateFleetError): boolean => e.ErrorCode === 'InvalidParameterValue' && PROFILE_MESSAGE.test(e.ErrorMessage ?? '');
 
 /** Launches the scheduler, trying each scheduler type in order on a capacity error. Returns its id. */
 export async function launchScheduler(ctx: AwsContext, plan: AwsClusterPlan, input: SchedulerInput): Promise<string> {
@@ -166,7 +168,21 @@ export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input
   const attempts: { capacity: string; reasons: string[] }[] = [];
   let remaining = input.count;
   const overrides = fleetOverrides(plan.workers.vmTypes, input.subnetIds);
-  for (const capacity of capacityAttempts(plan.workers.spotPolicy)) {
+  // The workers' profile may be as new as the scheduler's (the same IAM eventual consistency): a fleet refused for
+  // it (as a whole, or with nothing launched and only that error in its Errors set) is asked again with a fresh
+  // token, as RunInstances is, until PROFILE_PROPAGATION_MS.
+  const profileDeadline = ctx.now() + Math.min(PROFILE_PROPAGATION_MS, ctx.waitTimeoutMs);
+  let profileRetries = 0;
+  const profileWait = async (): Promise<boolean> => {
+    if (ctx.now() >= profileDeadline) return false;
+    ctx.log.info({ clusterId: plan.clusterId }, 'instance profile not visible to EC2 Fleet yet; retrying');
+    await ctx.sleep(ctx.pollIntervalMs);
+    profileRetries++;
+    return true;
+  };
+  const capacities = capacityAttempts(plan.workers.spotPolicy);
+  for (let c = 0; c < capacities.length; c++) {
+    const capacity = capacities[c] ?? 'on-demand';
     if (remaining <= 0) break;
     let errors: CreateFleetError[];
     try {
@@ -177,13 +193,21 @@ export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input
         SpotOptions: { AllocationStrategy: 'capacity-optimized-prioritized' },
         OnDemandOptions: { AllocationStrategy: 'prioritized' },
         TagSpecifications: [...tagSpec('instance', plan.workers.tags), ...tagSpec('fleet', plan.workers.tags)],
-        ClientToken: clientToken(ctx, `fleet-${capacity}-${remaining}`),
+        ClientToken: clientToken(ctx, profileRetries === 0 ? `fleet-${capacity}-${remaining}` : `fleet-${capacity}-${remaining}-${profileRetries}`),
       });
       const launched = (out.Instances ?? []).flatMap((i) => i.InstanceIds ?? []);
       ids.push(...launched);
       remaining -= launched.length;
       errors = out.Errors ?? [];
+      if (launched.length === 0 && errors.length > 0 && errors.every(isProfileFleetError) && (await profileWait())) {
+        c--; // the same capacity again
+        continue;
+      }
     } catch (err) {
+      if (isProfileNotYetVisible(err) && (await profileWait())) {
+        c--; // the same capacity again
+        continue;
+      }
       const code = awsErrorCode(err);
       if (!isCapacityError(code)) throw err;
       errors = [{ ErrorCode: code }];

@@ -32,6 +32,7 @@ const DESCRIBE = [
   'ec2:DescribeLaunchTemplateVersions',
   'ec2:DescribeLaunchTemplates',
   'ec2:DescribeNatGateways',
+  'ec2:DescribeRegions',
   'ec2:DescribeRouteTables',
   'ec2:DescribeSecurityGroups',
   'ec2:DescribeSubnets',
@@ -39,6 +40,7 @@ const DESCRIBE = [
   'ec2:DescribeVpcs',
   // plan() and setup read the vCPU quotas (read-only; Service Quotas has no resource-level permissions).
   'servicequotas:GetServiceQuota',
+  'servicequotas:GetAWSDefaultServiceQuota',
 ];
 
 export function setupPolicy(): PolicyDocument {

@@ -23,9 +23,48 @@ function invalid(message: string): SkiffError {
   return new SkiffError('PRV_INVALID_REQUEST', message);
 }
 
+/**
+ * What AWS answers a request in a region the account has not enabled: EC2 "AWS was not able to validate the provided
+ * access credentials" (AuthFailure), other services "The security token included in the request is invalid".
+ */
+const REFUSED_CREDENTIALS = new Set(['AuthFailure', 'UnrecognizedClientException', 'InvalidClientTokenId', 'OptInRequired']);
+/** A region enabled in every account (opt-in-not-required), to ask about another. */
+const ALWAYS_ENABLED_REGION = 'us-east-1';
+
+/**
+ * Regions introduced after 20 March 2019 are disabled until the account enables them, and every request there is
+ * refused as if the credentials were bad (https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html).
+ * DescribeRegions in an always-enabled region says which it is: OptInStatus `not-opted-in`
+ * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeRegions.html, AllRegions). Undefined when it
+ * is not that (or cannot be told): the caller reports the original error.
+ */
+async function regionNotEnabled(ctx: AwsContext, region: string, err: unknown): Promise<SkiffError | undefined> {
+  const code = awsErrorCode(err) ?? '';
+  if (!REFUSED_CREDENTIALS.has(code) || !ctx.portIn || region === ALWAYS_ENABLED_REGION) return undefined;
+  let status: string | undefined;
+  try {
+    const out = await ctx.portIn(ALWAYS_ENABLED_REGION).describeRegions({ AllRegions: true, RegionNames: [region] });
+    status = out.Regions?.find((r) => r.RegionName === region)?.OptInStatus;
+  } catch {
+    return undefined; // the credentials fail there too: the original error says so
+  }
+  if (status !== 'not-opted-in') return undefined;
+  return new SkiffError(
+    'PRV_INVALID_REQUEST',
+    `region ${region} is an opt-in region that this AWS account has not enabled (AWS answers ${code} there); ` +
+      `enable it (AWS console: Account → AWS Regions, or \`aws account enable-region --region-name ${region}\`), wait until it shows Enabled, then run this again, or choose another region`,
+    { cause: err },
+  );
+}
+
 /** The account's usable zones of the region (available, regional, in skiff's subnet layout), sorted. */
 export async function describeZones(ctx: AwsContext, region: string): Promise<string[]> {
-  const out = await ctx.port.describeAvailabilityZones({ Filters: [{ Name: 'state', Values: ['available'] }] });
+  let out;
+  try {
+    out = await ctx.port.describeAvailabilityZones({ Filters: [{ Name: 'state', Values: ['available'] }] });
+  } catch (err) {
+    throw (await regionNotEnabled(ctx, region, err)) ?? err;
+  }
   return usableZones(region, out.AvailabilityZones ?? []);
 }
 

@@ -67,6 +67,9 @@ export async function setupAws(ctx: AwsContext, rawOptions: Readonly<Record<stri
   if (denied.length > 0) warnings.push(`missing permissions: ${denied.join(', ')}; attach the documents printed by skiff policy aws setup|ongoing`);
 
   const reading = await readVcpuQuotas(ctx, VCPU_QUOTAS.map((q) => q.code));
+  for (const code of reading.defaults) {
+    warnings.push(`vCPU quota ${code} (${VCPU_QUOTAS.find((q) => q.code === code)?.name ?? code}): the account's applied value could not be read; AWS's default ${reading.limits[code] ?? '?'} is shown and skiff up checks against it`);
+  }
   for (const u of reading.unreadable) warnings.push(`vCPU quota ${u.code} (${u.name}) could not be read (${u.reason}); skiff up will not check it`);
   const readable = Object.keys(reading.limits);
   const usage = readable.length > 0 ? await vcpuUsage(ctx, readable, {}) : {};

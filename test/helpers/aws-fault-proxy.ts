@@ -16,8 +16,8 @@ import { listen } from './http-server.js';
 export interface FaultRule {
   /** The API action, e.g. 'DeleteSubnet', 'CreateFleet', 'GetServiceQuota'. */
   action: string;
-  /** Only requests for which this holds (query parameters; JSON body fields flattened by name). */
-  when?: (params: URLSearchParams) => boolean;
+  /** Only requests for which this holds (query parameters, or a JSON body's scalar fields; the signature's region). */
+  when?: (params: URLSearchParams, request: { region: string }) => boolean;
   /** How many matching requests are answered with the fault (default: all). */
   times?: number;
   code: string;
@@ -25,6 +25,8 @@ export interface FaultRule {
   message: string | ((params: URLSearchParams) => string);
   /** Default 400. */
   status?: number;
+  /** Answer 200 with this body (an answer that succeeds but reports the fault in it, e.g. CreateFleet's errorSet). */
+  body?: (params: URLSearchParams) => string;
 }
 
 export interface FaultRecord {
@@ -129,12 +131,16 @@ export async function startAwsFaultProxy(opts: { upstream: string; rules?: Fault
         return;
       }
       const { action, params, protocol } = parse(req, body);
-      const hit = rules.find((r) => r.left > 0 && r.rule.action === action && (r.rule.when?.(params) ?? true));
+      // SigV4: Credential=AKID/20260101/us-east-1/ec2/aws4_request
+      const region = /Credential=[^/]+\/\d+\/([^/]+)\//.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      const hit = rules.find((r) => r.left > 0 && r.rule.action === action && (r.rule.when?.(params, { region }) ?? true));
       let answer: Answer;
       if (hit) {
         hit.left--;
         const message = typeof hit.rule.message === 'function' ? hit.rule.message(params) : hit.rule.message;
-        answer = faultAnswer(protocol, hit.rule.status ?? 400, hit.rule.code, message);
+        answer = hit.rule.body
+          ? { status: 200, headers: { 'content-type': 'text/xml' }, body: Buffer.from(hit.rule.body(params), 'utf8') }
+          : faultAnswer(protocol, hit.rule.status ?? 400, hit.rule.code, message);
         records.push({ action, params, fault: hit.rule.code, status: answer.status });
       } else {
         answer = await forward(upstream, req, body);

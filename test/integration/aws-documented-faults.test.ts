@@ -1,17 +1,22 @@
 // What AWS answers and moto does not, put in front of moto by the fault proxy (test/helpers/aws-fault-proxy.ts)
-// with AWS's documented codes and messages: teardown's DependencyViolation that clears after a while, and the
-// launch template version a scaling step bases its new version on.
+// with AWS's documented codes and messages: teardown's DependencyViolation that clears after a while, the
+// launch template version a scaling step bases its new version on, EC2 Fleet not seeing a new instance profile
+// yet, a quota whose applied value Service Quotas cannot give, an existing log group's retention, and an opt-in
+// region the account has not enabled.
 import t from 'tap';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchLogsClient, CreateLogGroupCommand, DescribeLogGroupsCommand, PutRetentionPolicyCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { startMoto } from '../helpers/moto.js';
+import { startServiceQuotas } from '../helpers/service-quotas.js';
 import { startAwsFaultProxy } from '../helpers/aws-fault-proxy.js';
 import { awsTestDeps, awsTestSpec, useTestImagesInMoto } from '../helpers/aws.js';
 import { createSdkPort } from '../../provisioner/aws/aws-port.js';
 import { createAwsBackend, makeContext } from '../../provisioner/aws/aws-backend.js';
 import { listSkiffResources } from '../../provisioner/aws/inventory.js';
 import { deleteNetwork } from '../../provisioner/aws/network-delete.js';
+import { setupAws } from '../../provisioner/aws/setup.js';
 import { DEPENDENCY_ATTEMPTS } from '../../provisioner/aws/teardown.js';
 
 useTestImagesInMoto();
@@ -20,9 +25,12 @@ t.teardown(() => moto.stop());
 const proxy = await startAwsFaultProxy({ upstream: moto.endpoint });
 t.teardown(() => proxy.stop());
 const viaProxy = { ...moto.clientConfig, endpoint: proxy.endpoint, maxAttempts: 1 };
-const port = createSdkPort({ ec2: new EC2Client(viaProxy), logs: new CloudWatchLogsClient(viaProxy), iam: new IAMClient(viaProxy) });
+const portIn = (region: string) => {
+  const config = { ...viaProxy, region };
+  return createSdkPort({ ec2: new EC2Client(config), logs: new CloudWatchLogsClient(config), iam: new IAMClient(viaProxy) });
+};
 const sleeps: number[] = [];
-const deps = { ...awsTestDeps(port), sleep: (ms: number) => (sleeps.push(ms), Promise.resolve()) };
+const deps = { ...awsTestDeps(portIn('us-east-1')), portFor: portIn, sleep: (ms: number) => (sleeps.push(ms), Promise.resolve()) };
 const backend = createAwsBackend(deps);
 const ctx = makeContext(deps, 'us-east-1');
 
@@ -76,4 +84,99 @@ t.test('a scaling step bases its launch template version on the version number i
   const versions = proxy.records.filter((r) => r.action === 'CreateLaunchTemplateVersion').map((r) => r.params.get('SourceVersion'));
   t.same(versions, ['1', '2'], 'the first step builds on version 1, the next on the version 2 the first made');
   await backend.destroy(plan);
+});
+
+// EC2's answer while a new instance profile has not reached it (the same text RunInstances gives).
+const PROFILE_REFUSAL = 'Value (skiff-agent-default) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name';
+
+t.test('the workers\' fleet waits while EC2 Fleet cannot see a new instance profile yet (the request refused), then launches', async (t) => {
+  await moto.reset();
+  proxy.clear();
+  proxy.add({ action: 'CreateFleet', times: 2, code: 'InvalidParameterValue', message: PROFILE_REFUSAL });
+  const s = awsTestSpec('c-fleet-profile', 2);
+  const plan = await backend.plan(s);
+  const machines = await backend.apply(s, plan);
+  t.equal(machines.filter((m) => m.role === 'worker').length, 2, 'both workers run');
+  t.same(proxy.records.filter((r) => r.action === 'CreateFleet').map((r) => r.fault ?? r.status), ['InvalidParameterValue', 'InvalidParameterValue', 200], 'two refusals, then the fleet');
+  const tokens = proxy.records.filter((r) => r.action === 'CreateFleet').map((r) => r.params.get('ClientToken'));
+  t.equal(new Set(tokens).size, 3, 'a fresh idempotency token per try');
+  await backend.destroy(plan);
+});
+
+t.test('the workers\' fleet waits while EC2 Fleet reports the new instance profile as invalid in its errors, then launches', async (t) => {
+  await moto.reset();
+  proxy.clear();
+  // An instant fleet answers 200 and lists each launch's error (CreateFleetError: errorCode, errorMessage).
+  proxy.add({
+    action: 'CreateFleet',
+    times: 1,
+    code: 'InvalidParameterValue',
+    message: PROFILE_REFUSAL,
+    body: (p) =>
+      '<CreateFleetResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>f0f0f0f0-0000-4000-8000-000000000001</requestId>' +
+      '<fleetId>fleet-0f0f0f0f-0000-4000-8000-000000000001</fleetId><errorSet><item><launchTemplateAndOverrides><launchTemplateSpecification>' +
+      `<launchTemplateId>${p.get('LaunchTemplateConfigs.1.LaunchTemplateSpecification.LaunchTemplateId') ?? ''}</launchTemplateId><version>$Latest</version></launchTemplateSpecification>` +
+      `<overrides><instanceType>${p.get('LaunchTemplateConfigs.1.Overrides.1.InstanceType') ?? ''}</instanceType></overrides></launchTemplateAndOverrides>` +
+      `<lifecycle>on-demand</lifecycle><errorCode>InvalidParameterValue</errorCode><errorMessage>${PROFILE_REFUSAL}</errorMessage></item></errorSet><fleetInstanceSet/></CreateFleetResponse>`,
+  });
+  const s = awsTestSpec('c-fleet-profile-errors', 2);
+  const plan = await backend.plan(s);
+  const machines = await backend.apply(s, plan);
+  t.equal(machines.filter((m) => m.role === 'worker').length, 2, 'both workers run');
+  t.equal(proxy.records.filter((r) => r.action === 'CreateFleet').length, 2, 'the fleet was asked again');
+  await backend.destroy(plan);
+});
+
+t.test('a quota Service Quotas has no applied value for is checked against AWS\'s default value (GetAWSDefaultServiceQuota)', async (t) => {
+  await moto.reset();
+  const standIn = await startServiceQuotas({ quotas: { 'L-1216C47A': 16 } });
+  t.teardown(() => standIn.stop());
+  const sqProxy = await startAwsFaultProxy({ upstream: standIn.endpoint });
+  t.teardown(() => sqProxy.stop());
+  // What Service Quotas answers for a quota whose applied value is not available.
+  sqProxy.add({ action: 'GetServiceQuota', code: 'NoSuchResourceException', message: 'The request failed because the specified service quota does not exist.' });
+  const quotaPort = createSdkPort({
+    ec2: new EC2Client(viaProxy),
+    logs: new CloudWatchLogsClient(viaProxy),
+    iam: new IAMClient(viaProxy),
+    quotas: new ServiceQuotasClient({ ...moto.clientConfig, endpoint: sqProxy.endpoint, maxAttempts: 1 }),
+  });
+  const quotaDeps = { ...deps, portFor: () => quotaPort };
+  const quotaBackend = createAwsBackend(quotaDeps);
+  // m6i.large scheduler (2) + 4 × m6i.xlarge (4) = 18 vCPUs > the default 16.
+  await t.rejects(quotaBackend.plan(awsTestSpec('c-over-default', 4)), { code: 'PRV_INVALID_REQUEST', message: /needs 18 vCPUs of Running On-Demand Standard instances in us-east-1; quota 16/ });
+  t.same(standIn.requests.map((r) => `${r.action} ${r.quotaCode}`), ['GetAWSDefaultServiceQuota L-1216C47A'], 'the default was read after the applied value was refused');
+  await quotaBackend.plan(awsTestSpec('c-under-default', 3));
+  const report = await setupAws(makeContext(quotaDeps, 'us-east-1'), {}, { createNetwork: false });
+  t.match(report.quotas, [{ code: 'L-1216C47A', vcpus: 16 }], 'setup shows the default');
+  t.ok(report.warnings.some((w) => /L-1216C47A .*applied value could not be read; AWS's default 16/.test(w)), report.warnings.join(' | '));
+});
+
+t.test('an existing log group keeps its own retention (or none); a group skiff creates gets the asked retention', async (t) => {
+  await moto.reset();
+  proxy.clear();
+  const logs = new CloudWatchLogsClient(moto.clientConfig);
+  await logs.send(new CreateLogGroupCommand({ logGroupName: '/skiff/kept' }));
+  await logs.send(new PutRetentionPolicyCommand({ logGroupName: '/skiff/kept', retentionInDays: 7 }));
+  await logs.send(new CreateLogGroupCommand({ logGroupName: '/skiff/forever' }));
+  const retention = async (name: string) => (await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: name }))).logGroups?.find((g) => g.logGroupName === name)?.retentionInDays;
+  for (const workspace of ['kept', 'forever', 'fresh']) await setupAws(ctx, { workspace, log_retention_days: 30 }, { createNetwork: false });
+  t.equal(await retention('/skiff/kept'), 7, 'the owner\'s 7 days stay');
+  t.equal(await retention('/skiff/forever'), undefined, 'a group that never expires still never expires');
+  t.equal(await retention('/skiff/fresh'), 30, 'the new group has 30 days');
+  t.same(proxy.records.filter((r) => r.action === 'PutRetentionPolicy').map((r) => r.params.get('logGroupName')), ['/skiff/fresh'], 'retention was set on the new group only');
+});
+
+t.test('an opt-in region the account has not enabled gets its own error, before anything is made; a refusal elsewhere keeps AWS\'s', async (t) => {
+  await moto.reset();
+  proxy.clear();
+  // EC2's AuthFailure (errors-overview.html) is what every request in a disabled region gets.
+  const refused = { action: 'DescribeAvailabilityZones', code: 'AuthFailure', message: 'AWS was not able to validate the provided access credentials' };
+  proxy.add({ ...refused, when: (_p, r) => r.region === 'ap-east-1' || r.region === 'us-east-2' });
+  const notEnabled = { code: 'PRV_INVALID_REQUEST', message: /region ap-east-1 is an opt-in region that this AWS account has not enabled \(AWS answers AuthFailure there\); enable it .*aws account enable-region --region-name ap-east-1/ };
+  await t.rejects(backend.plan(awsTestSpec('c-hk', 1, { region: 'ap-east-1' })), notEnabled, 'up says so');
+  await t.rejects(setupAws(makeContext(deps, 'ap-east-1'), { region: 'ap-east-1' }), notEnabled, 'setup says so');
+  t.match(proxy.records.filter((r) => r.action === 'DescribeRegions').map((r) => r.params.get('RegionName.1')), ['ap-east-1'], 'asked of an always-enabled region');
+  await t.rejects(backend.plan(awsTestSpec('c-ohio', 1, { region: 'us-east-2' })), { code: 'PRV_CLOUD_ERROR', message: /AuthFailure: AWS was not able to validate/ }, 'a region that needs no opt-in keeps AWS\'s answer');
+  t.same(proxy.records.filter((r) => /^(Create|Run|Allocate)/.test(r.action)), [], 'nothing was created');
 });
