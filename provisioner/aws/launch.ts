@@ -20,6 +20,7 @@
 import type { CreateFleetError, FleetLaunchTemplateOverridesRequest } from '@aws-sdk/client-ec2';
 import { SkiffError } from '../../broker/api/errors.js';
 import type { AwsClusterPlan } from '../plan/cluster-plan.js';
+import { rootBlockDevice } from '../plan/disks.js';
 import { awsErrorCode } from './aws-port.js';
 import { clientToken, fromAwsTags, requireId, tagFilters, tagSpec, toAwsTags, type AwsContext } from './context.js';
 
@@ -63,6 +64,7 @@ export async function ensureLaunchTemplate(ctx: AwsContext, plan: AwsClusterPlan
       InstanceInitiatedShutdownBehavior: 'terminate',
       MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
       SecurityGroupIds: [input.clusterGroupId],
+      ...(plan.workers.disk ? { BlockDeviceMappings: [rootBlockDevice(plan.workers.disk)] } : {}),
       TagSpecifications: [
         { ResourceType: 'instance', Tags: toAwsTags(plan.workers.tags) },
         { ResourceType: 'volume', Tags: toAwsTags(plan.workers.tags) },
@@ -107,6 +109,7 @@ export async function launchScheduler(ctx: AwsContext, plan: AwsClusterPlan, inp
         InstanceInitiatedShutdownBehavior: 'terminate',
         MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
         NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: input.subnetId, AssociatePublicIpAddress: true, Groups: input.groupIds, DeleteOnTermination: true }],
+        ...(plan.scheduler.disk ? { BlockDeviceMappings: [rootBlockDevice(plan.scheduler.disk)] } : {}),
         TagSpecifications: [...tagSpec('instance', plan.scheduler.tags), ...tagSpec('volume', plan.scheduler.tags)],
         ...(input.instanceProfile ? { IamInstanceProfile: { Name: input.instanceProfile } } : {}),
         // A fresh token per retry: EC2 may remember the token of the refused request with its error.

@@ -10,7 +10,7 @@
 import { SkiffError } from '../../broker/api/errors.js';
 import type { AwsOptions } from '../plan/aws-options.js';
 import { vcpuRequestOf, type PlanFacts } from '../plan/cluster-plan.js';
-import { defaultImageQuery, imageQueryKey, newestImage, type ResolvedImage } from '../plan/images.js';
+import { defaultImageQuery, imageQueryKey, newestImage, rootDeviceOf, type ResolvedImage } from '../plan/images.js';
 import { checkWorkerGpus, instanceTypeFacts, roleArchitecture, type Architecture, type InstanceTypeFacts } from '../plan/instance-types.js';
 import type { ByoNetworkPlan } from '../plan/network-plan.js';
 import { quotasDrawnOn } from '../plan/quotas.js';
@@ -102,7 +102,7 @@ export async function resolveImages(
     if (!img) throw invalid(`image ${id} does not exist in ${opts.region}; name an AMI of this region`);
     const architecture = architectureOf(img.Architecture);
     if (!architecture) throw invalid(`image ${id} is ${img.Architecture ?? 'of no architecture'}; skiff boots x86_64 or arm64 Linux images`);
-    const resolved = { imageId: id, architecture, name: img.Name ?? id };
+    const resolved = { imageId: id, architecture, name: img.Name ?? id, ...rootDeviceOf(img) };
     return { scheduler: resolved, worker: resolved };
   }
   const cache = new Map<string, ResolvedImage>();
@@ -121,7 +121,7 @@ export async function resolveImages(
     });
     const newest = newestImage(out.Images ?? []);
     if (!newest?.ImageId) throw invalid(`no image found in ${opts.region} for ${q.description}; name one with the ami option (e.g. ami: ami-0123456789abcdef0)`);
-    const resolved = { imageId: newest.ImageId, architecture, name: newest.Name ?? q.description };
+    const resolved = { imageId: newest.ImageId, architecture, name: newest.Name ?? q.description, ...rootDeviceOf(newest) };
     cache.set(key, resolved);
     return resolved;
   };

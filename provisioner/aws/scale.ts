@@ -9,6 +9,7 @@
 import { SkiffError } from '../../broker/api/errors.js';
 import type { Machine } from '../backend.js';
 import type { AwsClusterPlan } from '../plan/cluster-plan.js';
+import { rootBlockDevice } from '../plan/disks.js';
 import { awsErrorCode } from './aws-port.js';
 import { place } from './cluster-apply.js';
 import { clientToken, tagFilters, type AwsContext } from './context.js';
@@ -38,6 +39,8 @@ export async function growWorkers(ctx: AwsContext, plan: AwsClusterPlan, count: 
       InstanceInitiatedShutdownBehavior: latest.InstanceInitiatedShutdownBehavior ?? 'terminate',
       MetadataOptions: { HttpTokens: latest.MetadataOptions?.HttpTokens ?? 'required', HttpEndpoint: latest.MetadataOptions?.HttpEndpoint ?? 'enabled' },
       ...(latest.SecurityGroupIds ? { SecurityGroupIds: latest.SecurityGroupIds } : {}),
+      // The root volume as planned (gp3, size, deleted on termination), else what the template had.
+      ...(plan.workers.disk ? { BlockDeviceMappings: [rootBlockDevice(plan.workers.disk)] } : {}),
       ...(latest.TagSpecifications ? { TagSpecifications: latest.TagSpecifications.map((t) => ({ ...(t.ResourceType ? { ResourceType: t.ResourceType } : {}), ...(t.Tags ? { Tags: t.Tags } : {}) })) } : {}),
       ...(profile ? { IamInstanceProfile: latest.IamInstanceProfile?.Name ? { Name: latest.IamInstanceProfile.Name } : { Arn: profile } } : {}),
     },
