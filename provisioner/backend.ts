@@ -72,6 +72,11 @@ export interface MachineEvidence {
 export interface ApplyHooks {
   /** Human-readable progress, e.g. 'started worker-2 (pid 1234)'. */
   progress?: (message: string) => void;
+  /**
+   * What the user must be told and not only logged (the broker keeps it as the cluster's reason, shows it in `up`
+   * and `status`, and notifies it), e.g. 'workers fell back to on-demand: ...'. Also given to progress.
+   */
+  notice?: (message: string) => void;
   signal?: AbortSignal;
 }
 

@@ -59,6 +59,10 @@ export function makeContext(deps: Omit<AwsBackendDeps, 'bundle' | 'node'>, regio
     now: deps.now ?? Date.now,
     nonce: (deps.randomId ?? randomUUID)(),
     progress: hooks?.progress ?? (() => undefined),
+    notice: (m) => {
+      hooks?.progress?.(m);
+      hooks?.notice?.(m);
+    },
     waitTimeoutMs: deps.waitTimeoutMs ?? 600_000,
     pollIntervalMs: deps.pollIntervalMs ?? 5_000,
   };

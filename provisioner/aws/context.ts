@@ -18,6 +18,8 @@ export interface AwsContext {
   /** Random per apply run; idempotency tokens derive from it so the SDK's own retries cannot duplicate. */
   nonce: string;
   progress: (message: string) => void;
+  /** A fact the user must be told (ApplyHooks.notice); it goes to progress too. */
+  notice: (message: string) => void;
   /** How long to wait for NAT gateways / terminations. */
   waitTimeoutMs: number;
   pollIntervalMs: number;

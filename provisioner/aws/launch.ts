@@ -38,6 +38,16 @@ const CAPACITY_ERRORS = new Set([
   'UnfulfillableCapacity',
 ]);
 
+/**
+ * The first spot request of an account makes EC2 create the AWSServiceRoleForEC2Spot service-linked role; credentials
+ * that may not (iam:CreateServiceLinkedRole) get AuthFailure.ServiceLinkedRoleCreationNotPermitted, "The provided
+ * credentials do not have permission to create the service-linked role for EC2 Spot Instances"
+ * (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-fleet-prerequisites.html#service-linked-roles-spot-instances:
+ * "if you use the AWS CLI or an API, you must ensure that these roles exist"). `skiff setup
+ * aws` creates the role (setup.ts); until then spot gives nothing, and spot_with_fallback goes on to on-demand.
+ */
+export const SPOT_ROLE_REFUSED = 'AuthFailure.ServiceLinkedRoleCreationNotPermitted';
+
 /** EC2 could not give this capacity now (or the account's limit is reached): try elsewhere, or fall short. */
 export function isCapacityError(code: string | undefined): boolean {
   return code !== undefined && CAPACITY_ERRORS.has(code);
@@ -168,7 +178,7 @@ export function fleetOverrides(vmTypes: readonly string[], subnetIds: readonly s
 /** Launches up to `count` workers; at least `minCount` or PRV_LAUNCH_FAILED naming every type and capacity tried. */
 export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input: WorkersInput): Promise<WorkersLaunched> {
   const ids: string[] = [];
-  const attempts: { capacity: string; reasons: string[] }[] = [];
+  const attempts: { capacity: string; reasons: string[]; launched: number }[] = [];
   let remaining = input.count;
   const overrides = fleetOverrides(plan.workers.vmTypes, input.subnetIds);
   // The workers' profile may be as new as the scheduler's (the same IAM eventual consistency): a fleet refused for
@@ -212,11 +222,29 @@ export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input
         continue;
       }
       const code = awsErrorCode(err);
-      if (!isCapacityError(code)) throw err;
+      if (code === SPOT_ROLE_REFUSED && capacity === 'spot') {
+        if (capacities.length === 1) {
+          throw new SkiffError(
+            'PRV_LAUNCH_FAILED',
+            `spot workers need the account's AWSServiceRoleForEC2Spot service-linked role, and these credentials may not create it (${code}); ` +
+              'run skiff setup aws once (it creates the role), or use spot_policy spot_with_fallback or on-demand',
+            { cause: err },
+          );
+        }
+      } else if (!isCapacityError(code)) throw err;
       errors = [{ ErrorCode: code }];
     }
     const reasons = [...new Set(errors.map((e) => `${e.LaunchTemplateAndOverrides?.Overrides?.InstanceType ?? 'any type'}: ${e.ErrorCode ?? 'error'}`))];
-    attempts.push({ capacity, reasons });
+    attempts.push({ capacity, reasons, launched: input.count - remaining - attempts.reduce((n, a) => n + a.launched, 0) });
+  }
+  // spot_with_fallback that ended (partly) on-demand: billed at on-demand prices, so the user is told, with EC2's
+  // reasons for spot, wherever the cluster's state is shown (not only in the log).
+  const onDemand = attempts.find((a) => a.capacity === 'on-demand' && a.launched > 0);
+  const spot = attempts.find((a) => a.capacity === 'spot');
+  if (plan.workers.spotPolicy === 'spot_with_fallback' && onDemand && spot) {
+    const why = spot.reasons.length > 0 ? spot.reasons.join('; ') : 'EC2 gave no reason';
+    const spotRole = spot.reasons.some((r) => r.endsWith(SPOT_ROLE_REFUSED)) ? ' (run skiff setup aws to create the AWSServiceRoleForEC2Spot role)' : '';
+    ctx.notice(`spot_with_fallback: ${onDemand.launched} of ${input.count} workers run on-demand, at on-demand prices; spot gave ${spot.launched} (${why})${spotRole}`);
   }
   if (remaining <= 0) {
     ctx.progress(`launched ${ids.length} worker(s)`);

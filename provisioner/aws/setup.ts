@@ -28,6 +28,8 @@ export interface SetupReport {
   logGroup: string;
   /** The agents' instance profile (and role) name, or undefined when permissions were missing. */
   agentProfile?: string;
+  /** The AWSServiceRoleForEC2Spot service-linked role spot workers need: made now, there already, or not made (why in warnings). */
+  spotRole: 'created' | 'exists' | 'not created';
   /** The EC2 vCPU quotas that could be read (the others are named in warnings), with the vCPUs in use in each. */
   quotas: { code: string; name: string; vcpus: number; usedVcpus: number }[];
 }
@@ -42,6 +44,26 @@ async function dryRun(ctx: AwsContext, action: AwsAction, call: () => Promise<un
     if (code === 'UnauthorizedOperation' || code === 'AccessDenied' || code === 'AccessDeniedException') return { action: iamActionOf(action), result: 'denied' };
     ctx.log.warn({ action, code }, 'permission check failed');
     return { action: iamActionOf(action), result: `error: ${code}` };
+  }
+}
+
+/**
+ * The AWSServiceRoleForEC2Spot service-linked role: an account's first spot request fails without it when the
+ * requester may not create it (AuthFailure.ServiceLinkedRoleCreationNotPermitted; launch.ts), so setup, which has
+ * iam:CreateServiceLinkedRole for spot.amazonaws.com (policies.ts), makes it once. An existing role answers InvalidInput
+ * "Service role name AWSServiceRoleForEC2Spot has been taken in this account"
+ * (https://docs.aws.amazon.com/batch/latest/userguide/spot-fleet-roles-cli.html), which is success.
+ */
+async function ensureSpotServiceLinkedRole(ctx: AwsContext, warnings: string[]): Promise<SetupReport['spotRole']> {
+  try {
+    await ctx.port.createServiceLinkedRole({ AWSServiceName: 'spot.amazonaws.com' });
+    ctx.progress('created the AWSServiceRoleForEC2Spot service-linked role (spot workers need it)');
+    return 'created';
+  } catch (err) {
+    const code = awsErrorCode(err) ?? 'unknown';
+    if ((code === 'InvalidInput' && /has been taken/.test(err instanceof Error ? err.message : '')) || code === 'EntityAlreadyExists') return 'exists';
+    warnings.push(`the AWSServiceRoleForEC2Spot service-linked role could not be created (${code}); spot workers fail until it exists (spot_with_fallback runs them on-demand): run \`aws iam create-service-linked-role --aws-service-name spot.amazonaws.com\` with rights to do so`);
+    return 'not created';
   }
 }
 
@@ -80,7 +102,8 @@ export async function setupAws(ctx: AwsContext, rawOptions: Readonly<Record<stri
   if (network.kind === 'managed' && opts.createNetwork && denied.length === 0) ids = await ensureNetwork(ctx, network);
   const group = { name: logGroupFor(options.workspace), retentionDays: options.logRetentionDays, tags };
   if (denied.length === 0) await ensureLogGroup(ctx, group);
-  const report: SetupReport = { region: options.region, zones, warnings, permissions, network: ids, logGroup: group.name, quotas };
+  const spotRole = await ensureSpotServiceLinkedRole(ctx, warnings);
+  const report: SetupReport = { region: options.region, zones, warnings, permissions, network: ids, logGroup: group.name, quotas, spotRole };
   if (denied.length === 0) report.agentProfile = await ensureAgentRole(ctx, options.workspace, tags);
   return report;
 }

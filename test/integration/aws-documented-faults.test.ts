@@ -180,3 +180,63 @@ t.test('an opt-in region the account has not enabled gets its own error, before 
   await t.rejects(backend.plan(awsTestSpec('c-ohio', 1, { region: 'us-east-2' })), { code: 'PRV_CLOUD_ERROR', message: /AuthFailure: AWS was not able to validate/ }, 'a region that needs no opt-in keeps AWS\'s answer');
   t.same(proxy.records.filter((r) => /^(Create|Run|Allocate)/.test(r.action)), [], 'nothing was created');
 });
+
+// EC2's refusal of a fresh account's first spot request when the requester may not create the Spot service-linked role.
+const SPOT_ROLE_REFUSAL = {
+  action: 'CreateFleet',
+  when: (p: URLSearchParams) => p.get('TargetCapacitySpecification.DefaultTargetCapacityType') === 'spot',
+  status: 403,
+  code: 'AuthFailure.ServiceLinkedRoleCreationNotPermitted',
+  message: 'The provided credentials do not have permission to create the service-linked role for EC2 Spot Instances.',
+};
+
+t.test('setup creates the AWSServiceRoleForEC2Spot service-linked role; one that exists already is success', async (t) => {
+  await moto.reset();
+  proxy.clear();
+  const first = await setupAws(ctx, {}, { createNetwork: false });
+  t.equal(first.spotRole, 'created');
+  t.same(proxy.records.filter((r) => r.action === 'CreateServiceLinkedRole').map((r) => r.params.get('AWSServiceName')), ['spot.amazonaws.com']);
+  // IAM's answer for a service-linked role that exists (moto answers another code).
+  proxy.add({ action: 'CreateServiceLinkedRole', code: 'InvalidInput', message: 'Service role name AWSServiceRoleForEC2Spot has been taken in this account, please try a different suffix.' });
+  const again = await setupAws(ctx, {}, { createNetwork: false });
+  t.equal(again.spotRole, 'exists');
+  t.notOk(again.warnings.some((w) => /AWSServiceRoleForEC2Spot/.test(w)), 'no warning');
+  proxy.clear();
+  proxy.add({ action: 'CreateServiceLinkedRole', status: 403, code: 'AccessDenied', message: 'User: arn:aws:iam::123456789012:user/dev is not authorized to perform: iam:CreateServiceLinkedRole' });
+  const denied = await setupAws(ctx, {}, { createNetwork: false });
+  t.equal(denied.spotRole, 'not created');
+  t.ok(denied.warnings.some((w) => /AWSServiceRoleForEC2Spot service-linked role could not be created \(AccessDenied\); spot workers fail until it exists/.test(w)), denied.warnings.join(' | '));
+});
+
+t.test('spot_with_fallback in an account without the Spot role runs its workers on-demand and says so with EC2\'s reason', async (t) => {
+  await moto.reset();
+  proxy.clear();
+  proxy.add(SPOT_ROLE_REFUSAL);
+  const notices: string[] = [];
+  const progress: string[] = [];
+  const s = awsTestSpec('c-fallback-role', 2, { spot_policy: 'spot_with_fallback' });
+  const plan = await backend.plan(s);
+  const machines = await backend.apply(s, plan, { notice: (m) => notices.push(m), progress: (m) => progress.push(m) });
+  t.equal(machines.filter((m) => m.role === 'worker').length, 2, 'both workers run');
+  t.same(proxy.records.filter((r) => r.action === 'CreateFleet').map((r) => `${r.params.get('TargetCapacitySpecification.DefaultTargetCapacityType') ?? ''} ${r.status}`), ['spot 403', 'on-demand 200']);
+  t.same(notices, ['spot_with_fallback: 2 of 2 workers run on-demand, at on-demand prices; spot gave 0 (any type: AuthFailure.ServiceLinkedRoleCreationNotPermitted) (run skiff setup aws to create the AWSServiceRoleForEC2Spot role)']);
+  t.ok(progress.includes(notices[0] ?? '-'), 'the notice is progress too');
+  await backend.destroy(plan);
+});
+
+t.test('spot_with_fallback that spot fills says nothing; spot only without the Spot role fails saying to run setup', async (t) => {
+  await moto.reset();
+  proxy.clear();
+  const notices: string[] = [];
+  const s = awsTestSpec('c-spot-ok', 1, { spot_policy: 'spot_with_fallback' });
+  const plan = await backend.plan(s);
+  await backend.apply(s, plan, { notice: (m) => notices.push(m) });
+  t.same(notices, [], 'all on spot: nothing to tell');
+  await backend.destroy(plan);
+  proxy.add(SPOT_ROLE_REFUSAL);
+  const only = awsTestSpec('c-spot-only', 1, { spot_policy: 'spot' });
+  await t.rejects(backend.plan(only).then((p) => backend.apply(only, p)), {
+    code: 'PRV_LAUNCH_FAILED',
+    message: /spot workers need the account's AWSServiceRoleForEC2Spot service-linked role.*AuthFailure\.ServiceLinkedRoleCreationNotPermitted.*run skiff setup aws once/,
+  });
+});
