@@ -97,6 +97,13 @@ export function setupPolicy(): PolicyDocument {
         Condition: { StringEquals: { 'iam:AWSServiceName': ['ec2fleet.amazonaws.com', 'spot.amazonaws.com'] } },
       },
       {
+        // Whether the Spot service-linked role exists already (setup creates it only when it does not).
+        Sid: 'SetupSpotRoleRead',
+        Effect: 'Allow',
+        Resource: 'arn:aws:iam::*:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot',
+        Action: ['iam:GetRole'],
+      },
+      {
         Sid: 'SetupAgentRoleRead',
         Effect: 'Allow',
         Resource: [AGENT_ROLES, AGENT_PROFILES],

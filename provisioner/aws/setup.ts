@@ -55,6 +55,11 @@ async function dryRun(ctx: AwsContext, action: AwsAction, call: () => Promise<un
  * (https://docs.aws.amazon.com/batch/latest/userguide/spot-fleet-roles-cli.html), which is success.
  */
 async function ensureSpotServiceLinkedRole(ctx: AwsContext, warnings: string[]): Promise<SetupReport['spotRole']> {
+  const found = await ctx.port.getRole({ RoleName: 'AWSServiceRoleForEC2Spot' }).then(
+    () => true,
+    () => false, // NoSuchEntity, or may not read it: the create below says which
+  );
+  if (found) return 'exists';
   try {
     await ctx.port.createServiceLinkedRole({ AWSServiceName: 'spot.amazonaws.com' });
     ctx.progress('created the AWSServiceRoleForEC2Spot service-linked role (spot workers need it)');

@@ -37,12 +37,14 @@ t.test('documents are valid IAM JSON shaped like the reference (Version, Sid, Ef
 
 t.test('IAM actions other than the fleet service roles reach only skiff roles and instance profiles', async (t) => {
   for (const doc of [setupPolicy(), ongoingPolicy()]) {
-    for (const s of doc.Statement.filter((x) => x.Action.some((a) => a.startsWith('iam:')) && x.Sid !== 'SetupFleetServiceRoles')) {
+    for (const s of doc.Statement.filter((x) => x.Action.some((a) => a.startsWith('iam:')) && x.Sid !== 'SetupFleetServiceRoles' && x.Sid !== 'SetupSpotRoleRead')) {
       const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
       t.ok(resources.length > 0, `${s.Sid} names its resources`);
       for (const r of resources) t.match(r, /^arn:aws:iam::\*:(role|instance-profile)\/skiff-/, `${s.Sid}: ${r}`);
     }
   }
+  const spotRead = setupPolicy().Statement.find((s) => s.Sid === 'SetupSpotRoleRead');
+  t.match(spotRead, { Action: ['iam:GetRole'], Resource: 'arn:aws:iam::*:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot' }, 'the Spot service-linked role is only read, by its exact name');
   const passRole = ongoingPolicy().Statement.find((s) => s.Action.includes('iam:PassRole'));
   t.same(passRole?.Condition, { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } }, 'running clusters pass the role to EC2 only');
   const create = setupPolicy().Statement.find((s) => s.Action.includes('iam:CreateRole'));
