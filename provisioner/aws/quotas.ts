@@ -3,6 +3,7 @@
 // value; one of which neither can be read (the credentials may not read it) is reported and left unchecked: the
 // launch itself still meets EC2's limit.
 
+import { SkiffError } from '../../broker/api/errors.js';
 import { quotaClassOf, quotaOf, VCPU_QUOTAS } from '../plan/quotas.js';
 import { awsErrorCode } from './aws-port.js';
 import type { AwsContext } from './context.js';
@@ -68,7 +69,9 @@ export async function readVcpuQuotas(ctx: AwsContext, codes: readonly string[]):
         continue;
       }
     } catch (err) {
-      // Best effort: the applied value was already unreadable, so no answer here fails the plan.
+      // A passing fault (throttling, an outage) fails the plan as GetServiceQuota's would, to be tried again;
+      // any other answer (not allowed, not offered, an endpoint that does not speak it) leaves the quota unchecked.
+      if (err instanceof SkiffError && err.retryable) throw err;
       reason = `${reason}; default: ${awsErrorCode(err) ?? 'error'}`;
     }
     unreadable.push({ code, name, reason });
