@@ -81,6 +81,11 @@ export interface MachineEvidence {
 export interface ApplyHooks {
   /** Human-readable progress, e.g. 'started worker-2 (pid 1234)'. */
   progress?: (message: string) => void;
+  /**
+   * What the user must be told and not only logged (the broker keeps it as the cluster's reason, shows it in `up`
+   * and `status`, and notifies it), e.g. 'workers fell back to on-demand: ...'. Also given to progress.
+   */
+  notice?: (message: string) => void;
   signal?: AbortSignal;
   /**
    * A cloud that assigns ids at launch calls this with the machines the moment its launch call returned them,

@@ -19,6 +19,7 @@ export const AWS_FLAGS: Record<string, FlagSpec> = {
   'scheduler-firewall-id': { kind: 'string', help: 'aws: your security group for the scheduler' },
   'firewall-id': { kind: 'string', help: 'aws: your security group for the cluster' },
   ami: { kind: 'string', help: 'aws: machine image (default: the newest Debian 12 of the region for the types\' architecture; GPU: the Deep Learning Base GPU AMI, Ubuntu 24.04)' },
+  'disk-size': { kind: 'int', help: 'aws: workers\' root volume in GiB, gp3, deleted with the machine (default: 16 + twice the worker type\'s memory, e.g. 50 for m6i.xlarge; never below the image\'s own)' },
   'min-workers': { kind: 'int', help: 'aws: run with fewer workers when capacity is short, down to this many (default: all of --workers)' },
   options: { kind: 'string', help: 'aws: further backend options as JSON, e.g. {"tags":{"team":"x"}}' },
 };

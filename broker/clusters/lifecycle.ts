@@ -157,7 +157,18 @@ export function createLifecycle(o: ClusterServiceOptions & LifecycleOptions): Li
     try {
       if (!c.plan) throw new SkiffError('PRV_LAUNCH_FAILED', 'cluster has no plan');
       // No bound of its own: the start deadline fails the cluster, which aborts the apply through its signal.
-      const machines = await b.apply(spec, c.plan, { progress: (m) => log.info({ clusterId: c.id }, m), signal: abort.signal, launched: (ms) => recordLaunched(c.id, ms) });
+      // A notice (e.g. spot_with_fallback ending on-demand) becomes the reason of the move to starting: `up` prints it,
+      // `status` keeps it, and the state change is notified with it.
+      const notices: string[] = [];
+      const machines = await b.apply(spec, c.plan, {
+        progress: (m) => log.info({ clusterId: c.id }, m),
+        notice: (m) => {
+          log.warn({ clusterId: c.id }, m);
+          if (notices.length < 5) notices.push(m.slice(0, 500));
+        },
+        signal: abort.signal,
+        launched: (ms) => recordLaunched(c.id, ms),
+      });
       const cur = await o.store.cluster(c.id);
       if (!cur?.plan || cur.state !== 'pending') {
         // Stopped or failed while the apply ran: what it launched after that stop must not outlive it.
@@ -173,7 +184,8 @@ export function createLifecycle(o: ClusterServiceOptions & LifecycleOptions): Li
       };
       const launched = machines.filter((m) => m.role === 'worker').length;
       const short = launched < cur.workers ? `${launched} of ${cur.workers} workers could be launched; the cluster runs with those` : undefined;
-      await setState({ ...cur, plan: { ...cur.plan, scheduler }, workersLaunched: launched }, 'starting', short);
+      const reason = [short, ...notices].filter((r) => r !== undefined).join('; ') || undefined;
+      await setState({ ...cur, plan: { ...cur.plan, scheduler }, workersLaunched: launched }, 'starting', reason);
       await maybeRunning(c.id);
     } catch (err) {
       const cur = await o.store.cluster(c.id);

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SkiffError } from '../api/errors.js';
 import type { AdaptiveBounds, AgentEvent, AgentScaleState, ClusterView } from '../api/wire.js';
-import type { ClusterSpec, Machine } from '../../provisioner/backend.js';
+import type { ClusterSpec, Machine, MachinePlan } from '../../provisioner/backend.js';
 import { clusterView, type ClusterRecord, type Store } from '../store/store.js';
 import type { VerifiedToken } from '../api/tokens.js';
 import { bounded } from './bounded.js';
@@ -145,7 +145,9 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
 
     if (missing > 0) {
       const spec = await o.specFor(c);
-      const out = await bounded(`launching ${plural(missing, 'worker')} for ${c.name}`, life.timeouts.destroyMs, b.grow(spec, c.plan as NonNullable<ClusterRecord['plan']>, missing, { progress: (m) => log.info({ clusterId: id }, m), launched: (ms) => life.recordLaunched(id, ms) }));
+      const notices: string[] = [];
+      const hooks = { progress: (m: string) => log.info({ clusterId: id }, m), notice: (m: string) => void (notices.length < 5 && notices.push(m.slice(0, 500))), launched: (ms: MachinePlan[]) => life.recordLaunched(id, ms) };
+      const out = await bounded(`launching ${plural(missing, 'worker')} for ${c.name}`, life.timeouts.destroyMs, b.grow(spec, c.plan as NonNullable<ClusterRecord['plan']>, missing, hooks));
       const known = new Set((c.plan?.machines ?? []).map((m) => m.id));
       const added = out.plan.machines.filter((m) => !known.has(m.id));
       const cur = (await update(id, (r) => (r.plan ? { ...r, plan: { ...r.plan, machines: [...r.plan.machines, ...added.filter((m) => !r.plan?.machines.some((x) => x.id === m.id))], detail: out.plan.detail }, updatedAt: nowIso() } : r))) ?? c;
@@ -156,7 +158,8 @@ export function createScaling(o: Deps, life: Lifecycle, opts: ScalingOptions = {
       }
       c = cur;
       await notify(c, `launched ${plural(out.machines.length, 'worker')} (${out.machines.map((m) => m.name).join(', ')}) towards ${c.workers}` +
-        (out.machines.length < missing ? `; only ${out.machines.length} of ${missing} could be launched now, retrying` : ''));
+        (out.machines.length < missing ? `; only ${out.machines.length} of ${missing} could be launched now, retrying` : '') +
+        notices.map((n) => `; ${n}`).join(''));
     } else if (missing < 0) {
       // Machines that never enrolled hold no data: they go first, without asking Dask.
       const excess = -missing;

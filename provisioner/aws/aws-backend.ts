@@ -55,6 +55,7 @@ export function awsPlanOf(plan: ClusterPlan): AwsClusterPlan {
 export function makeContext(deps: Omit<AwsBackendDeps, 'bundle' | 'node'>, region: string, hooks?: ApplyHooks): AwsContext {
   return {
     port: deps.portFor(region),
+    portIn: deps.portFor,
     log: deps.log,
     sleep: deps.sleep ?? ((ms) => sleep(ms, undefined, { ref: false })),
     now: deps.now ?? Date.now,
@@ -62,6 +63,10 @@ export function makeContext(deps: Omit<AwsBackendDeps, 'bundle' | 'node'>, regio
     progress: hooks?.progress ?? (() => undefined),
     launched: async (ids, role) => {
       if (ids.length > 0) await hooks?.launched?.(ids.map((id) => ({ id, role, name: role === 'scheduler' ? 'scheduler' : id })));
+    },
+    notice: (m) => {
+      hooks?.progress?.(m);
+      hooks?.notice?.(m);
     },
     waitTimeoutMs: deps.waitTimeoutMs ?? 600_000,
     pollIntervalMs: deps.pollIntervalMs ?? 5_000,

@@ -45,6 +45,7 @@ export interface AwsPort {
   createNatGateway: Op<ec2.CreateNatGatewayCommandInput, ec2.CreateNatGatewayCommandOutput>;
   deleteNatGateway: Op<ec2.DeleteNatGatewayCommandInput, ec2.DeleteNatGatewayCommandOutput>;
   describeAvailabilityZones: Op<ec2.DescribeAvailabilityZonesCommandInput, ec2.DescribeAvailabilityZonesCommandOutput>;
+  describeRegions: Op<ec2.DescribeRegionsCommandInput, ec2.DescribeRegionsCommandOutput>;
   // EC2: cluster
   describeSecurityGroups: Op<ec2.DescribeSecurityGroupsCommandInput, ec2.DescribeSecurityGroupsCommandOutput>;
   createSecurityGroup: Op<ec2.CreateSecurityGroupCommandInput, ec2.CreateSecurityGroupCommandOutput>;
@@ -84,6 +85,7 @@ export interface AwsPort {
   addRoleToInstanceProfile: Op<iam.AddRoleToInstanceProfileCommandInput, iam.AddRoleToInstanceProfileCommandOutput>;
   removeRoleFromInstanceProfile: Op<iam.RemoveRoleFromInstanceProfileCommandInput, iam.RemoveRoleFromInstanceProfileCommandOutput>;
   deleteInstanceProfile: Op<iam.DeleteInstanceProfileCommandInput, iam.DeleteInstanceProfileCommandOutput>;
+  createServiceLinkedRole: Op<iam.CreateServiceLinkedRoleCommandInput, iam.CreateServiceLinkedRoleCommandOutput>;
   // Service Quotas (regional): the vCPU quotas plan() and setup read
   getServiceQuota: Op<sq.GetServiceQuotaCommandInput, sq.GetServiceQuotaCommandOutput>;
   // The workspace's deployed broker (setup aws, teardown aws): who runs setup, the workspace key, the broker CA,
@@ -111,6 +113,7 @@ export interface AwsPort {
   deleteObject: Op<s3.DeleteObjectCommandInput, s3.DeleteObjectCommandOutput>;
   deleteBucket: Op<s3.DeleteBucketCommandInput, s3.DeleteBucketCommandOutput>;
   deleteTable: Op<dynamodb.DeleteTableCommandInput, dynamodb.DeleteTableCommandOutput>;
+  getAWSDefaultServiceQuota: Op<sq.GetAWSDefaultServiceQuotaCommandInput, sq.GetAWSDefaultServiceQuotaCommandOutput>;
 }
 
 export type AwsAction = keyof AwsPort;
@@ -146,6 +149,7 @@ const EC2_COMMANDS: Record<Exclude<AwsAction, LogsAction | IamAction | QuotasAct
   createNatGateway: ec2.CreateNatGatewayCommand,
   deleteNatGateway: ec2.DeleteNatGatewayCommand,
   describeAvailabilityZones: ec2.DescribeAvailabilityZonesCommand,
+  describeRegions: ec2.DescribeRegionsCommand,
   describeSecurityGroups: ec2.DescribeSecurityGroupsCommand,
   createSecurityGroup: ec2.CreateSecurityGroupCommand,
   authorizeSecurityGroupIngress: ec2.AuthorizeSecurityGroupIngressCommand,
@@ -187,7 +191,8 @@ type IamAction =
   | 'createInstanceProfile'
   | 'addRoleToInstanceProfile'
   | 'removeRoleFromInstanceProfile'
-  | 'deleteInstanceProfile';
+  | 'deleteInstanceProfile'
+  | 'createServiceLinkedRole';
 const IAM_COMMANDS: Record<IamAction, AnyCommand> = {
   listRoles: iam.ListRolesCommand,
   listPolicies: iam.ListPoliciesCommand,
@@ -204,11 +209,13 @@ const IAM_COMMANDS: Record<IamAction, AnyCommand> = {
   addRoleToInstanceProfile: iam.AddRoleToInstanceProfileCommand,
   removeRoleFromInstanceProfile: iam.RemoveRoleFromInstanceProfileCommand,
   deleteInstanceProfile: iam.DeleteInstanceProfileCommand,
+  createServiceLinkedRole: iam.CreateServiceLinkedRoleCommand,
 };
 
-type QuotasAction = 'getServiceQuota';
+type QuotasAction = 'getServiceQuota' | 'getAWSDefaultServiceQuota';
 const QUOTAS_COMMANDS: Record<QuotasAction, AnyCommand> = {
   getServiceQuota: sq.GetServiceQuotaCommand,
+  getAWSDefaultServiceQuota: sq.GetAWSDefaultServiceQuotaCommand,
 };
 
 type Service = 'sts' | 'kms' | 'secretsmanager' | 'ssm' | 's3' | 'dynamodb';

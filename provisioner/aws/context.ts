@@ -10,12 +10,16 @@ import type { AwsPort } from './aws-port.js';
 
 export interface AwsContext {
   port: AwsPort;
+  /** The port of another region (to ask an always-enabled region about this one); absent in some tests. */
+  portIn?: (region: string) => AwsPort;
   log: Logger;
   sleep: (ms: number) => Promise<void>;
   now: () => number;
   /** Random per apply run; idempotency tokens derive from it so the SDK's own retries cannot duplicate. */
   nonce: string;
   progress: (message: string) => void;
+  /** A fact the user must be told (ApplyHooks.notice); it goes to progress too. */
+  notice: (message: string) => void;
   /** How long to wait for NAT gateways / terminations. */
   waitTimeoutMs: number;
   pollIntervalMs: number;

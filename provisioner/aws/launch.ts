@@ -20,6 +20,7 @@
 import type { CreateFleetError, FleetLaunchTemplateOverridesRequest } from '@aws-sdk/client-ec2';
 import { SkiffError } from '../../broker/api/errors.js';
 import type { AwsClusterPlan } from '../plan/cluster-plan.js';
+import { rootBlockDevice } from '../plan/disks.js';
 import { awsErrorCode } from './aws-port.js';
 import { clientToken, fromAwsTags, requireId, tagFilters, tagSpec, toAwsTags, type AwsContext } from './context.js';
 
@@ -36,6 +37,16 @@ const CAPACITY_ERRORS = new Set([
   'SpotMaxPriceTooLow',
   'UnfulfillableCapacity',
 ]);
+
+/**
+ * The first spot request of an account makes EC2 create the AWSServiceRoleForEC2Spot service-linked role; credentials
+ * that may not (iam:CreateServiceLinkedRole) get AuthFailure.ServiceLinkedRoleCreationNotPermitted, "The provided
+ * credentials do not have permission to create the service-linked role for EC2 Spot Instances"
+ * (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-fleet-prerequisites.html#service-linked-roles-spot-instances:
+ * "if you use the AWS CLI or an API, you must ensure that these roles exist"). `skiff setup
+ * aws` creates the role (setup.ts); until then spot gives nothing, and spot_with_fallback goes on to on-demand.
+ */
+export const SPOT_ROLE_REFUSED = 'AuthFailure.ServiceLinkedRoleCreationNotPermitted';
 
 /** EC2 could not give this capacity now (or the account's limit is reached): try elsewhere, or fall short. */
 export function isCapacityError(code: string | undefined): boolean {
@@ -63,6 +74,7 @@ export async function ensureLaunchTemplate(ctx: AwsContext, plan: AwsClusterPlan
       InstanceInitiatedShutdownBehavior: 'terminate',
       MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
       SecurityGroupIds: [input.clusterGroupId],
+      ...(plan.workers.disk ? { BlockDeviceMappings: [rootBlockDevice(plan.workers.disk)] } : {}),
       TagSpecifications: [
         { ResourceType: 'instance', Tags: toAwsTags(plan.workers.tags) },
         { ResourceType: 'volume', Tags: toAwsTags(plan.workers.tags) },
@@ -85,8 +97,10 @@ export interface SchedulerInput {
 // IAM is eventually consistent: EC2 may not see an instance profile created seconds ago and answers
 // InvalidParameterValue naming iamInstanceProfile. Retried for this long (at pollIntervalMs), then reported.
 const PROFILE_PROPAGATION_MS = 120_000;
-const isProfileNotYetVisible = (err: unknown): boolean =>
-  awsErrorCode(err) === 'InvalidParameterValue' && err instanceof Error && /iamInstanceProfile|instance profile/i.test(err.message);
+const PROFILE_MESSAGE = /iamInstanceProfile|instance profile/i;
+const isProfileNotYetVisible = (err: unknown): boolean => awsErrorCode(err) === 'InvalidParameterValue' && err instanceof Error && PROFILE_MESSAGE.test(err.message);
+/** An instant fleet reports a launch's errors in its Errors set, where the same refusal appears per override. */
+const isProfileFleetError = (e: CreateFleetError): boolean => e.ErrorCode === 'InvalidParameterValue' && PROFILE_MESSAGE.test(e.ErrorMessage ?? '');
 
 /** Launches the scheduler, trying each scheduler type in order on a capacity error. Returns its id. */
 export async function launchScheduler(ctx: AwsContext, plan: AwsClusterPlan, input: SchedulerInput): Promise<string> {
@@ -105,6 +119,7 @@ export async function launchScheduler(ctx: AwsContext, plan: AwsClusterPlan, inp
         InstanceInitiatedShutdownBehavior: 'terminate',
         MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
         NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: input.subnetId, AssociatePublicIpAddress: true, Groups: input.groupIds, DeleteOnTermination: true }],
+        ...(plan.scheduler.disk ? { BlockDeviceMappings: [rootBlockDevice(plan.scheduler.disk)] } : {}),
         TagSpecifications: [...tagSpec('instance', plan.scheduler.tags), ...tagSpec('volume', plan.scheduler.tags)],
         ...(input.instanceProfile ? { IamInstanceProfile: { Name: input.instanceProfile } } : {}),
         // A fresh token per retry: EC2 may remember the token of the refused request with its error.
@@ -164,10 +179,24 @@ export function fleetOverrides(vmTypes: readonly string[], subnetIds: readonly s
 /** Launches up to `count` workers; at least `minCount` or PRV_LAUNCH_FAILED naming every type and capacity tried. */
 export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input: WorkersInput): Promise<WorkersLaunched> {
   const ids: string[] = [];
-  const attempts: { capacity: string; reasons: string[] }[] = [];
+  const attempts: { capacity: string; reasons: string[]; launched: number }[] = [];
   let remaining = input.count;
   const overrides = fleetOverrides(plan.workers.vmTypes, input.subnetIds);
-  for (const capacity of capacityAttempts(plan.workers.spotPolicy)) {
+  // The workers' profile may be as new as the scheduler's (the same IAM eventual consistency): a fleet refused for
+  // it (as a whole, or with nothing launched and only that error in its Errors set) is asked again with a fresh
+  // token, as RunInstances is, until PROFILE_PROPAGATION_MS.
+  const profileDeadline = ctx.now() + Math.min(PROFILE_PROPAGATION_MS, ctx.waitTimeoutMs);
+  let profileRetries = 0;
+  const profileWait = async (): Promise<boolean> => {
+    if (ctx.now() >= profileDeadline) return false;
+    ctx.log.info({ clusterId: plan.clusterId }, 'instance profile not visible to EC2 Fleet yet; retrying');
+    await ctx.sleep(ctx.pollIntervalMs);
+    profileRetries++;
+    return true;
+  };
+  const capacities = capacityAttempts(plan.workers.spotPolicy);
+  for (let c = 0; c < capacities.length; c++) {
+    const capacity = capacities[c] ?? 'on-demand';
     if (remaining <= 0) break;
     let errors: CreateFleetError[];
     try {
@@ -178,20 +207,46 @@ export async function launchWorkers(ctx: AwsContext, plan: AwsClusterPlan, input
         SpotOptions: { AllocationStrategy: 'capacity-optimized-prioritized' },
         OnDemandOptions: { AllocationStrategy: 'prioritized' },
         TagSpecifications: [...tagSpec('instance', plan.workers.tags), ...tagSpec('fleet', plan.workers.tags)],
-        ClientToken: clientToken(ctx, `fleet-${capacity}-${remaining}`),
+        ClientToken: clientToken(ctx, profileRetries === 0 ? `fleet-${capacity}-${remaining}` : `fleet-${capacity}-${remaining}-${profileRetries}`),
       });
       const launched = (out.Instances ?? []).flatMap((i) => i.InstanceIds ?? []);
       await ctx.launched(launched, 'worker');
       ids.push(...launched);
       remaining -= launched.length;
       errors = out.Errors ?? [];
+      if (launched.length === 0 && errors.length > 0 && errors.every(isProfileFleetError) && (await profileWait())) {
+        c--; // the same capacity again
+        continue;
+      }
     } catch (err) {
+      if (isProfileNotYetVisible(err) && (await profileWait())) {
+        c--; // the same capacity again
+        continue;
+      }
       const code = awsErrorCode(err);
-      if (!isCapacityError(code)) throw err;
+      if (code === SPOT_ROLE_REFUSED && capacity === 'spot') {
+        if (capacities.length === 1) {
+          throw new SkiffError(
+            'PRV_LAUNCH_FAILED',
+            `spot workers need the account's AWSServiceRoleForEC2Spot service-linked role, and these credentials may not create it (${code}); ` +
+              'run skiff setup aws once (it creates the role), or use spot_policy spot_with_fallback or on-demand',
+            { cause: err },
+          );
+        }
+      } else if (!isCapacityError(code)) throw err;
       errors = [{ ErrorCode: code }];
     }
     const reasons = [...new Set(errors.map((e) => `${e.LaunchTemplateAndOverrides?.Overrides?.InstanceType ?? 'any type'}: ${e.ErrorCode ?? 'error'}`))];
-    attempts.push({ capacity, reasons });
+    attempts.push({ capacity, reasons, launched: input.count - remaining - attempts.reduce((n, a) => n + a.launched, 0) });
+  }
+  // spot_with_fallback that ended (partly) on-demand: billed at on-demand prices, so the user is told, with EC2's
+  // reasons for spot, wherever the cluster's state is shown (not only in the log).
+  const onDemand = attempts.find((a) => a.capacity === 'on-demand' && a.launched > 0);
+  const spot = attempts.find((a) => a.capacity === 'spot');
+  if (plan.workers.spotPolicy === 'spot_with_fallback' && onDemand && spot) {
+    const why = spot.reasons.length > 0 ? spot.reasons.join('; ') : 'EC2 gave no reason';
+    const spotRole = spot.reasons.some((r) => r.endsWith(SPOT_ROLE_REFUSED)) ? ' (run skiff setup aws to create the AWSServiceRoleForEC2Spot role)' : '';
+    ctx.notice(`spot_with_fallback: ${onDemand.launched} of ${input.count} workers run on-demand, at on-demand prices; spot gave ${spot.launched} (${why})${spotRole}`);
   }
   if (remaining <= 0) {
     ctx.progress(`launched ${ids.length} worker(s)`);

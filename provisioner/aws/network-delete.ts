@@ -6,17 +6,20 @@
 
 import { SkiffError } from '../../broker/api/errors.js';
 import { baseTags, KEY_TAG, OWNER_TAG, OWNER_VALUE, ROLE_TAG, WORKSPACE_TAG } from '../plan/tags.js';
-import { awsErrorCode } from './aws-port.js';
 import { fromAwsTags, tagFilters, waitUntil, type AwsContext } from './context.js';
 import { deleteAgentRole } from './agent-role.js';
 import { LIVE_STATES, listInstances } from './instances.js';
+import { deleteRetryingDependencies } from './teardown.js';
 
-async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    if (!/NotFound|InvalidAllocationID|InvalidAssociationID/.test(awsErrorCode(err) ?? '')) throw err;
-  }
+const isGone = (code: string): boolean => /NotFound|InvalidAllocationID|InvalidAssociationID/.test(code);
+
+/**
+ * One delete of the network: gone already is success, and DependencyViolation (a deleted NAT's or a terminated
+ * instance's interfaces still in the subnet, the gateway's addresses still mapped) is retried with the bounded
+ * backoff the cluster teardown uses (teardown.ts).
+ */
+async function ignoreNotFound(ctx: AwsContext, del: () => Promise<unknown>): Promise<void> {
+  await deleteRetryingDependencies(ctx, del, isGone);
 }
 
 export async function deleteNetwork(ctx: AwsContext, workspace: string): Promise<{ deleted: string[] }> {
@@ -43,7 +46,7 @@ export async function deleteNetwork(ctx: AwsContext, workspace: string): Promise
   }
   const nats = (await port.describeNatGateways({ Filter: [...filters, { Name: 'state', Values: ['pending', 'available', 'deleting'] }] })).NatGateways ?? [];
   for (const n of nats) {
-    if (n.NatGatewayId && n.State !== 'deleting') await ignoreNotFound(port.deleteNatGateway({ NatGatewayId: n.NatGatewayId }));
+    if (n.NatGatewayId && n.State !== 'deleting') await ignoreNotFound(ctx, () => port.deleteNatGateway({ NatGatewayId: n.NatGatewayId }));
     deleted.push(n.NatGatewayId ?? '');
   }
   const natIds = nats.map((n) => n.NatGatewayId ?? '').filter(Boolean);
@@ -54,36 +57,36 @@ export async function deleteNetwork(ctx: AwsContext, workspace: string): Promise
     });
   }
   for (const a of (await port.describeAddresses({ Filters: filters })).Addresses ?? []) {
-    if (a.AllocationId) await ignoreNotFound(port.releaseAddress({ AllocationId: a.AllocationId }));
+    if (a.AllocationId) await ignoreNotFound(ctx, () => port.releaseAddress({ AllocationId: a.AllocationId }));
     deleted.push(a.AllocationId ?? '');
   }
   for (const vpcId of vpcIds) {
     const groups = (await port.describeSecurityGroups({ Filters: [...tagFilters(baseTags(workspace, {})), { Name: 'vpc-id', Values: [vpcId] }] })).SecurityGroups ?? [];
     for (const g of groups) {
-      if (g.GroupId && g.GroupName !== 'default') await ignoreNotFound(port.deleteSecurityGroup({ GroupId: g.GroupId }));
+      if (g.GroupId && g.GroupName !== 'default') await ignoreNotFound(ctx, () => port.deleteSecurityGroup({ GroupId: g.GroupId }));
       deleted.push(g.GroupId ?? '');
     }
   }
   for (const t of (await port.describeRouteTables({ Filters: filters })).RouteTables ?? []) {
     for (const a of t.Associations ?? []) {
-      if (a.RouteTableAssociationId && !a.Main) await ignoreNotFound(port.disassociateRouteTable({ AssociationId: a.RouteTableAssociationId }));
+      if (a.RouteTableAssociationId && !a.Main) await ignoreNotFound(ctx, () => port.disassociateRouteTable({ AssociationId: a.RouteTableAssociationId }));
     }
-    if (t.RouteTableId) await ignoreNotFound(port.deleteRouteTable({ RouteTableId: t.RouteTableId }));
+    if (t.RouteTableId) await ignoreNotFound(ctx, () => port.deleteRouteTable({ RouteTableId: t.RouteTableId }));
     deleted.push(t.RouteTableId ?? '');
   }
   for (const g of (await port.describeInternetGateways({ Filters: filters })).InternetGateways ?? []) {
     for (const a of g.Attachments ?? []) {
-      if (g.InternetGatewayId && a.VpcId) await ignoreNotFound(port.detachInternetGateway({ InternetGatewayId: g.InternetGatewayId, VpcId: a.VpcId }));
+      if (g.InternetGatewayId && a.VpcId) await ignoreNotFound(ctx, () => port.detachInternetGateway({ InternetGatewayId: g.InternetGatewayId, VpcId: a.VpcId }));
     }
-    if (g.InternetGatewayId) await ignoreNotFound(port.deleteInternetGateway({ InternetGatewayId: g.InternetGatewayId }));
+    if (g.InternetGatewayId) await ignoreNotFound(ctx, () => port.deleteInternetGateway({ InternetGatewayId: g.InternetGatewayId }));
     deleted.push(g.InternetGatewayId ?? '');
   }
   for (const s of (await port.describeSubnets({ Filters: filters })).Subnets ?? []) {
-    if (s.SubnetId) await ignoreNotFound(port.deleteSubnet({ SubnetId: s.SubnetId }));
+    if (s.SubnetId) await ignoreNotFound(ctx, () => port.deleteSubnet({ SubnetId: s.SubnetId }));
     deleted.push(s.SubnetId ?? '');
   }
   for (const v of vpcs) {
-    if (v.VpcId && fromAwsTags(v.Tags)[KEY_TAG] !== undefined) await ignoreNotFound(port.deleteVpc({ VpcId: v.VpcId }));
+    if (v.VpcId && fromAwsTags(v.Tags)[KEY_TAG] !== undefined) await ignoreNotFound(ctx, () => port.deleteVpc({ VpcId: v.VpcId }));
     deleted.push(v.VpcId ?? '');
   }
   if (deleted.length > 0) ctx.progress(`deleted ${deleted.length} network resource(s) of workspace ${workspace}`);

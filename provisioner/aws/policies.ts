@@ -47,6 +47,7 @@ const DESCRIBE = [
   'ec2:DescribeLaunchTemplateVersions',
   'ec2:DescribeLaunchTemplates',
   'ec2:DescribeNatGateways',
+  'ec2:DescribeRegions',
   'ec2:DescribeRouteTables',
   'ec2:DescribeSecurityGroups',
   'ec2:DescribeSubnets',
@@ -54,6 +55,7 @@ const DESCRIBE = [
   'ec2:DescribeVpcs',
   // plan() and setup read the vCPU quotas (read-only; Service Quotas has no resource-level permissions).
   'servicequotas:GetServiceQuota',
+  'servicequotas:GetAWSDefaultServiceQuota',
 ];
 
 export function setupPolicy(): PolicyDocument {
@@ -115,6 +117,13 @@ export function setupPolicy(): PolicyDocument {
         Resource: '*',
         Action: ['iam:CreateServiceLinkedRole'],
         Condition: { StringEquals: { 'iam:AWSServiceName': ['ec2fleet.amazonaws.com', 'spot.amazonaws.com'] } },
+      },
+      {
+        // Whether the Spot service-linked role exists already (setup creates it only when it does not).
+        Sid: 'SetupSpotRoleRead',
+        Effect: 'Allow',
+        Resource: 'arn:aws:iam::*:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot',
+        Action: ['iam:GetRole'],
       },
       {
         // The workspace's permissions boundary for its clusters' agent roles (a managed policy under /skiff/).

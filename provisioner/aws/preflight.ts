@@ -10,7 +10,7 @@
 import { SkiffError } from '../../broker/api/errors.js';
 import type { AwsOptions } from '../plan/aws-options.js';
 import { vcpuRequestOf, type PlanFacts } from '../plan/cluster-plan.js';
-import { defaultImageQuery, imageQueryKey, newestImage, type ResolvedImage } from '../plan/images.js';
+import { defaultImageQuery, imageQueryKey, newestImage, rootDeviceOf, type ResolvedImage } from '../plan/images.js';
 import { checkWorkerGpus, instanceTypeFacts, roleArchitecture, type Architecture, type InstanceTypeFacts } from '../plan/instance-types.js';
 import type { ByoNetworkPlan } from '../plan/network-plan.js';
 import { quotasDrawnOn } from '../plan/quotas.js';
@@ -23,9 +23,48 @@ function invalid(message: string): SkiffError {
   return new SkiffError('PRV_INVALID_REQUEST', message);
 }
 
+/**
+ * What AWS answers a request in a region the account has not enabled: EC2 "AWS was not able to validate the provided
+ * access credentials" (AuthFailure), other services "The security token included in the request is invalid".
+ */
+const REFUSED_CREDENTIALS = new Set(['AuthFailure', 'UnrecognizedClientException', 'InvalidClientTokenId', 'OptInRequired']);
+/** A region enabled in every account (opt-in-not-required), to ask about another. */
+const ALWAYS_ENABLED_REGION = 'us-east-1';
+
+/**
+ * Regions introduced after 20 March 2019 are disabled until the account enables them, and every request there is
+ * refused as if the credentials were bad (https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html).
+ * DescribeRegions in an always-enabled region says which it is: OptInStatus `not-opted-in`
+ * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeRegions.html, AllRegions). Undefined when it
+ * is not that (or cannot be told): the caller reports the original error.
+ */
+async function regionNotEnabled(ctx: AwsContext, region: string, err: unknown): Promise<SkiffError | undefined> {
+  const code = awsErrorCode(err) ?? '';
+  if (!REFUSED_CREDENTIALS.has(code) || !ctx.portIn || region === ALWAYS_ENABLED_REGION) return undefined;
+  let status: string | undefined;
+  try {
+    const out = await ctx.portIn(ALWAYS_ENABLED_REGION).describeRegions({ AllRegions: true, RegionNames: [region] });
+    status = out.Regions?.find((r) => r.RegionName === region)?.OptInStatus;
+  } catch {
+    return undefined; // the credentials fail there too: the original error says so
+  }
+  if (status !== 'not-opted-in') return undefined;
+  return new SkiffError(
+    'PRV_INVALID_REQUEST',
+    `region ${region} is an opt-in region that this AWS account has not enabled (AWS answers ${code} there); ` +
+      `enable it (AWS console: Account → AWS Regions, or \`aws account enable-region --region-name ${region}\`), wait until it shows Enabled, then run this again, or choose another region`,
+    { cause: err },
+  );
+}
+
 /** The account's usable zones of the region (available, regional, in skiff's subnet layout), sorted. */
 export async function describeZones(ctx: AwsContext, region: string): Promise<string[]> {
-  const out = await ctx.port.describeAvailabilityZones({ Filters: [{ Name: 'state', Values: ['available'] }] });
+  let out;
+  try {
+    out = await ctx.port.describeAvailabilityZones({ Filters: [{ Name: 'state', Values: ['available'] }] });
+  } catch (err) {
+    throw (await regionNotEnabled(ctx, region, err)) ?? err;
+  }
   return usableZones(region, out.AvailabilityZones ?? []);
 }
 
@@ -63,7 +102,7 @@ export async function resolveImages(
     if (!img) throw invalid(`image ${id} does not exist in ${opts.region}; name an AMI of this region`);
     const architecture = architectureOf(img.Architecture);
     if (!architecture) throw invalid(`image ${id} is ${img.Architecture ?? 'of no architecture'}; skiff boots x86_64 or arm64 Linux images`);
-    const resolved = { imageId: id, architecture, name: img.Name ?? id };
+    const resolved = { imageId: id, architecture, name: img.Name ?? id, ...rootDeviceOf(img) };
     return { scheduler: resolved, worker: resolved };
   }
   const cache = new Map<string, ResolvedImage>();
@@ -82,7 +121,7 @@ export async function resolveImages(
     });
     const newest = newestImage(out.Images ?? []);
     if (!newest?.ImageId) throw invalid(`no image found in ${opts.region} for ${q.description}; name one with the ami option (e.g. ami: ami-0123456789abcdef0)`);
-    const resolved = { imageId: newest.ImageId, architecture, name: newest.Name ?? q.description };
+    const resolved = { imageId: newest.ImageId, architecture, name: newest.Name ?? q.description, ...rootDeviceOf(newest) };
     cache.set(key, resolved);
     return resolved;
   };

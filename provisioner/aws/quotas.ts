@@ -1,7 +1,9 @@
 // Reading EC2's vCPU quotas (Service Quotas GetServiceQuota, service code ec2) and the region's vCPUs in use,
-// for plan() and setup. Read-only. A quota that cannot be read (the account or region does not have it, the
-// credentials may not read it) is reported and left unchecked: the launch itself still meets EC2's limit.
+// for plan() and setup. Read-only. A quota whose applied value cannot be read is checked against AWS's default
+// value; one of which neither can be read (the credentials may not read it) is reported and left unchecked: the
+// launch itself still meets EC2's limit.
 
+import { SkiffError } from '../../broker/api/errors.js';
 import { quotaClassOf, quotaOf, VCPU_QUOTAS } from '../plan/quotas.js';
 import { awsErrorCode } from './aws-port.js';
 import type { AwsContext } from './context.js';
@@ -21,27 +23,61 @@ const UNREADABLE = new Set([
 export interface QuotaReading {
   /** Quota values in vCPUs by code, for those read. */
   limits: Record<string, number>;
+  /** Codes whose value is AWS's default (GetAWSDefaultServiceQuota): the account's applied value could not be read. */
+  defaults: string[];
   unreadable: { code: string; name: string; reason: string }[];
 }
 
+const valueOf = (out: { Quota?: { Value?: number | undefined } | undefined }): number | undefined => {
+  const v = out.Quota?.Value;
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+};
+
+/**
+ * Each quota's applied value (GetServiceQuota), else AWS's default (GetAWSDefaultServiceQuota). AWS documents that
+ * "for some quotas, only the default values are available. If the applied quota value is not available for a
+ * quota, the quota is not retrieved" (GetServiceQuota answers NoSuchResourceException), and that the default
+ * "does not reflect any quota increases"
+ * (https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetServiceQuota.html,
+ * .../API_GetAWSDefaultServiceQuota.html). The default is the best figure there is then (an account's applied
+ * value may differ either way, so the warning says which was checked; the launch itself still meets EC2's limit).
+ */
 export async function readVcpuQuotas(ctx: AwsContext, codes: readonly string[]): Promise<QuotaReading> {
   const limits: Record<string, number> = {};
+  const defaults: string[] = [];
   const unreadable: QuotaReading['unreadable'] = [];
   for (const code of codes) {
     const name = VCPU_QUOTAS.find((q) => q.code === code)?.name ?? code;
+    let reason: string;
     try {
-      const out = await ctx.port.getServiceQuota({ ServiceCode: 'ec2', QuotaCode: code });
-      const value = out.Quota?.Value;
-      if (typeof value === 'number' && Number.isFinite(value)) limits[code] = value;
-      else unreadable.push({ code, name, reason: 'no value in the answer' });
+      const value = valueOf(await ctx.port.getServiceQuota({ ServiceCode: 'ec2', QuotaCode: code }));
+      if (value !== undefined) {
+        limits[code] = value;
+        continue;
+      }
+      reason = 'no value in the answer';
     } catch (err) {
-      const reason = awsErrorCode(err) ?? '';
+      reason = awsErrorCode(err) ?? '';
       if (!UNREADABLE.has(reason)) throw err;
-      unreadable.push({ code, name, reason });
-      ctx.log.warn({ quotaCode: code, reason }, 'vCPU quota could not be read; not checked');
     }
+    try {
+      const value = valueOf(await ctx.port.getAWSDefaultServiceQuota({ ServiceCode: 'ec2', QuotaCode: code }));
+      if (value !== undefined) {
+        limits[code] = value;
+        defaults.push(code);
+        ctx.log.warn({ quotaCode: code, reason }, 'applied vCPU quota could not be read; checking against AWS\'s default');
+        continue;
+      }
+    } catch (err) {
+      // A passing fault (throttling, an outage) fails the plan as GetServiceQuota's would, to be tried again;
+      // any other answer (not allowed, not offered, an endpoint that does not speak it) leaves the quota unchecked.
+      if (err instanceof SkiffError && err.retryable) throw err;
+      reason = `${reason}; default: ${awsErrorCode(err) ?? 'error'}`;
+    }
+    unreadable.push({ code, name, reason });
+    ctx.log.warn({ quotaCode: code, reason }, 'vCPU quota could not be read; not checked');
   }
-  return { limits, unreadable };
+  return { limits, defaults, unreadable };
 }
 
 const TYPES_PER_CALL = 100;

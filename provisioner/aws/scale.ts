@@ -9,6 +9,7 @@
 import { SkiffError } from '../../broker/api/errors.js';
 import type { Machine } from '../backend.js';
 import type { AwsClusterPlan } from '../plan/cluster-plan.js';
+import { rootBlockDevice } from '../plan/disks.js';
 import { awsErrorCode } from './aws-port.js';
 import { place } from './cluster-apply.js';
 import { clientToken, tagFilters, type AwsContext } from './context.js';
@@ -20,12 +21,17 @@ export async function growWorkers(ctx: AwsContext, plan: AwsClusterPlan, count: 
   const templateId = found.LaunchTemplates?.find((t) => t.LaunchTemplateName === plan.launchTemplate.name)?.LaunchTemplateId;
   if (!templateId) throw new SkiffError('PRV_LAUNCH_FAILED', `the launch template ${plan.launchTemplate.name} of cluster ${plan.clusterId} is gone; \`skiff down\` and \`skiff up\` the cluster again`);
   // The new version carries the whole template, not only the user-data: an emulator may not copy SourceVersion's.
-  const latest = (await ctx.port.describeLaunchTemplateVersions({ LaunchTemplateId: templateId, Versions: ['$Latest'] })).LaunchTemplateVersions?.[0]?.LaunchTemplateData;
-  if (!latest?.ImageId) throw new SkiffError('PRV_LAUNCH_FAILED', `the launch template ${plan.launchTemplate.name} of cluster ${plan.clusterId} has no image; \`skiff down\` and \`skiff up\` the cluster again`);
+  const read = (await ctx.port.describeLaunchTemplateVersions({ LaunchTemplateId: templateId, Versions: ['$Latest'] })).LaunchTemplateVersions?.[0];
+  const latest = read?.LaunchTemplateData;
+  if (!latest?.ImageId || read?.VersionNumber === undefined) throw new SkiffError('PRV_LAUNCH_FAILED', `the launch template ${plan.launchTemplate.name} of cluster ${plan.clusterId} has no image; \`skiff down\` and \`skiff up\` the cluster again`);
   const profile = latest.IamInstanceProfile?.Name ?? latest.IamInstanceProfile?.Arn;
   await ctx.port.createLaunchTemplateVersion({
     LaunchTemplateId: templateId,
-    SourceVersion: '$Latest',
+    // The number of the version just read, not '$Latest': AWS documents SourceVersion as "the version of the launch
+    // template on which to base the new version" and the $Latest/$Default aliases for the launch requests
+    // (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplateVersion.html), and a version
+    // made meanwhile by another step must not become the base of this one.
+    SourceVersion: String(read.VersionNumber),
     ClientToken: clientToken(ctx, 'scale-template'),
     LaunchTemplateData: {
       ImageId: latest.ImageId,
@@ -33,6 +39,8 @@ export async function growWorkers(ctx: AwsContext, plan: AwsClusterPlan, count: 
       InstanceInitiatedShutdownBehavior: latest.InstanceInitiatedShutdownBehavior ?? 'terminate',
       MetadataOptions: { HttpTokens: latest.MetadataOptions?.HttpTokens ?? 'required', HttpEndpoint: latest.MetadataOptions?.HttpEndpoint ?? 'enabled' },
       ...(latest.SecurityGroupIds ? { SecurityGroupIds: latest.SecurityGroupIds } : {}),
+      // The root volume as planned (gp3, size, deleted on termination), else what the template had.
+      ...(plan.workers.disk ? { BlockDeviceMappings: [rootBlockDevice(plan.workers.disk)] } : {}),
       ...(latest.TagSpecifications ? { TagSpecifications: latest.TagSpecifications.map((t) => ({ ...(t.ResourceType ? { ResourceType: t.ResourceType } : {}), ...(t.Tags ? { Tags: t.Tags } : {}) })) } : {}),
       ...(profile ? { IamInstanceProfile: latest.IamInstanceProfile?.Name ? { Name: latest.IamInstanceProfile.Name } : { Arn: profile } } : {}),
     },

@@ -29,6 +29,8 @@ export interface SetupReport {
   /** The agents' instance profile (and role) name, or undefined when permissions were missing. */
   /** The ARN of the workspace's permissions boundary for its clusters' agent roles. */
   agentBoundary?: string;
+  /** The AWSServiceRoleForEC2Spot service-linked role spot workers need: made now, there already, or not made (why in warnings). */
+  spotRole: 'created' | 'exists' | 'not created';
   /** The EC2 vCPU quotas that could be read (the others are named in warnings), with the vCPUs in use in each. */
   quotas: { code: string; name: string; vcpus: number; usedVcpus: number }[];
 }
@@ -43,6 +45,31 @@ async function dryRun(ctx: AwsContext, action: AwsAction, call: () => Promise<un
     if (code === 'UnauthorizedOperation' || code === 'AccessDenied' || code === 'AccessDeniedException') return { action: iamActionOf(action), result: 'denied' };
     ctx.log.warn({ action, code }, 'permission check failed');
     return { action: iamActionOf(action), result: `error: ${code}` };
+  }
+}
+
+/**
+ * The AWSServiceRoleForEC2Spot service-linked role: an account's first spot request fails without it when the
+ * requester may not create it (AuthFailure.ServiceLinkedRoleCreationNotPermitted; launch.ts), so setup, which has
+ * iam:CreateServiceLinkedRole for spot.amazonaws.com (policies.ts), makes it once. An existing role answers InvalidInput
+ * "Service role name AWSServiceRoleForEC2Spot has been taken in this account"
+ * (https://docs.aws.amazon.com/batch/latest/userguide/spot-fleet-roles-cli.html), which is success.
+ */
+async function ensureSpotServiceLinkedRole(ctx: AwsContext, warnings: string[]): Promise<SetupReport['spotRole']> {
+  const found = await ctx.port.getRole({ RoleName: 'AWSServiceRoleForEC2Spot' }).then(
+    () => true,
+    () => false, // NoSuchEntity, or may not read it: the create below says which
+  );
+  if (found) return 'exists';
+  try {
+    await ctx.port.createServiceLinkedRole({ AWSServiceName: 'spot.amazonaws.com' });
+    ctx.progress('created the AWSServiceRoleForEC2Spot service-linked role (spot workers need it)');
+    return 'created';
+  } catch (err) {
+    const code = awsErrorCode(err) ?? 'unknown';
+    if ((code === 'InvalidInput' && /has been taken/.test(err instanceof Error ? err.message : '')) || code === 'EntityAlreadyExists') return 'exists';
+    warnings.push(`the AWSServiceRoleForEC2Spot service-linked role could not be created (${code}); spot workers fail until it exists (spot_with_fallback runs them on-demand): run \`aws iam create-service-linked-role --aws-service-name spot.amazonaws.com\` with rights to do so`);
+    return 'not created';
   }
 }
 
@@ -68,6 +95,9 @@ export async function setupAws(ctx: AwsContext, rawOptions: Readonly<Record<stri
   if (denied.length > 0) warnings.push(`missing permissions: ${denied.join(', ')}; attach the documents printed by skiff policy aws setup|ongoing`);
 
   const reading = await readVcpuQuotas(ctx, VCPU_QUOTAS.map((q) => q.code));
+  for (const code of reading.defaults) {
+    warnings.push(`vCPU quota ${code} (${VCPU_QUOTAS.find((q) => q.code === code)?.name ?? code}): the account's applied value could not be read; AWS's default ${reading.limits[code] ?? '?'} is shown and skiff up checks against it`);
+  }
   for (const u of reading.unreadable) warnings.push(`vCPU quota ${u.code} (${u.name}) could not be read (${u.reason}); skiff up will not check it`);
   const readable = Object.keys(reading.limits);
   const usage = readable.length > 0 ? await vcpuUsage(ctx, readable, {}) : {};
@@ -78,7 +108,8 @@ export async function setupAws(ctx: AwsContext, rawOptions: Readonly<Record<stri
   if (network.kind === 'managed' && opts.createNetwork && denied.length === 0) ids = await ensureNetwork(ctx, network);
   const group = { name: logGroupFor(options.workspace), retentionDays: options.logRetentionDays, tags };
   if (denied.length === 0) await ensureLogGroup(ctx, group);
-  const report: SetupReport = { region: options.region, zones, warnings, permissions, network: ids, logGroup: group.name, quotas };
+  const spotRole = await ensureSpotServiceLinkedRole(ctx, warnings);
+  const report: SetupReport = { region: options.region, zones, warnings, permissions, network: ids, logGroup: group.name, quotas, spotRole };
   if (denied.length === 0) report.agentBoundary = await ensureAgentBoundary(ctx, options.workspace, tags);
   return report;
 }

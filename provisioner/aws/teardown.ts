@@ -7,7 +7,8 @@ import { awsErrorCode } from './aws-port.js';
 import { fromAwsTags, tagFilters, type AwsContext } from './context.js';
 import { LIVE_STATES, listInstances, terminateAndWait } from './instances.js';
 
-const SG_DELETE_ATTEMPTS = 10;
+/** Attempts of a delete that EC2 refuses with DependencyViolation; the n-th wait is n × pollIntervalMs. */
+export const DEPENDENCY_ATTEMPTS = 10;
 
 export async function destroyClusterResources(ctx: AwsContext, ownerTags: Record<string, string>, clusterId: string): Promise<void> {
   const filters = tagFilters({ ...ownerTags, [CLUSTER_TAG]: clusterId });
@@ -38,17 +39,28 @@ export async function deleteLaunchTemplatesAndGroups(
   }
 }
 
-/** Network interfaces of terminated instances linger for a while: DependencyViolation is retried, bounded. */
-async function deleteGroup(ctx: AwsContext, groupId: string): Promise<void> {
+/**
+ * Runs a delete, retrying DependencyViolation with a bounded backoff (DEPENDENCY_ATTEMPTS, waiting
+ * n × pollIntervalMs after the n-th refusal): the network interfaces of a terminated instance or a deleted NAT
+ * gateway linger for a while, and EC2 refuses to delete what they sit in until they are gone ("The subnet … has
+ * dependencies and cannot be deleted", https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html,
+ * DependencyViolation). A NotFound answer (`gone`) is success: someone deleted it first.
+ */
+export async function deleteRetryingDependencies(ctx: AwsContext, del: () => Promise<unknown>, gone: (code: string) => boolean): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await ctx.port.deleteSecurityGroup({ GroupId: groupId });
+      await del();
       return;
     } catch (err) {
-      const code = awsErrorCode(err);
-      if (code === 'InvalidGroup.NotFound') return;
-      if (code !== 'DependencyViolation' || attempt >= SG_DELETE_ATTEMPTS) throw err;
+      const code = awsErrorCode(err) ?? '';
+      if (gone(code)) return;
+      if (code !== 'DependencyViolation' || attempt >= DEPENDENCY_ATTEMPTS) throw err;
+      ctx.log.info({ attempt }, 'DependencyViolation; retrying the delete');
       await ctx.sleep(ctx.pollIntervalMs * attempt);
     }
   }
+}
+
+async function deleteGroup(ctx: AwsContext, groupId: string): Promise<void> {
+  await deleteRetryingDependencies(ctx, () => ctx.port.deleteSecurityGroup({ GroupId: groupId }), (code) => code === 'InvalidGroup.NotFound');
 }

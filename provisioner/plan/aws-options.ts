@@ -6,6 +6,7 @@ import { SkiffError } from '../../broker/api/errors.js';
 import { DEFAULT_WORKSPACE, WORKSPACE_NAME, WORKSPACE_NAME_RULE } from '../../broker/api/limits.js';
 import { DEFAULT_RETENTION_DAYS, isRetentionDays, RETENTION_DAYS } from '../../broker/api/logs.js';
 import { parseCidr, parseIpv4 } from './cidr.js';
+import { MAX_DISK_GIB, MIN_DISK_GIB } from './disks.js';
 import { DEFAULT_REGION, SUPPORTED_REGIONS, isSupportedRegion, zoneLetterOf, type Region } from './regions.js';
 
 export type SpotPolicy = 'on-demand' | 'spot' | 'spot_with_fallback';
@@ -50,6 +51,8 @@ export interface AwsOptions {
   logRetentionDays: number;
   /** The fewest workers the cluster may start with when EC2 cannot give them all; absent: all requested. */
   minWorkers?: number;
+  /** The workers' root volume in GiB (disk_size); absent: the default of plan/disks.ts. */
+  diskSizeGiB?: number;
 }
 
 export const DEFAULT_SCHEDULER_VM_TYPES = ['m6i.large', 'm5.large'];
@@ -81,6 +84,7 @@ const KNOWN_KEYS = [
   'firewall_id',
   'log_retention_days',
   'min_workers',
+  'disk_size',
 ] as const;
 
 const BYO_KEYS = ['network_id', 'scheduler_subnet_id', 'worker_subnet_id', 'scheduler_firewall_id', 'firewall_id'] as const;
@@ -263,6 +267,10 @@ export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefin
     throw invalid(`log_retention_days ${JSON.stringify(retention)} is not one CloudWatch allows; valid: ${RETENTION_DAYS.join(', ')}`);
   }
   const minWorkers = minWorkersOf(opts['min_workers'], workers);
+  const disk = opts['disk_size'];
+  if (disk !== undefined && disk !== null && (typeof disk !== 'number' || !Number.isInteger(disk) || disk < MIN_DISK_GIB || disk > MAX_DISK_GIB)) {
+    throw invalid(`disk_size ${JSON.stringify(disk)} must be a whole number of GiB from ${MIN_DISK_GIB} to ${MAX_DISK_GIB} (gp3's sizes)`);
+  }
   const out: AwsOptions = {
     region,
     workspace: ws,
@@ -278,6 +286,7 @@ export function parseAwsOptions(raw: Readonly<Record<string, unknown>> | undefin
   };
   if (zone !== undefined) out.zone = zone;
   if (minWorkers !== undefined) out.minWorkers = minWorkers;
+  if (typeof disk === 'number') out.diskSizeGiB = disk;
   if (sshFrom !== undefined) out.sshFrom = sshFrom;
   if (ami !== undefined) out.ami = ami;
   if (instanceProfile !== undefined) out.instanceProfile = instanceProfile;

@@ -11,6 +11,7 @@ import { SkiffError } from '../../broker/api/errors.js';
 import { logGroupFor } from '../../broker/api/logs.js';
 import { parseAwsOptions, type AwsOptions, type SpotPolicy } from './aws-options.js';
 import type { ResolvedImage } from './images.js';
+import { planDisks, type RootDisk } from './disks.js';
 import { checkWorkerGpus, roleArchitecture, smallestType, type Architecture, type InstanceTypeFacts } from './instance-types.js';
 import { planNetwork, type NetworkPlan } from './network-plan.js';
 import { checkVcpuQuotas, lifecyclesOf, type QuotaCheck, type VcpuRequest } from './quotas.js';
@@ -62,7 +63,8 @@ export interface AwsClusterPlan {
   /** vCPUs, architecture and GPUs of every listed type. */
   instanceTypes: Record<string, InstanceTypeFacts>;
   launchTemplate: { name: string; tags: Tags; instanceProfile?: string };
-  scheduler: { vmTypes: string[]; architecture: Architecture; tags: Tags };
+  /** disk: the root volume (plan/disks.ts); absent in plans made before disks were planned (the image's default). */
+  scheduler: { vmTypes: string[]; architecture: Architecture; tags: Tags; disk?: RootDisk };
   workers: {
     count: number;
     /** The fewest the cluster may start with (min_workers; default: count). */
@@ -75,6 +77,7 @@ export interface AwsClusterPlan {
     gpu: 0 | 1;
     publicIp: boolean;
     tags: Tags;
+    disk?: RootDisk;
   };
   /** The vCPU quotas checked when planned (those that could be read). */
   quotas: QuotaCheck[];
@@ -226,6 +229,7 @@ export function planAwsCluster(req: ClusterRequest, facts: PlanFacts): AwsCluste
   };
   if (opts.instanceProfile !== undefined) lt.instanceProfile = opts.instanceProfile;
   const usedTypes = [...new Set([...opts.schedulerVmTypes, ...opts.workerVmTypes])];
+  const disks = planDisks(opts.diskSizeGiB, facts.images, opts.workerVmTypes, types);
   return {
     version: 2,
     clusterId: req.clusterId,
@@ -239,7 +243,7 @@ export function planAwsCluster(req: ClusterRequest, facts: PlanFacts): AwsCluste
     images: { scheduler: facts.images.scheduler, worker: facts.images.worker },
     instanceTypes: Object.fromEntries(usedTypes.flatMap((t): [string, InstanceTypeFacts][] => (types[t] ? [[t, types[t]]] : []))),
     launchTemplate: lt,
-    scheduler: { vmTypes: opts.schedulerVmTypes, architecture: schedulerArch, tags: clusterTags(base, req.clusterId, clusterName, 'scheduler') },
+    scheduler: { vmTypes: opts.schedulerVmTypes, architecture: schedulerArch, tags: clusterTags(base, req.clusterId, clusterName, 'scheduler'), disk: disks.scheduler },
     workers: {
       count: req.workers,
       minCount: opts.minWorkers ?? req.workers,
@@ -250,6 +254,7 @@ export function planAwsCluster(req: ClusterRequest, facts: PlanFacts): AwsCluste
       gpu: opts.workerGpu,
       publicIp: opts.giveWorkersPublicIp,
       tags: clusterTags(base, req.clusterId, clusterName, 'worker'),
+      disk: disks.worker,
     },
     quotas: verdict.checks,
     clusterTags: { owner: base['owner'] ?? 'skiff', 'skiff:workspace': opts.workspace, 'skiff:cluster': req.clusterId },

@@ -29,6 +29,19 @@ export interface ResolvedImage {
   architecture: Architecture;
   /** The image's name, or what it is, for messages. */
   name: string;
+  /** Its root device (RootDeviceName), e.g. /dev/xvda; the root volume's mapping must name it. */
+  rootDeviceName?: string;
+  /** The size of its root device's snapshot (the smallest root volume EBS allows for it). */
+  rootSnapshotGiB?: number;
+}
+
+/** The root device and its snapshot's size, from a DescribeImages answer. */
+export function rootDeviceOf(img: ImageAnswer): Pick<ResolvedImage, 'rootDeviceName' | 'rootSnapshotGiB'> {
+  const out: Pick<ResolvedImage, 'rootDeviceName' | 'rootSnapshotGiB'> = {};
+  if (img.RootDeviceName) out.rootDeviceName = img.RootDeviceName;
+  const size = img.BlockDeviceMappings?.find((b) => b.DeviceName === img.RootDeviceName)?.Ebs?.VolumeSize;
+  if (typeof size === 'number') out.rootSnapshotGiB = size;
+  return out;
 }
 
 export const DEBIAN_OWNER = '136693071363';
@@ -49,6 +62,8 @@ export interface ImageAnswer {
   CreationDate?: string | undefined;
   Architecture?: string | undefined;
   State?: string | undefined;
+  RootDeviceName?: string | undefined;
+  BlockDeviceMappings?: { DeviceName?: string | undefined; Ebs?: { VolumeSize?: number | undefined } | undefined }[] | undefined;
 }
 
 /** The newest image of a lookup answer (by creation date, then name), or undefined. */

@@ -17,6 +17,8 @@ export interface InstanceTypeFacts {
   architecture: Architecture;
   /** GPUs (GpuInfo.Gpus[].Count summed). */
   gpus: number;
+  /** MemoryInfo.SizeInMiB (absent in plans made before it was read). */
+  memoryMiB?: number;
 }
 
 export interface InstanceTypeAnswer {
@@ -24,6 +26,7 @@ export interface InstanceTypeAnswer {
   VCpuInfo?: { DefaultVCpus?: number | undefined } | undefined;
   ProcessorInfo?: { SupportedArchitectures?: string[] | undefined } | undefined;
   GpuInfo?: { Gpus?: { Count?: number | undefined }[] | undefined } | undefined;
+  MemoryInfo?: { SizeInMiB?: number | undefined } | undefined;
 }
 
 function invalid(message: string): SkiffError {
@@ -50,6 +53,8 @@ export function instanceTypeFacts(region: string, wanted: readonly string[], ans
     }
     const gpus = (t?.GpuInfo?.Gpus ?? []).reduce((n, g) => n + (g.Count ?? 0), 0);
     out[name] = { vcpus: t?.VCpuInfo?.DefaultVCpus ?? 0, architecture, gpus };
+    const memoryMiB = t?.MemoryInfo?.SizeInMiB;
+    if (typeof memoryMiB === 'number') out[name].memoryMiB = memoryMiB;
   }
   if (unbootable.length > 0) throw invalid(`instance type(s) ${unbootable.join(', ')} run no Linux image skiff supports; choose x86_64 or arm64 types`);
   return out;

@@ -38,7 +38,7 @@ t.test('documents are valid IAM JSON shaped like the reference (Version, Sid, Ef
 t.test('IAM actions other than the fleet service roles and listing reach only skiff roles, instance profiles and boundaries', async (t) => {
   const lists = new Set(['iam:ListPolicies', 'iam:ListRoles']);
   for (const doc of [setupPolicy(), ongoingPolicy()]) {
-    for (const s of doc.Statement.filter((x) => x.Action.some((a) => a.startsWith('iam:')) && x.Sid !== 'SetupFleetServiceRoles')) {
+    for (const s of doc.Statement.filter((x) => x.Action.some((a) => a.startsWith('iam:')) && x.Sid !== 'SetupFleetServiceRoles' && x.Sid !== 'SetupSpotRoleRead')) {
       const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
       t.ok(resources.length > 0, `${s.Sid} names its resources`);
       if (s.Action.every((a) => lists.has(a))) {
@@ -48,6 +48,8 @@ t.test('IAM actions other than the fleet service roles and listing reach only sk
       for (const r of resources) t.match(r, /^arn:aws:iam::\*:((role|instance-profile)\/skiff-(agent|broker)-|policy\/skiff\/skiff-agent-boundary-)/, `${s.Sid}: ${r}`);
     }
   }
+  const spotRead = setupPolicy().Statement.find((s) => s.Sid === 'SetupSpotRoleRead');
+  t.match(spotRead, { Action: ['iam:GetRole'], Resource: 'arn:aws:iam::*:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot' }, 'the Spot service-linked role is only read, by its exact name');
   const passRole = ongoingPolicy().Statement.find((s) => s.Action.includes('iam:PassRole'));
   t.same(passRole?.Condition, { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } }, 'running clusters pass the role to EC2 only');
   const boundary = { StringLike: { 'iam:PermissionsBoundary': 'arn:aws:iam::*:policy/skiff/skiff-agent-boundary-*' } };
