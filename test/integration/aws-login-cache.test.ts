@@ -32,7 +32,10 @@ t.test('a sign-in is kept 0600 per broker and credential source, reused, and ren
   t.equal(await cli.token(), 'token-1');
   t.equal(await cli.token(), 'token-1', 'the next command reuses it');
   t.equal(received.length, 1, 'one sign-in');
-  t.match(received[0], { method: 'POST', url: 'https://sts.eu-west-1.amazonaws.com/', headers: { host: 'sts.eu-west-1.amazonaws.com', 'x-skiff-broker-id': 'team-x', authorization: /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/20261207\/eu-west-1\/sts\/aws4_request, SignedHeaders=[^,]*x-skiff-broker-id/ } }, 'signed for the broker\'s STS region, naming the broker');
+  t.match(received[0], { method: 'POST', url: 'https://sts.eu-west-1.amazonaws.com/', headers: { host: 'sts.eu-west-1.amazonaws.com', 'x-skiff-broker-id': 'team-x', authorization: /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/sts\/aws4_request, SignedHeaders=[^,]*x-skiff-broker-id/ } }, 'signed for the broker\'s STS region, naming the broker');
+  const sent = received[0] as { headers: Record<string, string> };
+  t.equal(sent.headers['authorization']?.split('/')[1], sent.headers['x-amz-date']?.slice(0, 8), 'the credential scope is the day of the signature');
+  t.ok(Math.abs(Date.parse(sent.headers['x-amz-date']?.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z') ?? '') - Date.now()) < 60_000, 'signed now');
   t.notMatch(JSON.stringify(received[0]), /secret/, 'the secret key is not sent');
   const files = readdirSync(join(home, 'auth'));
   t.same(files, ['team-x.abc123.json']);
