@@ -168,9 +168,9 @@ t.test('setup aws deploys the broker: every resource made, tagged owner=skiff an
   t.match(await store.accessGrants(), [{ pattern: user?.Arn, admin: true, grantedBy: 'skiff setup aws' }], 'the caller is the first admin');
   await store.close();
 
-  // The role's policy: the broker's own resources by name, passing only the workspace's agent role.
+  // The role's policy: the broker's own resources by name, passing only the workspace's clusters' agent roles.
   const policy = JSON.parse(decodeURIComponent((await iam.send(new GetRolePolicyCommand({ RoleName: `skiff-broker-${WS}`, PolicyName: 'skiff-broker' }))).PolicyDocument ?? '{}')) as { Statement: { Sid: string; Resource: string | string[] }[] };
-  t.match(policy.Statement.find((s) => s.Sid === 'PassAgentRole')?.Resource, /:role\/skiff-agent-brk$/);
+  t.match(policy.Statement.find((s) => s.Sid === 'ClustersOngoingPassRole')?.Resource, /^arn:aws:iam::\d{12}:role\/skiff-agent-brk-\*$/);
   t.match(policy.Statement.find((s) => s.Sid === 'BrokerCa')?.Resource, /:secret:skiff\/brk\/broker-ca-\?{6}$/);
   t.match(policy.Statement.find((s) => s.Sid === 'Bundle')?.Resource, new RegExp(`^arn:aws:s3:::${bucket}/broker/\\*$`));
   const profile = (await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: `skiff-broker-${WS}` }))).InstanceProfile;
