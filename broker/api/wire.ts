@@ -117,7 +117,7 @@ export interface CreateClusterRequest {
   name?: string;
   workers: number;
   backend: BackendName;
-  /** The workspace: clusters sharing a log group (and, on aws, a network and an agent role). Default `default`. */
+  /** The workspace: clusters sharing a log group (and, on aws, a network and the boundary of its clusters' agent roles). Default `default`. */
   workspace?: string;
   /** Backend options (aws: region, zone, firewall, spot_policy, ...), validated by the backend's plan. */
   options?: Record<string, unknown>;

@@ -31,7 +31,7 @@ export const JSON_FLAG: FlagSpec = { kind: 'boolean', help: 'print JSON instead 
 export const BROKER_FLAG: FlagSpec = { kind: 'string', help: 'URL of a remote broker (else the local one of $SKIFF_HOME)' };
 export const WORKSPACE_FLAG: FlagSpec = {
   kind: 'string',
-  help: 'workspace: clusters sharing a log group (/skiff/NAME) and, on aws, a network and an agent role',
+  help: 'workspace: clusters sharing a log group (/skiff/NAME) and, on aws, a network and the permissions boundary of its clusters\' agent roles',
   default: DEFAULT_WORKSPACE,
 };
 
