@@ -11,7 +11,7 @@
 // Every request is recorded with its action and (query protocols) its parameters, so a test can read what was
 // sent. Point an SDK client at `endpoint` (the EC2, IAM, Logs and Service Quotas clients alike: moto serves all).
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { listen } from './http-server.js';
+import { listen, readBody } from './http-server.js';
 
 export interface FaultRule {
   /** The API action, e.g. 'DeleteSubnet', 'CreateFleet', 'GetServiceQuota'. */
@@ -50,16 +50,6 @@ export interface FaultProxy {
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const xmlEscape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 interface Answer {
   status: number;
@@ -125,7 +115,7 @@ export async function startAwsFaultProxy(opts: { upstream: string; rules?: Fault
 
   const server = createServer((req, res) => {
     void (async () => {
-      const body = await readBody(req);
+      const body = await readBody(req, MAX_BODY_BYTES);
       if (body === undefined) {
         res.writeHead(413).end();
         return;

@@ -18,7 +18,7 @@
 // In-process: const p = await startEc2CapacityProxy({ upstream: 'http://127.0.0.1:5000', capacity: { 'm6i.xlarge': 0 } });
 // As a process (e.g. inside the simulator's outer namespace): see ec2-capacity-proxy-main.ts.
 import { createServer, request, type IncomingMessage, type IncomingHttpHeaders } from 'node:http';
-import { listen } from './http-server.js';
+import { listen, readBody } from './http-server.js';
 
 export interface CapacityProxyOptions {
   /** moto's endpoint, e.g. http://198.51.100.1:5000. */
@@ -117,16 +117,6 @@ function instanceItems(xml: string): string {
 
 const countInstanceIds = (xml: string): number => (instanceItems(xml).match(/<instanceIds>[\s\S]*?<\/instanceIds>/g) ?? []).reduce((n, ids) => n + (ids.match(/<item>/g) ?? []).length, 0);
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 interface Upstream {
   status: number;
@@ -209,7 +199,7 @@ export async function startEc2CapacityProxy(opts: CapacityProxyOptions): Promise
 
   const server = createServer((req, res) => {
     void (async () => {
-      const body = await readBody(req);
+      const body = await readBody(req, MAX_BODY_BYTES);
       if (body === undefined) {
         res.writeHead(413).end();
         return;

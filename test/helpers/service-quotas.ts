@@ -8,8 +8,8 @@
 //   then a client: new ServiceQuotasClient({ endpoint: sq.endpoint, ... }), or AWS_ENDPOINT_URL_SERVICE_QUOTAS=sq.endpoint
 //   for clients made without an endpoint (the SDK's service-specific variable wins over AWS_ENDPOINT_URL).
 // As a process (e.g. inside a network namespace): see service-quotas-main.ts.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listen } from './http-server.js';
+import { createServer, type ServerResponse } from 'node:http';
+import { listen, readBody } from './http-server.js';
 
 export interface ServiceQuotasOptions {
   /** Quota values by code (service ec2). */
@@ -65,16 +65,6 @@ function send(res: ServerResponse, status: number, body: unknown, errorType?: st
 
 const fail = (res: ServerResponse, status: number, type: string, message: string) => send(res, status, { __type: type, message, Message: message }, type);
 
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 export async function startServiceQuotas(opts: ServiceQuotasOptions): Promise<ServiceQuotasStandIn> {
   const quotas = new Map(Object.entries(opts.quotas));
@@ -84,7 +74,7 @@ export async function startServiceQuotas(opts: ServiceQuotasOptions): Promise<Se
     void (async () => {
       const target = String(req.headers['x-amz-target'] ?? '');
       const action = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
-      const body = await readBody(req);
+      const body = (await readBody(req, MAX_BODY_BYTES))?.toString('utf8');
       if (req.method !== 'POST' || body === undefined) return fail(res, 400, 'SerializationException', 'expected a POST with a JSON body under 64 KB');
       if (!ACTIONS.has(action)) return fail(res, 400, 'UnknownOperationException', `operation ${target || '(none)'} is not supported by this stand-in`);
       let input: { ServiceCode?: unknown; QuotaCode?: unknown };
